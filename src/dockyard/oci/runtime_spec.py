@@ -45,8 +45,6 @@ SECCOMP_OPERATORS = (
 
 ROOTFS_PROPAGATIONS = ("", "private", "rprivate", "slave", "rslave", "shared", "rshared", "unbindable", "runbindable")
 
-_FROZEN = {"frozen": True, "slots": True, "kw_only": True}
-
 
 def _require_absolute(path: str, value: str) -> None:
     if not value.startswith("/"):
@@ -62,7 +60,7 @@ def _join(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key
 
 
-@dataclass(**_FROZEN)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Root:
     path: str
     readonly: bool = False
@@ -72,7 +70,7 @@ class Root:
             raise SpecError(_join(path, "path"), "must not be empty")
 
 
-@dataclass(**_FROZEN)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class IdMapping:
     container_id: int = field(json="containerID")
     host_id: int = field(json="hostID")
@@ -83,7 +81,7 @@ class IdMapping:
             raise SpecError(path, "ids must be non-negative and size positive")
 
 
-@dataclass(**_FROZEN)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Mount:
     destination: str
     type: str | None = None
@@ -96,13 +94,13 @@ class Mount:
         _require_absolute(_join(path, "destination"), self.destination)
 
 
-@dataclass(**_FROZEN)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ConsoleSize:
     height: int
     width: int
 
 
-@dataclass(**_FROZEN)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class User:
     uid: int = 0
     gid: int = 0
@@ -115,7 +113,7 @@ class User:
             raise SpecError(path, "ids must be non-negative")
 
 
-@dataclass(**_FROZEN)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Capabilities:
     bounding: tuple[str, ...] = ()
     effective: tuple[str, ...] = ()
@@ -129,7 +127,7 @@ class Capabilities:
                 _require_one_of(f"{_join(path, kind)}[{i}]", name, CAPABILITIES, "capability")
 
 
-@dataclass(**_FROZEN)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Rlimit:
     type: str
     hard: int
@@ -143,7 +141,7 @@ class Rlimit:
             raise SpecError(path, f"soft limit {self.soft} exceeds hard limit {self.hard}")
 
 
-@dataclass(**_FROZEN)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Process:
     cwd: str
     args: tuple[str, ...] = ()
@@ -169,7 +167,7 @@ class Process:
             seen.add(rl.type)
 
 
-@dataclass(**_FROZEN)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Hook:
     path: str
     args: tuple[str, ...] = ()
@@ -182,7 +180,7 @@ class Hook:
             raise SpecError(_join(path, "timeout"), "must be positive")
 
 
-@dataclass(**_FROZEN)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Hooks:
     prestart: tuple[Hook, ...] = ()
     create_runtime: tuple[Hook, ...] = field(json="createRuntime", default=())
@@ -192,7 +190,7 @@ class Hooks:
     poststop: tuple[Hook, ...] = ()
 
 
-@dataclass(**_FROZEN)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Namespace:
     type: str
     path: str | None = None
@@ -203,7 +201,7 @@ class Namespace:
             _require_absolute(_join(path, "path"), self.path)
 
 
-@dataclass(**_FROZEN)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Device:
     path: str
     type: str
@@ -220,7 +218,7 @@ class Device:
             raise SpecError(path, "major and minor are required for a character or block device")
 
 
-@dataclass(**_FROZEN)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class DeviceRule:
     allow: bool
     type: str | None = None
@@ -235,7 +233,7 @@ class DeviceRule:
             raise SpecError(_join(path, "access"), f"`{self.access}` is not a combination of r, w and m")
 
 
-@dataclass(**_FROZEN)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Memory:
     limit: int | None = None
     reservation: int | None = None
@@ -254,7 +252,7 @@ class Memory:
                 raise SpecError(_join(path, "swap"), "memory+swap limit must not be below the memory limit")
 
 
-@dataclass(**_FROZEN)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Cpu:
     shares: int | None = None
     quota: int | None = None
@@ -267,12 +265,12 @@ class Cpu:
     idle: int | None = None
 
 
-@dataclass(**_FROZEN)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Pids:
     limit: int
 
 
-@dataclass(**_FROZEN)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class WeightDevice:
     major: int
     minor: int
@@ -280,14 +278,14 @@ class WeightDevice:
     leaf_weight: int | None = field(json="leafWeight", default=None)
 
 
-@dataclass(**_FROZEN)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ThrottleDevice:
     major: int
     minor: int
     rate: int
 
 
-@dataclass(**_FROZEN)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class BlockIO:
     weight: int | None = None
     leaf_weight: int | None = field(json="leafWeight", default=None)
@@ -302,13 +300,13 @@ class BlockIO:
             raise SpecError(_join(path, "weight"), f"{self.weight} is outside 10..1000")
 
 
-@dataclass(**_FROZEN)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class HugepageLimit:
     page_size: str = field(json="pageSize")
     limit: int
 
 
-@dataclass(**_FROZEN)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Resources:
     devices: tuple[DeviceRule, ...] = ()
     memory: Memory | None = None
@@ -319,7 +317,7 @@ class Resources:
     unified: dict[str, str] | None = None
 
 
-@dataclass(**_FROZEN)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SeccompArg:
     index: int
     value: int
@@ -332,7 +330,7 @@ class SeccompArg:
             raise SpecError(_join(path, "index"), f"{self.index} is outside 0..5")
 
 
-@dataclass(**_FROZEN)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SyscallRule:
     names: tuple[str, ...]
     action: str
@@ -343,7 +341,7 @@ class SyscallRule:
         _require_one_of(_join(path, "action"), self.action, SECCOMP_ACTIONS, "seccomp action")
 
 
-@dataclass(**_FROZEN)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Seccomp:
     default_action: str = field(json="defaultAction")
     default_errno_ret: int | None = field(json="defaultErrnoRet", default=None)
@@ -356,7 +354,7 @@ class Seccomp:
         _require_one_of(_join(path, "defaultAction"), self.default_action, SECCOMP_ACTIONS, "seccomp action")
 
 
-@dataclass(**_FROZEN)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Linux:
     namespaces: tuple[Namespace, ...] = ()
     uid_mappings: tuple[IdMapping, ...] = field(json="uidMappings", default=())
@@ -395,7 +393,7 @@ class Linux:
         return next((ns for ns in self.namespaces if ns.type == kind), None)
 
 
-@dataclass(**_FROZEN)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Spec:
     oci_version: str = field(json="ociVersion")
     root: Root | None = None

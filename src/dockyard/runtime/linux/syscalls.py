@@ -37,11 +37,11 @@ class Syscalls(Protocol):
 
 
 class _CapHeader(ctypes.Structure):
-    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]  # noqa: RUF012
 
 
 class _CapData(ctypes.Structure):
-    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)]
+    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)]  # noqa: RUF012
 
 
 _SYS_PIVOT_ROOT = 155  # x86_64; glibc has no wrapper
@@ -70,9 +70,7 @@ class LinuxSyscalls:
         return result
 
     def mount(self, source: str | None, target: str, fstype: str | None, flags: int, data: str | None) -> None:
-        res = self.libc.mount(
-            _encode(source), _encode(target), _encode(fstype), ctypes.c_ulong(flags), _encode(data)
-        )
+        res = self.libc.mount(_encode(source), _encode(target), _encode(fstype), ctypes.c_ulong(flags), _encode(data))
         self._check(res, "mount", target)
 
     def umount2(self, target: str, flags: int) -> None:
