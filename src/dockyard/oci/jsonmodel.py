@@ -1,7 +1,8 @@
 """Typed decoding of untrusted JSON into frozen dataclasses, naming the JSON path of any bad field.
 
 A model field's JSON name is its `json` metadata (default: the Python name). Supported annotations:
-str, int, bool, float, nested models, `X | None`, `tuple[X, ...]` and `dict[str, X]`. Semantic checks
+str, int, bool, float, nested models, `X | None`, `tuple[X, ...]` and `dict[str, X]`, and any class with a
+`__json_decode__(value, path)` classmethod and a `__json_encode__()` method (a scalar such as a digest). Semantic checks
 (absolute paths, known enum values) live in each model's `_check(path)` hook. Pure: imports nothing of dockyard
 but errors.
 """
@@ -109,6 +110,9 @@ def decode_value(tp: Any, value: Any, path: str) -> Any:
             raise SpecError(path, f"expected an object, got {_json_kind(value)}")
         (_key_tp, val_tp) = typing.get_args(tp)
         return {str(k): decode_value(val_tp, v, f"{path}.{k}") for k, v in value.items()}
+    hook = getattr(tp, "__json_decode__", None)
+    if hook is not None:
+        return hook(value, path)
     if dataclasses.is_dataclass(tp) and isinstance(tp, type):
         return decode(tp, value, path)
     raise TypeError(f"unsupported annotation {tp!r} at {path}")
@@ -136,6 +140,9 @@ def decode(cls: type[T], data: Any, path: str = "") -> T:
 
 def encode(obj: Any) -> Any:
     """The JSON form of a model: None and empty optional containers are left out."""
+    hook = getattr(obj, "__json_encode__", None)
+    if hook is not None:
+        return hook()
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         out: dict[str, Any] = {}
         for f in dataclasses.fields(obj):

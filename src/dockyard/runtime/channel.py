@@ -1,0 +1,175 @@
+"""Typed sync messages between the runtime and the container's init over a SOCK_SEQPACKET socketpair; no policy.
+
+Each message is one datagram of JSON `{"type": tag, ...fields}`; SEQPACKET keeps message boundaries and still
+reports EOF when the peer dies, which is how either side learns the other is gone (no timeouts, no polling).
+The fds are close-on-exec: a successful execve in the child closes its end, which the parent reads as EOF.
+
+The create protocol (→ child to parent, ← parent to child):
+    → UsernsReady      the child unshared a user namespace; the parent writes uid_map/gid_map
+    ← UsernsMapped
+    → InitPid(pid)     host pid of the container's init (the grandchild when a pid namespace is new)
+    ← Proceed(state)   createRuntime/prestart hooks ran; `state` is the OCI state JSON for createContainer hooks
+    → Ready            everything is set up; init now waits on the exec fifo
+    → Failure(...)     at any point: the child's error, re-raised by the parent with the same kind
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from dataclasses import dataclass
+from typing import TypeVar
+
+from dockyard import errors
+
+MAX_MESSAGE = 1 << 16
+
+
+@dataclass(frozen=True, slots=True)
+class UsernsReady:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class UsernsMapped:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class InitPid:
+    pid: int
+
+
+@dataclass(frozen=True, slots=True)
+class Proceed:
+    state: str
+
+
+@dataclass(frozen=True, slots=True)
+class Ready:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    message: str
+    kind: str = "InternalError"
+    exit_code: int = 1
+
+    def to_error(self) -> errors.DockyardError:
+        cls = getattr(errors, self.kind, errors.InternalError)
+        if not (isinstance(cls, type) and issubclass(cls, errors.DockyardError)) or cls in (
+            errors.SpecError,
+            errors.SyscallError,
+        ):
+            cls = errors.InvalidArgument if self.kind == "SpecError" else errors.InternalError
+        return cls(self.message)
+
+    @classmethod
+    def from_exception(cls, err: BaseException) -> Failure:
+        if isinstance(err, errors.DockyardError):
+            return cls(err.message, type(err).__name__)
+        if isinstance(err, OSError):
+            reason = (err.strerror or str(err)).lower()
+            what = f" `{err.filename}`" if err.filename else ""
+            return cls(f"init{what}: {reason}")
+        return cls(f"init: {type(err).__name__}: {err}")
+
+
+Message = UsernsReady | UsernsMapped | InitPid | Proceed | Ready | Failure
+_TAGS: dict[str, type[Message]] = {
+    "userns-ready": UsernsReady,
+    "userns-mapped": UsernsMapped,
+    "init-pid": InitPid,
+    "proceed": Proceed,
+    "ready": Ready,
+    "failure": Failure,
+}
+_TAG_OF = {cls: tag for tag, cls in _TAGS.items()}
+_FIELDS: dict[type[Message], dict[str, type]] = {
+    InitPid: {"pid": int},
+    Proceed: {"state": str},
+    Failure: {"message": str, "kind": str, "exit_code": int},
+}
+
+M = TypeVar("M", UsernsReady, UsernsMapped, InitPid, Proceed, Ready, Failure)
+
+
+class ChannelClosed(errors.InternalError):
+    """The peer closed its end (exited, was killed, or exec'd) before sending the expected message."""
+
+
+class ProtocolError(errors.InternalError):
+    """The peer sent a message that does not parse or was not expected at this point."""
+
+
+def encode(msg: Message) -> bytes:
+    body: dict[str, object] = {"type": _TAG_OF[type(msg)]}
+    for name in _FIELDS.get(type(msg), {}):
+        body[name] = getattr(msg, name)
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+def decode(raw: bytes) -> Message:
+    try:
+        body = json.loads(raw)
+    except ValueError as err:
+        raise ProtocolError("sync message: not json") from err
+    if not isinstance(body, dict) or body.get("type") not in _TAGS:
+        raise ProtocolError(f"sync message: unknown type `{body.get('type') if isinstance(body, dict) else body}`")
+    cls = _TAGS[body["type"]]
+    kwargs: dict[str, object] = {}
+    for name, tp in _FIELDS.get(cls, {}).items():
+        if name not in body:
+            continue
+        value = body[name]
+        if not isinstance(value, tp) or isinstance(value, bool):
+            raise ProtocolError(f"sync message `{body['type']}`: field `{name}` has the wrong type")
+        kwargs[name] = value
+    try:
+        return cls(**kwargs)  # type: ignore[arg-type]
+    except TypeError as err:
+        raise ProtocolError(f"sync message `{body['type']}`: missing field") from err
+
+
+class Channel:
+    """One end of the socketpair. `recv` raises ChannelClosed on EOF; `expect` also re-raises a Failure."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+
+    def fileno(self) -> int:
+        return self.sock.fileno()
+
+    def send(self, msg: Message) -> None:
+        try:
+            self.sock.send(encode(msg))
+        except OSError as err:
+            raise ChannelClosed(f"send `{_TAG_OF[type(msg)]}` to peer: {(err.strerror or str(err)).lower()}") from err
+
+    def recv(self) -> Message | None:
+        """The next message, or None at EOF."""
+        try:
+            raw = self.sock.recv(MAX_MESSAGE)
+        except ConnectionResetError:
+            return None
+        return decode(raw) if raw else None
+
+    def expect(self, kind: type[M], waiting_for: str) -> M:
+        msg = self.recv()
+        if msg is None:
+            raise ChannelClosed(f"{waiting_for}: container init exited before it was ready")
+        if isinstance(msg, Failure) and kind is not Failure:
+            raise msg.to_error()
+        if not isinstance(msg, kind):
+            raise ProtocolError(f"{waiting_for}: unexpected message `{_TAG_OF[type(msg)]}`")
+        return msg
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def pair() -> tuple[Channel, Channel]:
+    """(parent end, child end), both close-on-exec."""
+    a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    return Channel(a), Channel(b)

@@ -1,0 +1,366 @@
+"""The parent side of create and start: validate the bundle, record state, make the cgroup, fork the init, sync.
+
+Contract with callers (the engine's monitor): the monitor makes itself PR_SET_CHILD_SUBREAPER and runs
+`dockyard-runtime create`; the runtime exits once the init is ready, so the init (or, with a pid namespace, the
+grandchild that is pid 1) is re-parented to the monitor, which reaps it and reads its exit status. The init
+inherits create's stdin/stdout/stderr unless process.terminal is set (runc's detached pass-through mode).
+
+Nothing is left behind when create fails: bad input is refused before the state directory exists; any later
+failure kills the child, destroys the cgroup and removes the state directory. A runtime killed mid-create
+leaves a state file (phase `creating`, with the init pid and cgroup recorded as soon as known) that
+`delete --force` cleans, and the child exits when its channel closes.
+
+Test hook: DOCKYARD_RUNTIME_TEST_PAUSE_AT=<stage> makes create SIGSTOP itself at `state-dir` (state file
+written), `cgroup` (cgroup created) or `child` (init forked and recorded), so a test can SIGKILL it there.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import sys
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from dockyard.errors import DockyardError, InternalError, InvalidArgument, SpecError, Unsupported
+from dockyard.oci.runtime_spec import Spec
+from dockyard.runtime import channel as ch
+from dockyard.runtime import container as ct
+from dockyard.runtime import namespaces as ns
+from dockyard.runtime import state as st
+
+if TYPE_CHECKING:
+    from dockyard.runtime.cgroups import CgroupManager
+    from dockyard.runtime.seccomp import SeccompFilter
+
+PAUSE_ENV = "DOCKYARD_RUNTIME_TEST_PAUSE_AT"
+WAIT_GONE_SECONDS = 10.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CreateOptions:
+    root: str
+    id: str
+    bundle: str
+    pid_file: str | None = None
+    console_socket: str | None = None
+    preserve_fds: int = 0
+    detach: bool = True  # false for a foreground `run`, which may keep a terminal without a console socket
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Bundle:
+    spec: Spec
+    raw: bytes
+    path: str
+    rootfs: str
+    seccomp: SeccompFilter | None
+
+
+def _pause_at(stage: str) -> None:
+    if os.environ.get(PAUSE_ENV) == stage:
+        os.kill(os.getpid(), signal.SIGSTOP)
+
+
+def load_bundle(bundle: str) -> Bundle:
+    """Read and fully validate `<bundle>/config.json` without creating anything."""
+    from dockyard.runtime.rootfs import rootfs_path
+
+    path = os.path.abspath(bundle)
+    config = os.path.join(path, "config.json")
+    if not os.path.isdir(path):
+        raise InvalidArgument(f"bundle `{path}`: not a directory")
+    try:
+        with open(config, "rb") as f:
+            raw = f.read()
+        data = json.loads(raw)
+    except FileNotFoundError as err:
+        raise SpecError("config.json", f"`{config}` does not exist") from err
+    except (OSError, ValueError) as err:
+        raise SpecError("config.json", f"cannot read `{config}`: {err}") from err
+    spec = Spec.from_json(data)
+    validate_spec(spec)
+    rootfs = rootfs_path(spec, path)
+    seccomp = None
+    if spec.linux is not None and spec.linux.seccomp is not None:
+        from dockyard.runtime.seccomp import compile_seccomp
+
+        seccomp = compile_seccomp(spec.linux.seccomp)
+    return Bundle(spec=spec, raw=raw, path=path, rootfs=rootfs, seccomp=seccomp)
+
+
+def validate_spec(spec: Spec) -> None:
+    """What Spec.from_json leaves to the runtime: fields this runtime needs, mounts, sysctl, namespace paths."""
+    from dockyard.runtime.mounts import check_mount
+    from dockyard.runtime.process import validate_sysctl
+
+    if spec.process is None:
+        raise SpecError("process", "required field is missing")
+    if not spec.process.args:
+        raise SpecError("process.args", "must not be empty")
+    linux = spec.linux
+    if linux is None or linux.namespace("mount") is None or linux.namespace("mount").path:  # type: ignore[union-attr]
+        raise SpecError("linux.namespaces", "a new mount namespace is required")
+    ns.plan_namespaces(linux)
+    ns.check_paths(linux)
+    for index, entry in enumerate(spec.mounts):
+        check_mount(entry, index)
+    validate_sysctl(linux.sysctl, linux.namespaces)
+    check_cgroups_path(linux.cgroups_path)
+
+
+def check_cgroups_path(path: str | None) -> None:
+    if path is None:
+        return
+    if ":" in path:
+        raise Unsupported(
+            "invalid config `linux.cgroupsPath`: the systemd form `slice:prefix:name` needs --systemd-cgroup, "
+            "which is not supported"
+        )
+    if ".." in path.split("/"):
+        raise SpecError("linux.cgroupsPath", f"`{path}` must not contain `..`")
+
+
+def _check_console(spec: Spec, opts: CreateOptions) -> None:
+    terminal = spec.process is not None and spec.process.terminal
+    if terminal and opts.console_socket is None and opts.detach:
+        raise InvalidArgument("cannot allocate tty if dockyard-runtime will detach without setting console socket")
+    if not terminal and opts.console_socket is not None:
+        raise InvalidArgument("cannot use console socket if dockyard-runtime will not allocate tty")
+
+
+def create(opts: CreateOptions) -> st.State:
+    """Create the container up to a waiting init; returns its final state (phase created)."""
+    bundle = load_bundle(opts.bundle)
+    _check_console(bundle.spec, opts)
+    st.validate_id(opts.id)
+    directory = st.make_container_dir(opts.root, opts.id)
+    me = st.read_proc_info(os.getpid())
+    state = st.State(
+        id=opts.id,
+        bundle=bundle.path,
+        rootfs=bundle.rootfs,
+        created=st.now_rfc3339(),
+        creator_pid=os.getpid(),
+        creator_start=me.start_time if me else 0,
+        cgroups_path=bundle.spec.linux.cgroups_path if bundle.spec.linux else None,
+        annotations=bundle.spec.annotations,
+    )
+    manager: CgroupManager | None = None
+    try:
+        st.save(opts.root, state)
+        st.write_atomic(os.path.join(directory, st.CONFIG_FILE), bundle.raw)
+        os.mkfifo(os.path.join(directory, st.FIFO_NAME), 0o622)
+        os.chmod(os.path.join(directory, st.FIFO_NAME), 0o622)
+        _pause_at("state-dir")
+        manager = _make_cgroup(bundle.spec, opts.id)
+        _pause_at("cgroup")
+        state = _spawn(opts, bundle, manager, state, directory)
+    except BaseException as err:
+        _abort(opts.root, opts.id, manager)
+        if isinstance(err, DockyardError | KeyboardInterrupt | SystemExit):
+            raise
+        if isinstance(err, OSError):
+            raise InternalError(f"create container `{opts.id}`: {(err.strerror or str(err)).lower()}") from err
+        raise
+    if opts.pid_file:
+        st.write_atomic(os.path.abspath(opts.pid_file), str(state.pid).encode(), 0o644)
+    return state
+
+
+def _make_cgroup(spec: Spec, container_id: str) -> CgroupManager:
+    from dockyard.runtime.cgroups import open_manager
+
+    linux = spec.linux
+    manager = open_manager(linux.cgroups_path if linux else None, container_id)
+    manager.create()
+    if linux is not None and linux.resources is not None:
+        manager.apply(linux.resources)
+    return manager
+
+
+def _spawn(
+    opts: CreateOptions, bundle: Bundle, manager: CgroupManager, state: st.State, directory: str
+) -> st.State:
+    from dockyard.runtime import init
+
+    spec = bundle.spec
+    assert spec.process is not None and spec.linux is not None
+    cfg = init.InitConfig(
+        spec=spec,
+        process=spec.process,
+        bundle=bundle.path,
+        state_dir=directory,
+        plan=ns.plan_namespaces(spec.linux),
+        cgroup=manager,
+        console_socket=os.path.abspath(opts.console_socket) if opts.console_socket else None,
+        preserve_fds=opts.preserve_fds,
+        seccomp=bundle.seccomp,
+    )
+    parent, child_end = ch.pair()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    child = os.fork()
+    if child == 0:
+        parent.close()
+        init.child_main(cfg, child_end)
+    child_end.close()
+    try:
+        state = _record_pid(opts.root, state, child)
+        _pause_at("child")
+        msg = parent.recv()
+        if isinstance(msg, ch.UsernsReady):
+            ns.write_id_maps(child, spec.linux.uid_mappings, spec.linux.gid_mappings)
+            parent.send(ch.UsernsMapped())
+            msg = parent.recv()
+        init_pid = _expect_pid(msg)
+        if init_pid != child:
+            os.waitpid(child, 0)  # the intermediate exits right after reporting its child
+            state = _record_pid(opts.root, state, init_pid)
+        _run_runtime_hooks(spec, state)
+        parent.send(ch.Proceed(json.dumps(st.oci_state(state, st.CREATING, spec.oci_version))))
+        parent.expect(ch.Ready, "wait for container init")
+    finally:
+        parent.close()
+    state = state.with_changes(phase=st.CREATED, creator_pid=0, creator_start=0)
+    st.save(opts.root, state)
+    return state
+
+
+def _expect_pid(msg: ch.Message | None) -> int:
+    if isinstance(msg, ch.InitPid):
+        return msg.pid
+    if isinstance(msg, ch.Failure):
+        raise msg.to_error()
+    raise ch.ChannelClosed("wait for container init pid: container init exited before it was ready")
+
+
+def _record_pid(root: str, state: st.State, pid: int) -> st.State:
+    info = st.read_proc_info(pid)
+    state = state.with_changes(pid=pid, pid_start=info.start_time if info else 0)
+    st.save(root, state)
+    return state
+
+
+def _run_runtime_hooks(spec: Spec, state: st.State) -> None:
+    hooks = spec.hooks
+    if hooks is None or not (hooks.prestart or hooks.create_runtime):
+        return
+    from dockyard.runtime.hooks import run_hooks
+
+    body = st.oci_state(state, st.CREATING, spec.oci_version)
+    run_hooks(hooks.prestart, body, "prestart")
+    run_hooks(hooks.create_runtime, body, "createRuntime")
+
+
+def _abort(root: str, container_id: str, manager: CgroupManager | None) -> None:
+    """Undo a failed create: kill what was started, reap our children, destroy the cgroup, remove the state dir."""
+    try:
+        pid = st.load(root, container_id).pid
+    except DockyardError:
+        pid = 0
+    if pid:
+        _kill_quietly(pid, signal.SIGKILL)
+    _reap_children()
+    try:
+        if manager is not None:
+            destroy_cgroup(manager)
+    finally:
+        st.remove(root, container_id)
+
+
+def _reap_children() -> None:
+    while True:
+        try:
+            os.waitpid(-1, 0)
+        except ChildProcessError:
+            return
+        except InterruptedError:
+            continue
+
+
+def _kill_quietly(pid: int, sig: int) -> None:
+    try:
+        os.kill(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def wait_gone(pids: list[int], timeout: float = WAIT_GONE_SECONDS) -> bool:
+    """Wait until every pid has exited (a pidfd turns readable on exit, even for a zombie or a non-child)."""
+    for pid in pids:
+        try:
+            fd = os.pidfd_open(pid)
+        except ProcessLookupError:
+            continue
+        try:
+            ready, _, _ = select.select([fd], [], [], timeout)
+        finally:
+            os.close(fd)
+        if not ready:
+            return False
+    return True
+
+
+def destroy_cgroup(manager: CgroupManager) -> None:
+    """SIGKILL everything in the cgroup (thawing it so the signal lands), wait for it, remove the cgroup."""
+    if not manager.exists():
+        return
+    pids = manager.pids()
+    if pids:
+        manager.kill_all(signal.SIGKILL)
+        manager.thaw()
+        wait_gone(list(pids))
+    manager.destroy()
+
+
+def start(container: ct.Container) -> None:
+    """Release the init waiting on exec.fifo (runc's start): read its byte, remove the fifo, poststart hooks."""
+    ct.can_start(container.status())
+    pid = container.state.pid
+    try:
+        fifo = os.open(container.fifo_path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError as err:
+        raise ct.Conflict("cannot start an already running container") from err
+    try:
+        pidfd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        os.close(fifo)
+        raise ct.Conflict("cannot start a container that has stopped") from None
+    try:
+        # why: the pidfd catches an init that dies before opening the fifo, which would leave us waiting forever
+        ready, _, _ = select.select([fifo, pidfd], [], [])
+        data = os.read(fifo, 1) if fifo in ready else b""
+    finally:
+        os.close(fifo)
+        os.close(pidfd)
+    if not data:
+        raise ct.Conflict("cannot start a container that has stopped")
+    os.unlink(container.fifo_path)
+    _run_poststart(container)
+
+
+def _run_poststart(container: ct.Container) -> None:
+    hooks = load_saved_hooks(container, "poststart")
+    if hooks:
+        from dockyard.runtime.hooks import run_hooks
+
+        run_hooks(hooks, container.oci_state(st.RUNNING), "poststart", warn_only=True)
+
+
+def load_saved_hooks(container: ct.Container, phase: str) -> tuple[Any, ...]:
+    """The hooks of `phase` from the config saved at create time; parses the full spec only when there are any."""
+    try:
+        with open(container.config_path(), "rb") as f:
+            data = json.load(f)
+    except (OSError, ValueError):
+        return ()
+    hooks = data.get("hooks") if isinstance(data, dict) else None
+    if not isinstance(hooks, dict) or not hooks.get(phase):
+        return ()
+    from dockyard.oci.jsonmodel import decode
+    from dockyard.oci.runtime_spec import Hook
+
+    return tuple(decode(Hook, h, f"hooks.{phase}[{i}]") for i, h in enumerate(hooks[phase]))
