@@ -47,8 +47,9 @@ def capability_names(mask: int) -> list[str]:
     return names
 
 
-def read_last_cap(path: str = CAP_LAST_CAP_PATH) -> int:
+def read_last_cap(path: str | None = None) -> int:
     """The highest capability number the running kernel knows (capabilities(7): /proc/sys/kernel/cap_last_cap)."""
+    path = CAP_LAST_CAP_PATH if path is None else path
     try:
         with open(path, encoding="ascii") as f:
             return int(f.read().strip())

@@ -33,6 +33,8 @@ class Variant:
     # comparison; `expect_ours` then checks dockyard-runtime's output alone.
     known_runc_gap: str | None = None
     expect_ours: tuple[str, ...] = ()
+    # Substrings both runtimes' stderr must contain (for variants that fail before the probe runs).
+    expect_stderr: tuple[str, ...] = ()
 
 
 def _linux(config: Config) -> Config:
@@ -325,7 +327,9 @@ VARIANTS: tuple[Variant, ...] = (
         expect=("usr1: 1", "usr2: 1", "sig0: ok", "Operation not permitted", "mkdir /tmp/probe-dir: ok"),
     ),
     Variant("exit-code-3", exit_code=3, expect_exit=3, expect=("== subshell\nexit: 7\nkilled: 137",)),
-    Variant("missing-command", args=("/bin/no-such-command",), compare_output=False),
+    Variant(
+        "missing-command", args=("/bin/no-such-command",), compare_output=False, expect_stderr=("/bin/no-such-command",)
+    ),
     Variant(
         "device-fuse",
         fuse_device,

@@ -78,6 +78,8 @@ def _runc() -> Runtime:
 @pytest.mark.parametrize("variant", VARIANTS, ids=[v.name for v in VARIANTS])
 def test_runc_reference_is_sane(variant: Variant, workdir: Path, results: Cache) -> None:
     result = _run(variant, _runc(), workdir, results)
+    for needle in variant.expect_stderr:
+        assert needle in result.stderr, f"runc stderr lacks {needle!r}\n{_describe(result)}"
     if not variant.compare_output:
         assert result.exit_code != 0, _describe(result)
         return
@@ -98,8 +100,10 @@ def test_dockyard_runtime_matches_runc(variant: Variant, workdir: Path, results:
     result = _run(variant, ours, workdir, results)
     assert result.exit_code == reference.exit_code, (
         f"exit codes differ: runc {reference.exit_code}, dockyard-runtime {result.exit_code}\n"
-        f"=== runc\n{_describe(reference)}\n=== dockyard-runtime\n{_describe(result)}"
+        f"=== dockyard-runtime\n{_describe(result)}\n=== runc stderr\n{reference.stderr}"
     )
+    for needle in variant.expect_stderr:
+        assert needle in result.stderr, f"dockyard-runtime stderr lacks {needle!r}\n{_describe(result)}"
     if not variant.compare_output:
         return
     mine_text = normalise(result.stdout, result.container_id)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import io
+import pathlib
 
 import pytest
 
+import dockyard.oci
 from dockyard.errors import InvalidArgument, SpecError
 from dockyard.oci.digest import Digest, is_digest, new_hasher
 
@@ -90,3 +93,14 @@ def test_json_hooks() -> None:
     assert str(info.value) == "invalid config `config.digest`: `sha256:zz`: invalid checksum digest length"
     with pytest.raises(SpecError, match="expected a digest string"):
         Digest.__json_decode__(5, "layers[0].digest")
+
+
+def test_oci_package_imports_only_errors_oci_and_stdlib() -> None:
+    for path in pathlib.Path(dockyard.oci.__path__[0]).glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            for name in names:
+                if name.startswith("dockyard"):
+                    assert name == "dockyard.errors" or name.startswith("dockyard.oci"), f"{path.name}: {name}"

@@ -1,0 +1,305 @@
+"""`dockyard-runtime`: an OCI runtime with runc's command line (argparse, stdlib only); parses, dispatches, exits.
+
+Global flags go before the command: --root, --log, --log-format text|json, --debug, --systemd-cgroup (refused).
+Errors print as `dockyard-runtime: <message>` on stderr and, with --log, also as one logrus-style line in the log
+file (json: {"level":"error","msg":…,"time":…}, which containerd-style callers parse); the exit status is 1,
+except for `run` and `exec`, which exit with the container process's status (128+signal when it was killed).
+Imports stay lazy: `state` of a stopped container loads neither the spec model nor the cgroup code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import NoReturn
+
+from dockyard.errors import DockyardError, InvalidArgument, Unsupported
+from dockyard.runtime import container as ct
+from dockyard.runtime import state as st
+
+PROG = "dockyard-runtime"
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise InvalidArgument(f"{self.prog}: {message}")
+
+
+class _Log:
+    """Where errors and debug lines go besides stderr: the --log file, as text or json (logrus's formats)."""
+
+    def __init__(self, path: str | None, fmt: str, debug: bool) -> None:
+        self.path, self.fmt, self.debug_enabled = path, fmt, debug
+
+    def write(self, level: str, msg: str) -> None:
+        if not self.path:
+            return
+        now = st.now_rfc3339()
+        if self.fmt == "json":
+            line = json.dumps({"level": level, "msg": msg, "time": now})
+        else:
+            line = f"time={json.dumps(now)} level={level} msg={json.dumps(msg)}"
+        try:
+            with open(self.path, "a", encoding="utf-8") as f:
+                f.write(line + "\n")
+        except OSError:
+            pass
+
+    def debug(self, msg: str) -> None:
+        if self.debug_enabled:
+            self.write("debug", msg)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog=PROG, description="an OCI runtime with runc's command line")
+    p.add_argument("--root", default=st.DEFAULT_ROOT, help="state directory root (default %(default)s)")
+    p.add_argument("--log", default=None, help="also write errors to this file")
+    p.add_argument("--log-format", default="text", choices=("text", "json"))
+    p.add_argument("--debug", action="store_true")
+    p.add_argument("--systemd-cgroup", action="store_true", help="unsupported; refused")
+    p.add_argument("--rootless", default="auto", help="accepted for runc compatibility")
+    p.add_argument("--criu", default=None, help=argparse.SUPPRESS)
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    def cmd(name: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name)
+
+    for name in ("create", "run"):
+        c = cmd(name)
+        c.add_argument("--bundle", "-b", default=".")
+        c.add_argument("--console-socket", default=None)
+        c.add_argument("--pid-file", default=None)
+        c.add_argument("--preserve-fds", type=int, default=0)
+        c.add_argument("--no-pivot", action="store_true")
+        c.add_argument("--no-new-keyring", action="store_true")
+        if name == "run":
+            c.add_argument("--detach", "-d", action="store_true")
+            c.add_argument("--keep", action="store_true")
+        c.add_argument("id")
+    for name in ("start", "state", "pause", "resume"):
+        cmd(name).add_argument("id")
+    k = cmd("kill")
+    k.add_argument("--all", "-a", action="store_true")
+    k.add_argument("id")
+    k.add_argument("signal", nargs="?", default="SIGTERM")
+    d = cmd("delete")
+    d.add_argument("--force", "-f", action="store_true")
+    d.add_argument("id")
+    ps = cmd("ps")
+    ps.add_argument("--format", "-f", default="table", choices=("table", "json"))
+    ps.add_argument("id")
+    ps.add_argument("ps_args", nargs=argparse.REMAINDER)
+    ls = cmd("list")
+    ls.add_argument("--format", "-f", default="table", choices=("table", "json"))
+    ls.add_argument("--quiet", "-q", action="store_true")
+    sp = cmd("spec")
+    sp.add_argument("--bundle", "-b", default=".")
+    sp.add_argument("--rootless", action="store_true")
+    cmd("features")
+    e = cmd("exec")
+    e.add_argument("--console-socket", default=None)
+    e.add_argument("--cwd", default=None)
+    e.add_argument("--env", "-e", action="append", default=[])
+    e.add_argument("--tty", "-t", action="store_true")
+    e.add_argument("--user", "-u", default=None)
+    e.add_argument("--additional-gids", "-g", action="append", type=int, default=[])
+    e.add_argument("--process", "-p", default=None)
+    e.add_argument("--detach", "-d", action="store_true")
+    e.add_argument("--pid-file", default=None)
+    e.add_argument("--process-label", default=None)
+    e.add_argument("--apparmor", default=None)
+    e.add_argument("--no-new-privs", action="store_true")
+    e.add_argument("--cap", "-c", action="append", default=[])
+    e.add_argument("--preserve-fds", type=int, default=0)
+    e.add_argument("--ignore-paused", action="store_true")
+    e.add_argument("id")
+    e.add_argument("command", nargs=argparse.REMAINDER)
+    return p
+
+
+def _load(args: argparse.Namespace) -> ct.Container:
+    return ct.Container.load(args.root, args.id)
+
+
+def cmd_create(args: argparse.Namespace) -> int:
+    from dockyard.runtime import spawn
+
+    spawn.create(_create_options(args, detach=True))
+    return 0
+
+
+def _create_options(args: argparse.Namespace, *, detach: bool) -> object:
+    from dockyard.runtime import spawn
+
+    return spawn.CreateOptions(
+        root=args.root,
+        id=args.id,
+        bundle=args.bundle,
+        pid_file=args.pid_file,
+        console_socket=args.console_socket,
+        preserve_fds=args.preserve_fds,
+        detach=detach,
+    )
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from dockyard.runtime import lifecycle, spawn
+
+    opts = _create_options(args, detach=args.detach)
+    assert isinstance(opts, spawn.CreateOptions)
+    return lifecycle.run(opts, keep=args.keep)
+
+
+def cmd_start(args: argparse.Namespace) -> int:
+    from dockyard.runtime import spawn
+
+    spawn.start(_load(args))
+    return 0
+
+
+def cmd_state(args: argparse.Namespace) -> int:
+    print(json.dumps(_load(args).oci_state(), indent=2))
+    return 0
+
+
+def cmd_kill(args: argparse.Namespace) -> int:
+    from dockyard.runtime import lifecycle
+    from dockyard.runtime.signals import parse_signal
+
+    lifecycle.kill(_load(args), parse_signal(args.signal), all_processes=args.all)
+    return 0
+
+
+def cmd_delete(args: argparse.Namespace) -> int:
+    from dockyard.runtime import lifecycle
+
+    if not st.exists(args.root, args.id) and args.force:
+        st.validate_id(args.id)
+        return 0  # why: runc's delete --force of a missing container succeeds, so cleanup is idempotent
+    lifecycle.delete(_load(args), force=args.force)
+    return 0
+
+
+def cmd_pause(args: argparse.Namespace) -> int:
+    c = _load(args)
+    ct.can_pause(c.status())
+    c.cgroup().freeze()
+    return 0
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    c = _load(args)
+    ct.can_resume(c.status())
+    c.cgroup().thaw()
+    return 0
+
+
+def cmd_ps(args: argparse.Namespace) -> int:
+    from dockyard.runtime import lifecycle
+
+    lifecycle.ps(_load(args), args.format, list(args.ps_args))
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    rows = []
+    for cid in st.list_ids(args.root):
+        try:
+            rows.append(ct.Container.load(args.root, cid).oci_state())
+        except DockyardError:
+            continue
+    if args.quiet:
+        for row in rows:
+            print(row["id"])
+    elif args.format == "json":
+        print(json.dumps(rows))
+    else:
+        _print_table(rows)
+    return 0
+
+
+def _print_table(rows: list[dict[str, object]]) -> None:
+    header = ("ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER")
+    lines = [header] + [
+        (str(r["id"]), str(r["pid"]), str(r["status"]), str(r["bundle"]), str(r["created"]), str(r["owner"]) or "root")
+        for r in rows
+    ]
+    # why: runc prints through Go's tabwriter (minwidth 12, padding 3): same column alignment
+    widths = [max(12, *(len(line[i]) + 3 for line in lines)) for i in range(len(header))]
+    for line in lines:
+        print("".join(cell.ljust(widths[i]) for i, cell in enumerate(line[:-1])) + line[-1])
+
+
+def cmd_spec(args: argparse.Namespace) -> int:
+    from dockyard.runtime.defaults import write_default_spec
+
+    write_default_spec(args.bundle, rootless=args.rootless)
+    return 0
+
+
+def cmd_features(args: argparse.Namespace) -> int:
+    from dockyard.runtime.features import features
+
+    print(json.dumps(features(), indent=4))
+    return 0
+
+
+def cmd_exec(args: argparse.Namespace) -> int:
+    from dockyard.runtime import execution
+
+    return execution.exec_command(args)
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "create": cmd_create,
+    "run": cmd_run,
+    "start": cmd_start,
+    "state": cmd_state,
+    "kill": cmd_kill,
+    "delete": cmd_delete,
+    "pause": cmd_pause,
+    "resume": cmd_resume,
+    "ps": cmd_ps,
+    "list": cmd_list,
+    "spec": cmd_spec,
+    "features": cmd_features,
+    "exec": cmd_exec,
+}
+
+
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    args = build_parser().parse_args(list(argv))
+    if args.systemd_cgroup:
+        raise Unsupported("--systemd-cgroup: systemd cgroup management is not supported")
+    args.root = os.path.abspath(args.root)
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    raw = list(sys.argv[1:] if argv is None else argv)
+    log = _Log(None, "text", False)
+    try:
+        args = parse_args(raw)
+        log = _Log(args.log, args.log_format, args.debug)
+        log.debug(f"{PROG} {' '.join(raw)}")
+        return COMMANDS[args.command](args)
+    except DockyardError as err:
+        _report(log, err.message)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except OSError as err:
+        _report(log, f"{(err.strerror or str(err)).lower()}" + (f": `{err.filename}`" if err.filename else ""))
+        return 1
+
+
+def _report(log: _Log, message: str) -> None:
+    log.write("error", message)
+    try:
+        sys.stderr.write(f"{PROG}: {message}\n")
+        sys.stderr.flush()
+    except OSError:
+        pass

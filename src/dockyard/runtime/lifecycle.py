@@ -1,0 +1,157 @@
+"""kill, delete, ps and the foreground `run` of an existing container (the parent side after create/start).
+
+Owns tearing a container down: SIGKILL everything in its cgroup, wait for it through pidfds (no polling), remove
+the cgroup, run poststop hooks, remove the state directory — idempotent, so it also cleans a half-created
+container whose runtime was killed. Never forks the container's init itself (spawn.py does).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+
+from dockyard.errors import DockyardError, InternalError, NotFound
+from dockyard.runtime import container as ct
+from dockyard.runtime import spawn
+from dockyard.runtime import state as st
+from dockyard.runtime.linux.consts import PR_SET_CHILD_SUBREAPER
+
+# The signals a foreground `run` passes on to the container's init (runc's signal handler forwards all).
+FORWARDED_SIGNALS = (
+    signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2, signal.SIGWINCH,
+)  # fmt: skip
+
+
+def kill(container: ct.Container, sig: int, *, all_processes: bool = False) -> None:
+    status = container.status()
+    ct.can_kill(status, all_processes=all_processes)
+    if all_processes:
+        container.cgroup().kill_all(sig)
+        return
+    if status == st.STOPPED:
+        raise ct.Conflict("container not running")
+    try:
+        os.kill(container.state.pid, sig)
+    except ProcessLookupError as err:
+        raise ct.Conflict("container not running") from err
+
+
+def delete(container: ct.Container, *, force: bool) -> None:
+    status = container.status()
+    ct.can_delete(container.id, status, force=force)
+    teardown(container)
+
+
+def teardown(container: ct.Container) -> None:
+    """Kill and reap-wait every process of the container, destroy its cgroup, poststop hooks, remove its state."""
+    state = container.state
+    if state.phase == st.CREATING and st.process_alive(state.creator_pid, state.creator_start):
+        _kill(state.creator_pid)  # a create still running (or stopped by the test hook) must not go on
+    alive = container.alive()
+    if alive:
+        _kill(state.pid)
+    try:
+        spawn.destroy_cgroup(container.cgroup())
+    except NotFound:
+        pass
+    if alive and not spawn.wait_gone([state.pid]):
+        raise InternalError(f"delete container `{state.id}`: init process {state.pid} did not exit")
+    try:
+        hooks = spawn.load_saved_hooks(container, "poststop")
+        if hooks:
+            from dockyard.runtime.hooks import run_hooks
+
+            run_hooks(hooks, container.oci_state(st.STOPPED), "poststop", warn_only=True)
+    finally:
+        st.remove(container.root, state.id)
+
+
+def _kill(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def ps(container: ct.Container, fmt: str, ps_args: list[str]) -> None:
+    """Print the container's pids (json) or the matching lines of `ps` (runc runs `ps -ef` by default)."""
+    pids = sorted(container.cgroup().pids())
+    if fmt == "json":
+        print(json.dumps(pids))
+        return
+    try:
+        out = subprocess.run(["ps", *(ps_args or ["-ef"])], capture_output=True, check=True, text=True).stdout
+    except (OSError, subprocess.CalledProcessError) as err:
+        raise InternalError(f"ps: {err}") from err
+    lines = out.splitlines()
+    if not lines:
+        return
+    header = lines[0].split()
+    if "PID" not in header:
+        raise InternalError("ps: no PID column in the output of ps")
+    column = header.index("PID")
+    print(lines[0])
+    wanted = set(pids)
+    for line in lines[1:]:
+        fields = line.split(None, column + 1)
+        if len(fields) > column and fields[column].isdigit() and int(fields[column]) in wanted:
+            print(line)
+
+
+def run(opts: spawn.CreateOptions, *, keep: bool = False) -> int:
+    """create + start; in the foreground also wait, forward signals, delete, and return the exit status."""
+    if opts.detach:
+        state = spawn.create(opts)
+        _start_or_teardown(ct.Container(opts.root, state))
+        return 0
+    from dockyard.runtime.linux.syscalls import LinuxSyscalls
+
+    # why: with a pid namespace the init is our grandchild; as subreaper we inherit it when the intermediate exits
+    LinuxSyscalls().prctl(PR_SET_CHILD_SUBREAPER, 1)
+    state = spawn.create(opts)
+    container = ct.Container(opts.root, state)
+    previous = {sig: signal.signal(sig, _forwarder(state.pid)) for sig in FORWARDED_SIGNALS}
+    try:
+        _start_or_teardown(container)
+        code = wait_exit(state.pid)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if not keep:
+        teardown(container)
+    return code
+
+
+def _start_or_teardown(container: ct.Container) -> None:
+    try:
+        spawn.start(container)
+    except BaseException:
+        try:
+            teardown(container)
+        except DockyardError:
+            pass
+        raise
+
+
+def _forwarder(pid: int) -> signal.Handlers | object:
+    def forward(sig: int, _frame: object) -> None:
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+
+    return forward
+
+
+def wait_exit(pid: int) -> int:
+    """Reap children until `pid` exits; its status as a shell reports it (128+signal when killed)."""
+    while True:
+        try:
+            child, status = os.waitpid(-1, 0)
+        except ChildProcessError as err:
+            raise InternalError(f"wait for container process {pid}: not a child of the runtime") from err
+        if child == pid:
+            code = os.waitstatus_to_exitcode(status)
+            return 128 - code if code < 0 else code
