@@ -107,18 +107,24 @@ class SafeRoot:
         self.forget()
         os.close(self.fd)
 
-    def forget(self) -> None:
-        """Drop every cached directory fd (after a removal changed what paths resolve to)."""
+    def forget(self, keep: tuple[int, ...] = ()) -> None:
+        """Drop cached directory fds (after a removal changed what paths resolve to), except those in `keep`."""
         dirs, self._dirs = self._dirs, {}
-        for fd in dirs.values():
-            os.close(fd)
+        for rel, fd in dirs.items():
+            if fd in keep:
+                self._dirs[rel] = fd
+            else:
+                os.close(fd)
+
+    def trim(self) -> None:
+        """Bound the cache; call only between entries, when no caller holds a cached fd."""
+        if len(self._dirs) >= _MAX_CACHED_DIRS:
+            self.forget()
 
     def remember(self, rel: str, fd: int) -> None:
         """Cache `fd` as the directory at `rel`; the cache owns it from now on."""
-        if len(self._dirs) >= _MAX_CACHED_DIRS:
-            self.forget()
         old = self._dirs.pop(rel, None)
-        if old is not None:
+        if old is not None and old != fd:
             os.close(old)
         self._dirs[rel] = fd
 
@@ -212,18 +218,18 @@ def remove_tree(dirfd: int, name: str) -> None:
     stack: list[tuple[int, str]] = [(top, name)]
     try:
         while stack:
-            fd, _ = stack[-1]
+            fd, dname = stack[-1]
             child = _empty_files(fd)
             if child is None:
                 stack.pop()
                 parent = stack[-1][0] if stack else dirfd
                 os.close(fd)
-                os.rmdir(_, dir_fd=parent)
+                os.rmdir(dname, dir_fd=parent)
                 continue
             sub = os.open(child, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
             stack.append((sub, child))
     finally:
-        for fd, _ in stack:
+        for fd, _name in stack:
             os.close(fd)
 
 

@@ -14,11 +14,14 @@ import json
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from dockyard.errors import DockyardError, InvalidArgument, Unsupported
 from dockyard.runtime import container as ct
 from dockyard.runtime import state as st
+
+if TYPE_CHECKING:
+    from dockyard.runtime import spawn
 
 PROG = "dockyard-runtime"
 
@@ -116,7 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--preserve-fds", type=int, default=0)
     e.add_argument("--ignore-paused", action="store_true")
     e.add_argument("id")
-    e.add_argument("command", nargs=argparse.REMAINDER)
+    e.add_argument("argv", nargs=argparse.REMAINDER)
     return p
 
 
@@ -131,7 +134,7 @@ def cmd_create(args: argparse.Namespace) -> int:
     return 0
 
 
-def _create_options(args: argparse.Namespace, *, detach: bool) -> object:
+def _create_options(args: argparse.Namespace, *, detach: bool) -> spawn.CreateOptions:
     from dockyard.runtime import spawn
 
     return spawn.CreateOptions(
@@ -146,11 +149,9 @@ def _create_options(args: argparse.Namespace, *, detach: bool) -> object:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from dockyard.runtime import lifecycle, spawn
+    from dockyard.runtime import lifecycle
 
-    opts = _create_options(args, detach=args.detach)
-    assert isinstance(opts, spawn.CreateOptions)
-    return lifecycle.run(opts, keep=args.keep)
+    return lifecycle.run(_create_options(args, detach=args.detach), keep=args.keep)
 
 
 def cmd_start(args: argparse.Namespace) -> int:
@@ -292,8 +293,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except OSError as err:
-        _report(log, f"{(err.strerror or str(err)).lower()}" + (f": `{err.filename}`" if err.filename else ""))
+        what = f" `{err.filename}`" if err.filename else ""
+        _report(log, f"{args_command(raw)}{what}: {(err.strerror or str(err)).lower()}")
         return 1
+    except Exception as err:  # why: never show a traceback to a user; the log keeps the exception's type
+        _report(log, f"{args_command(raw)}: internal error: {type(err).__name__}: {err}")
+        return 1
+
+
+def args_command(raw: Sequence[str]) -> str:
+    """The command word of a command line, for messages about errors that carry no operation of their own."""
+    return next((word for word in raw if word in COMMANDS), PROG)
 
 
 def _report(log: _Log, message: str) -> None:
@@ -303,3 +313,7 @@ def _report(log: _Log, message: str) -> None:
         sys.stderr.flush()
     except OSError:
         pass
+
+
+if __name__ == "__main__":
+    sys.exit(main())

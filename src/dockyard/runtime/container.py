@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from dockyard.errors import Conflict
+from dockyard.errors import Conflict, DockyardError
 from dockyard.runtime import state as st
 
 if TYPE_CHECKING:
@@ -93,14 +93,12 @@ class Container:
 
     def _frozen(self) -> bool:
         try:
-            return self.cgroup().frozen()
-        except OSError:
+            return bool(self.cgroup().frozen())
+        except (OSError, DockyardError):
             return False
 
     def status(self) -> str:
-        return st.compute_status(
-            self.state, fifo_exists=lambda: os.path.exists(self.fifo_path), frozen=self._frozen
-        )
+        return st.compute_status(self.state, fifo_exists=lambda: os.path.exists(self.fifo_path), frozen=self._frozen)
 
     def alive(self) -> bool:
         return st.process_alive(self.state.pid, self.state.pid_start)

@@ -21,6 +21,7 @@ message goes to the container's stderr as ``dockyard-runtime: exec `/bin/x`: per
 
 from __future__ import annotations
 
+import codecs
 import errno
 import fcntl
 import json
@@ -34,8 +35,11 @@ from typing import TYPE_CHECKING, NoReturn
 
 from dockyard.errors import Forbidden, NotFound
 from dockyard.oci.runtime_spec import Process, Spec
+from dockyard.runtime import capabilities as caps
 from dockyard.runtime import channel as ch
 from dockyard.runtime import namespaces as ns
+from dockyard.runtime import process as proc
+from dockyard.runtime import rootfs
 from dockyard.runtime.linux.syscalls import LinuxSyscalls, Syscalls
 from dockyard.runtime.state import FIFO_NAME
 
@@ -73,7 +77,7 @@ def child_main(cfg: InitConfig, chan: ch.Channel) -> NoReturn:
     code = 1
     try:
         code = _bootstrap(cfg, chan)
-    except BaseException as err:  # noqa: BLE001 - everything must reach the parent, nothing may unwind into it
+    except BaseException as err:  # why: everything must reach the parent, nothing may unwind into it
         report_failure(chan, err)
     finally:
         os._exit(code)
@@ -84,7 +88,7 @@ def report_failure(chan: ch.Channel, err: BaseException) -> None:
     failure = ch.Failure.from_exception(err)
     try:
         chan.send(failure)
-    except BaseException:  # noqa: BLE001
+    except BaseException:
         try:
             os.write(2, f"dockyard-runtime: {failure.message}\n".encode())
         except OSError:
@@ -110,6 +114,7 @@ def reset_process(preserve_fds: int) -> None:
 
 def _bootstrap(cfg: InitConfig, chan: ch.Channel) -> int:
     sys = LinuxSyscalls()
+    preload(cfg.process, cfg.spec)
     reset_process(cfg.preserve_fds)
     cfg.cgroup.add_process(os.getpid())
     # why: an O_PATH handle on the state dir survives pivot_root and the user-namespace switch; exec.fifo is
@@ -137,10 +142,19 @@ def _bootstrap(cfg: InitConfig, chan: ch.Channel) -> int:
     return _init(cfg, chan, dirfd, sys)
 
 
-def _init(cfg: InitConfig, chan: ch.Channel, dirfd: int, sys: Syscalls) -> int:
-    from dockyard.runtime import process as proc
-    from dockyard.runtime import rootfs
+def preload(process: Process, spec: Spec | None) -> None:
+    """Import now what later steps import lazily: after setns(mnt) or pivot_root this package is out of reach."""
+    # why: codecs are imported on first use (the locale's by a text-mode open(), ascii by /proc writers)
+    with open("/proc/self/stat", encoding=None):
+        pass
+    codecs.lookup("ascii")
+    if process.terminal:
+        import dockyard.runtime.console  # noqa: F401
+    if spec is not None and spec.hooks is not None:
+        import dockyard.runtime.hooks  # noqa: F401
 
+
+def _init(cfg: InitConfig, chan: ch.Channel, dirfd: int, sys: Syscalls) -> int:
     spec = cfg.spec
     state = json.loads(chan.expect(ch.Proceed, "wait for createRuntime hooks").state)
     os.setsid()
@@ -212,9 +226,6 @@ def prepare_process(process: Process, sys: Syscalls, seccomp: SeccompFilter | No
     Seccomp is loaded here when noNewPrivileges is off: after the user switch an unprivileged process may not
     load a filter without no_new_privs (seccomp(2)), so runc loads it before finalizeNamespace in that case.
     """
-    from dockyard.runtime import capabilities as caps
-    from dockyard.runtime import process as proc
-
     proc.apply_rlimits(process.rlimits)
     if process.oom_score_adj is not None:
         proc.set_oom_score_adj(process.oom_score_adj)

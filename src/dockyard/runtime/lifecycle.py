@@ -11,8 +11,10 @@ import json
 import os
 import signal
 import subprocess
+from collections.abc import Callable
+from types import FrameType
 
-from dockyard.errors import DockyardError, InternalError, NotFound
+from dockyard.errors import Conflict, DockyardError, InternalError, NotFound
 from dockyard.runtime import container as ct
 from dockyard.runtime import spawn
 from dockyard.runtime import state as st
@@ -31,11 +33,11 @@ def kill(container: ct.Container, sig: int, *, all_processes: bool = False) -> N
         container.cgroup().kill_all(sig)
         return
     if status == st.STOPPED:
-        raise ct.Conflict("container not running")
+        raise Conflict("container not running")
     try:
         os.kill(container.state.pid, sig)
     except ProcessLookupError as err:
-        raise ct.Conflict("container not running") from err
+        raise Conflict("container not running") from err
 
 
 def delete(container: ct.Container, *, force: bool) -> None:
@@ -135,8 +137,8 @@ def _start_or_teardown(container: ct.Container) -> None:
         raise
 
 
-def _forwarder(pid: int) -> signal.Handlers | object:
-    def forward(sig: int, _frame: object) -> None:
+def _forwarder(pid: int) -> Callable[[int, FrameType | None], None]:
+    def forward(sig: int, _frame: FrameType | None) -> None:
         try:
             os.kill(pid, sig)
         except ProcessLookupError:

@@ -2,7 +2,8 @@
 
 Two layers: `plan_filter` is pure (OCI names → action values, operators, libseccomp arch names, one entry per
 rule to add) and `compile_seccomp` feeds a plan to libseccomp. The filter is never written as hand-made BPF.
-`compile_seccomp` is safe in the parent (validation); `load_seccomp` runs in the init child just before execve.
+`compile_seccomp` is safe in the parent (validation); `load_seccomp` runs in the init child (see its docstring
+for when).
 """
 
 from __future__ import annotations
@@ -299,7 +300,7 @@ def _set_attr(lib: _Libseccomp, ctx: int, attr: int, value: int, what: str) -> N
         raise SyscallError("seccomp_attr_set", what, -rc)
 
 
-def _configure(lib: _Libseccomp, ctx: int, plan: FilterPlan, seccomp: Seccomp) -> None:
+def _configure(lib: _Libseccomp, ctx: int, plan: FilterPlan) -> None:
     # The runtime sets no_new_privs itself when the spec asks; with CAP_SYS_ADMIN a filter loads without it.
     _set_attr(lib, ctx, _ATTR_CTL_NNP, 0, "CTL_NNP")
     for i, name in enumerate(plan.architectures):
@@ -308,7 +309,7 @@ def _configure(lib: _Libseccomp, ctx: int, plan: FilterPlan, seccomp: Seccomp) -
             raise SpecError(f"linux.seccomp.architectures[{i}]", f"`{name}` is not supported by libseccomp")
         rc = lib.arch_add(ctx, token)
         if rc < 0 and rc != -errno_module.EEXIST:  # the native architecture is already there
-            raise SyscallError("seccomp_arch_add", seccomp.architectures[i], -rc)
+            raise SyscallError("seccomp_arch_add", name, -rc)
     if plan.log:
         _set_attr(lib, ctx, _ATTR_CTL_LOG, 1, FLAG_LOG)
     if plan.spec_allow:
@@ -336,13 +337,17 @@ def _add_rules(lib: _Libseccomp, ctx: int, plan: FilterPlan) -> tuple[str, ...]:
 
 def compile_seccomp(seccomp: Seccomp) -> SeccompFilter:
     """Build (not load) the filter with libseccomp: reports a bad profile before any namespace exists."""
-    plan = plan_filter(seccomp)
+    return compile_plan(plan_filter(seccomp))
+
+
+def compile_plan(plan: FilterPlan) -> SeccompFilter:
+    """Feed a plan to libseccomp; errors name the JSON path of the rule libseccomp refused."""
     lib = _libseccomp()
     ctx = lib.init(plan.default_action)
     if not ctx:
-        raise Unsupported(f"seccomp default action `{seccomp.default_action}`: not supported by libseccomp")
+        raise Unsupported(f"seccomp default action {plan.default_action:#x}: not supported by libseccomp")
     try:
-        _configure(lib, ctx, plan, seccomp)
+        _configure(lib, ctx, plan)
         skipped = _add_rules(lib, ctx, plan)
     except BaseException:
         lib.release(ctx)

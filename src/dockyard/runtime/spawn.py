@@ -24,7 +24,7 @@ import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from dockyard.errors import DockyardError, InternalError, InvalidArgument, SpecError, Unsupported
+from dockyard.errors import Conflict, DockyardError, InternalError, InvalidArgument, SpecError, Unsupported
 from dockyard.oci.runtime_spec import Spec
 from dockyard.runtime import channel as ch
 from dockyard.runtime import container as ct
@@ -125,8 +125,9 @@ def check_cgroups_path(path: str | None) -> None:
 
 def _check_console(spec: Spec, opts: CreateOptions) -> None:
     terminal = spec.process is not None and spec.process.terminal
-    if terminal and opts.console_socket is None and opts.detach:
-        raise InvalidArgument("cannot allocate tty if dockyard-runtime will detach without setting console socket")
+    if terminal and opts.console_socket is None:
+        # why: runc proxies a foreground `run`'s tty itself; we always hand the pty master to the caller
+        raise InvalidArgument("cannot allocate tty without a console socket: pass --console-socket")
     if not terminal and opts.console_socket is not None:
         raise InvalidArgument("cannot use console socket if dockyard-runtime will not allocate tty")
 
@@ -181,9 +182,7 @@ def _make_cgroup(spec: Spec, container_id: str) -> CgroupManager:
     return manager
 
 
-def _spawn(
-    opts: CreateOptions, bundle: Bundle, manager: CgroupManager, state: st.State, directory: str
-) -> st.State:
+def _spawn(opts: CreateOptions, bundle: Bundle, manager: CgroupManager, state: st.State, directory: str) -> st.State:
     from dockyard.runtime import init
 
     spec = bundle.spec
@@ -323,12 +322,12 @@ def start(container: ct.Container) -> None:
     try:
         fifo = os.open(container.fifo_path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except FileNotFoundError as err:
-        raise ct.Conflict("cannot start an already running container") from err
+        raise Conflict("cannot start an already running container") from err
     try:
         pidfd = os.pidfd_open(pid)
     except ProcessLookupError:
         os.close(fifo)
-        raise ct.Conflict("cannot start a container that has stopped") from None
+        raise Conflict("cannot start a container that has stopped") from None
     try:
         # why: the pidfd catches an init that dies before opening the fifo, which would leave us waiting forever
         ready, _, _ = select.select([fifo, pidfd], [], [])
@@ -337,7 +336,7 @@ def start(container: ct.Container) -> None:
         os.close(fifo)
         os.close(pidfd)
     if not data:
-        raise ct.Conflict("cannot start a container that has stopped")
+        raise Conflict("cannot start a container that has stopped")
     os.unlink(container.fifo_path)
     _run_poststart(container)
 

@@ -97,7 +97,9 @@ def test_none_leaves_everything_untouched() -> None:
 
 def test_drop_failure_names_the_capability() -> None:
     sys = RecordingSyscalls(fail={"prctl": errno.EPERM})
-    with pytest.raises(SyscallError, match=r"^prctl\(PR_CAPBSET_DROP\) `CAP_DAC_READ_SEARCH`: operation not permitted$"):
+    with pytest.raises(
+        SyscallError, match=r"^prctl\(PR_CAPBSET_DROP\) `CAP_DAC_READ_SEARCH`: operation not permitted$"
+    ):
         caps.drop_bounding_set(Capabilities(bounding=("CAP_CHOWN", "CAP_DAC_OVERRIDE")), sys, last_cap=40)
 
 

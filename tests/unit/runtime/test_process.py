@@ -57,7 +57,9 @@ def test_rlimit_numbers_agree_with_python_resource_module() -> None:
 def test_rlimit_error_names_the_limit() -> None:
     fake = FakeSetrlimit(fail={7: PermissionError(errno.EPERM, "Operation not permitted")})
     with pytest.raises(SyscallError, match=r"^setrlimit `RLIMIT_NOFILE`: operation not permitted$"):
-        process.apply_rlimits([Rlimit(type="RLIMIT_CPU", soft=1, hard=2), Rlimit(type="RLIMIT_NOFILE", soft=1, hard=2)], fake)
+        process.apply_rlimits(
+            [Rlimit(type="RLIMIT_CPU", soft=1, hard=2), Rlimit(type="RLIMIT_NOFILE", soft=1, hard=2)], fake
+        )
     assert [n for n, _ in fake.calls] == [0, 7]
 
 
@@ -156,11 +158,20 @@ def test_apply_sysctl_none_is_a_no_op() -> None:
     process.apply_sysctl({}, [])
 
 
+class UmaskRecorder:
+    def __init__(self) -> None:
+        self.values: list[int] = []
+
+    def __call__(self, mask: int) -> int:
+        self.values.append(mask)
+        return 0o022
+
+
 def test_switch_user_sequence() -> None:
     sys = RecordingSyscalls()
-    umasks: list[int] = []
+    umasks = UmaskRecorder()
     user = User(uid=1000, gid=1001, additional_gids=(10, 20), umask=0o077)
-    process.switch_user(user, sys, umask=lambda m: umasks.append(m) or 0)
+    process.switch_user(user, sys, umask=umasks)
     assert sys.calls == [
         Call("prctl", (consts.PR_SET_KEEPCAPS, 1, 0, 0, 0)),
         Call("setgroups", ([10, 20],)),
@@ -168,16 +179,16 @@ def test_switch_user_sequence() -> None:
         Call("setresuid", (1000,)),
         Call("prctl", (consts.PR_SET_KEEPCAPS, 0, 0, 0, 0)),
     ]
-    assert umasks == [0o077]
+    assert umasks.values == [0o077]
 
 
 def test_switch_user_root_defaults_clear_groups_and_umask_0022() -> None:
     sys = RecordingSyscalls()
-    umasks: list[int] = []
-    process.switch_user(User(), sys, umask=lambda m: umasks.append(m) or 0)
+    umasks = UmaskRecorder()
+    process.switch_user(User(), sys, umask=umasks)
     assert [c.name for c in sys.calls] == ["prctl", "setgroups", "setresgid", "setresuid", "prctl"]
     assert sys.named("setgroups") == [Call("setgroups", ([],))]
-    assert umasks == [0o022]
+    assert umasks.values == [0o022]
 
 
 def test_switch_user_without_setgroups_in_a_rootless_user_namespace() -> None:

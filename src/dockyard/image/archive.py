@@ -1,0 +1,448 @@
+"""Hardened application of an image layer (tar, gzip, zstd) onto a snapshot directory; re-exports `diff_layer`.
+
+Must not let any entry create, write, read, chmod, chown, utime or link anything outside the root, and must
+never open a device, fifo or symlink. `tarfile` only parses headers (never `extract*`): every path is resolved
+by `SafeRoot` with openat2(RESOLVE_IN_ROOT) to a directory fd, and the last component is handled with *at(2)
+calls that do not follow symlinks (O_CREAT|O_EXCL|O_NOFOLLOW, mkdirat, symlinkat, mknodat, linkat without
+AT_SYMLINK_FOLLOW, fchownat/utimensat with AT_SYMLINK_NOFOLLOW) or with an fd of the object itself.
+
+Decisions, case by case (moby = docker's pkg/archive ApplyLayer, containerd = archive.Apply):
+- `..` components and absolute names: cleaned like Go's filepath.Clean("/" + name) and confined to the root
+  (containerd); a name that cleans to the root itself may only be a directory, which sets the root's metadata.
+- Symlinks in the parent path (from an earlier layer or earlier in the same tar, absolute or relative, chains):
+  followed as if the root were `/` (RESOLVE_IN_ROOT); loops fail with "too many levels of symbolic links".
+  A dangling symlink in the parent path gets its target created inside the root, like containerd's mkparent.
+- Symlink entries: the target is stored verbatim, whatever it is; it is never followed when the entry is created,
+  chowned, timed or given xattrs (lsetxattr through /proc/self/fd/<parent>/<name>).
+- Hardlinks: a target that `..` takes above the root is refused with "invalid hardlink" (moby); an absolute
+  target is rooted; the target must exist already; linkat never follows a final symlink, so a link to a symlink
+  that points outside is a second symlink. A hardlink to itself is refused.
+- Whiteouts `.wh.<name>`: remove `<name>` of the directory they sit in, resolved like any path; `<name>` empty,
+  `.` or `..` is refused ("invalid whiteout"). Per the OCI spec they only hide lower layers: an entry this same
+  layer added is kept. `.wh..wh..opq` empties its directory's lower content, keeping what this layer added; other
+  `.wh..wh.*` names and everything under `.wh..wh.plnk/` (AUFS metadata) are skipped.
+- Devices and fifos are created with mknodat (root needed) and only ever touched through O_PATH fds.
+- Replacing: a directory over a directory merges (metadata updated); anything else first removes what is there,
+  recursively for a directory, through fds and never following symlinks (moby's rule).
+- Ownership is numeric (names ignored) and applied only when running as root; xattrs come from PAX
+  `SCHILY.xattr.*` after chown (chown clears security.capability); overlayfs' own `trusted.overlay.*` /
+  `user.overlay.*` are dropped; EPERM/ENOTSUP on an xattr is counted, not fatal (moby). Mode (setuid, setgid,
+  sticky) is applied after chown, which clears them. Times use atime = max(atime, mtime) (moby). Directory
+  modes and times are applied after the whole layer, so creating their content cannot change them.
+- An empty stream is an empty layer (Go's tar reader says io.EOF); a stream cut inside a header or a file is an
+  error ("unexpected end of data"), as is garbage where a header should be ("invalid tar header"); the stream is
+  read to its end so that compressed checksums are verified and `diff_id` covers all of it.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+import tarfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import IO, BinaryIO, cast
+
+from dockyard.errors import DockyardError, InvalidArgument, SyscallError
+from dockyard.image import whiteouts
+from dockyard.image.layerdiff import diff_layer
+from dockyard.image.layerstream import LayerReader
+from dockyard.image.safepath import SafeRoot, clean_name, remove_entry
+
+__all__ = ["LayerStats", "apply_layer", "diff_layer"]
+
+_MAX_SPECIAL = 1 << 20  # longest PAX or GNU long-name header accepted (Go's archive/tar: maxSpecialFileSize)
+_NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+_OPEN_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_DEVICE_TYPES = {tarfile.CHRTYPE: stat.S_IFCHR, tarfile.BLKTYPE: stat.S_IFBLK, tarfile.FIFOTYPE: stat.S_IFIFO}
+_SPECIAL_TYPES = (
+    tarfile.GNUTYPE_LONGNAME,
+    tarfile.GNUTYPE_LONGLINK,
+    tarfile.XHDTYPE,
+    tarfile.XGLTYPE,
+    tarfile.SOLARIS_XHDTYPE,
+)
+# errnos that describe the layer's content rather than the host: reported as InvalidArgument
+_CONTENT_ERRNOS = {
+    errno.ENOTDIR,
+    errno.EISDIR,
+    errno.EEXIST,
+    errno.ENOENT,
+    errno.ENAMETOOLONG,
+    errno.ELOOP,
+    errno.EXDEV,
+    errno.EMLINK,
+    errno.EINVAL,
+}
+_GONE = (errno.ENOENT, errno.ENOTDIR, errno.ELOOP)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LayerStats:
+    """What apply_layer did; `diff_id` is the sha256 of the uncompressed tar (the image config's rootfs entry)."""
+
+    compression: str
+    diff_id: str
+    compressed_bytes: int
+    tar_bytes: int
+    entries: int
+    files: int
+    directories: int
+    symlinks: int
+    hardlinks: int
+    devices: int
+    whiteouts: int
+    opaque_dirs: int
+    content_bytes: int
+    xattrs_skipped: int
+
+
+def apply_layer(stream: BinaryIO, root: str, *, compression: str | None = None) -> LayerStats:
+    """Apply the layer read from `stream` onto the existing directory `root` (see the module docstring).
+
+    `compression` is "none", "gzip", "zstd", "bzip2" or "xz"; None sniffs the magic bytes. Raises
+    InvalidArgument for a bad layer, Unsupported without openat2 or without the zstandard package.
+    """
+    reader = LayerReader(stream, compression)
+    try:
+        with SafeRoot(root) as sroot:
+            applier = _Applier(sroot, reader)
+            applier.run()
+            applier.finish()
+        reader.drain()
+    finally:
+        reader.close()
+    counts = applier.counts
+    return LayerStats(
+        compression=reader.compression,
+        diff_id=reader.diff_id,
+        compressed_bytes=reader.compressed_bytes,
+        tar_bytes=reader.tell(),
+        **counts,
+    )
+
+
+class _BoundedTarInfo(tarfile.TarInfo):
+    """Refuses oversized PAX and GNU long-name headers before tarfile reads them into memory."""
+
+    def _proc_member(self, tf: tarfile.TarFile) -> tarfile.TarInfo:
+        if self.type in _SPECIAL_TYPES and self.size > _MAX_SPECIAL:
+            raise InvalidArgument(f"apply layer: tar header of {self.size} bytes is too large")
+        proc: Callable[[tarfile.TarInfo, tarfile.TarFile], tarfile.TarInfo] = getattr(tarfile.TarInfo, "_proc_member")
+        return proc(self, tf)
+
+
+def _quote(name: str) -> str:
+    return name if len(name) <= 200 else name[:200] + "…"
+
+
+def _bad(name: str, reason: str) -> InvalidArgument:
+    return InvalidArgument(f"apply layer: entry `{_quote(name)}`: {reason}")
+
+
+def _pax_ns(value: str) -> int:
+    """A PAX time ("1700000000.123456789", maybe negative) in nanoseconds, without float rounding."""
+    sign = -1 if value.startswith("-") else 1
+    whole, _, frac = value.lstrip("-").partition(".")
+    return sign * (int(whole or "0") * 1_000_000_000 + int((frac + "000000000")[:9]))
+
+
+def _times(m: tarfile.TarInfo) -> tuple[int, int]:
+    pax = m.pax_headers
+    if not pax:
+        mtime = int(m.mtime) * 1_000_000_000
+        return mtime, mtime
+    mtime = _pax_ns(pax["mtime"]) if "mtime" in pax else int(m.mtime) * 1_000_000_000
+    atime = _pax_ns(pax["atime"]) if "atime" in pax else mtime
+    return max(atime, mtime), mtime
+
+
+def _xattrs(m: tarfile.TarInfo) -> list[tuple[str, bytes]]:
+    out = []
+    for key, value in m.pax_headers.items():
+        if key.startswith("SCHILY.xattr."):
+            name = key[len("SCHILY.xattr.") :]
+            if not whiteouts.is_overlay_xattr(name):
+                out.append((name, value.encode("utf-8", "surrogateescape")))
+    return out
+
+
+class _Applier:
+    """One layer application: the tar loop, one method per entry type, deferred directory metadata."""
+
+    def __init__(self, root: SafeRoot, reader: LayerReader) -> None:
+        self.root = root
+        self.reader = reader
+        self.chown = os.geteuid() == 0
+        self.added: set[str] = set()
+        self.dirs: list[tuple[str, int, int, tuple[int, int]]] = []
+        self.tf: tarfile.TarFile | None = None
+        keys = ("entries", "files", "directories", "symlinks", "hardlinks", "devices", "whiteouts")
+        self.counts = dict.fromkeys((*keys, "opaque_dirs", "content_bytes", "xattrs_skipped"), 0)
+
+    def run(self) -> None:
+        if self.reader.at_end():
+            return
+        try:
+            self.tf = tf = tarfile.TarFile(
+                fileobj=cast(IO[bytes], self.reader), mode="r", tarinfo=_BoundedTarInfo, errors="surrogateescape"
+            )
+            while (m := tf.next()) is not None:
+                tf.members.clear()
+                self.root.trim()
+                self._guarded(m)
+        except tarfile.ReadError as err:
+            raise InvalidArgument(f"apply layer: {err}") from err
+        except (tarfile.TarError, UnicodeError) as err:
+            raise InvalidArgument(f"apply layer: invalid tar header: {err}") from err
+        block = self.reader.last_read
+        if block.strip(b"\0"):
+            reason = "unexpected end of data" if len(block) < tarfile.BLOCKSIZE else "invalid tar header"
+            raise InvalidArgument(f"apply layer: {reason}")
+
+    def _guarded(self, m: tarfile.TarInfo) -> None:
+        self.counts["entries"] += 1
+        try:
+            self._entry(m)
+        except DockyardError:
+            raise
+        except OSError as err:
+            code = err.errno or 0
+            if code in _CONTENT_ERRNOS:
+                raise _bad(m.name, os.strerror(code).lower()) from err
+            raise SyscallError("apply layer", _quote(m.name), code) from err
+        except ValueError as err:
+            raise _bad(m.name, "invalid name") from err
+
+    def _entry(self, m: tarfile.TarInfo) -> None:
+        if "\0" in m.name or "\0" in m.linkname:
+            raise _bad(m.name, "invalid name")
+        rel, _ = clean_name(m.name)
+        parent, _, base = rel.rpartition("/")
+        if whiteouts.META_PREFIX in parent and any(p.startswith(whiteouts.META_PREFIX) for p in parent.split("/")):
+            return
+        if base.startswith(whiteouts.PREFIX):
+            self._whiteout(m.name, parent, base)
+            return
+        self._mark_added(rel)
+        if not base:
+            self._root_entry(m)
+            return
+        if m.type == tarfile.LNKTYPE:
+            self._hardlink(m, rel, parent, base)
+            return
+        pfd = self.root.dir_fd(parent, create=True)
+        assert pfd is not None
+        if m.isreg():
+            self._file(pfd, base, m)
+        elif m.type == tarfile.DIRTYPE:
+            self._dir(pfd, rel, base, m)
+        elif m.type == tarfile.SYMTYPE:
+            self._symlink(pfd, base, m)
+        elif m.type in _DEVICE_TYPES:
+            self._device(pfd, base, m)
+        else:
+            raise _bad(m.name, f"unsupported entry type `{m.type.decode('latin-1')}`")
+
+    def _mark_added(self, rel: str) -> None:
+        added = self.added
+        while rel and rel not in added:
+            added.add(rel)
+            rel = rel.rpartition("/")[0]
+
+    def _replace(self, dirfd: int, name: str, *keep: int) -> None:
+        """Remove what is at `name` (it is about to be replaced or whited out)."""
+        mode = remove_entry(dirfd, name)
+        if mode is not None and (stat.S_ISDIR(mode) or stat.S_ISLNK(mode)):
+            self.root.forget(keep=(dirfd, *keep))  # cached paths may have resolved through it
+
+    def _meta_fd(self, fd: int, m: tarfile.TarInfo) -> None:
+        """Owner, xattrs, mode and times of a regular file through its own fd (chown first: it clears suid)."""
+        if self.chown:
+            os.fchown(fd, m.uid, m.gid)
+        if m.pax_headers:
+            self._set_xattrs(fd, m)
+        os.fchmod(fd, m.mode & 0o7777)
+        os.utime(fd, ns=_times(m))
+
+    def _set_xattrs(self, target: int | str, m: tarfile.TarInfo, *, follow: bool = True) -> None:
+        for key, value in _xattrs(m):
+            try:
+                os.setxattr(target, key, value, follow_symlinks=follow)
+            except OSError as err:
+                if err.errno not in (errno.EPERM, errno.EOPNOTSUPP):  # EPERM, ENOTSUP: not every file system takes every namespace
+                    raise
+                self.counts["xattrs_skipped"] += 1
+
+    def _file(self, pfd: int, base: str, m: tarfile.TarInfo) -> None:
+        try:
+            fd = os.open(base, _NEW_FILE, 0o600, dir_fd=pfd)
+        except FileExistsError:
+            self._replace(pfd, base)
+            fd = os.open(base, _NEW_FILE, 0o600, dir_fd=pfd)
+        try:
+            if m.sparse is not None:
+                self._sparse(fd, m)
+            elif self.reader.copy_to(fd, m.size):
+                raise _bad(m.name, "unexpected end of data")
+            self._meta_fd(fd, m)
+        finally:
+            os.close(fd)
+        self.counts["files"] += 1
+        self.counts["content_bytes"] += m.size
+
+    def _sparse(self, fd: int, m: tarfile.TarInfo) -> None:
+        assert self.tf is not None
+        src = self.tf.extractfile(m)
+        assert src is not None
+        while data := src.read(1 << 20):
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+        if os.fstat(fd).st_size != m.size:
+            raise _bad(m.name, "unexpected end of data")
+
+    def _dir(self, pfd: int, rel: str, base: str, m: tarfile.TarInfo) -> None:
+        try:
+            os.mkdir(base, 0o700, dir_fd=pfd)
+        except FileExistsError:
+            if not stat.S_ISDIR(os.stat(base, dir_fd=pfd, follow_symlinks=False).st_mode):
+                self._replace(pfd, base)
+                os.mkdir(base, 0o700, dir_fd=pfd)
+        fd = os.open(base, _OPEN_DIR, dir_fd=pfd)
+        self.root.remember(rel, fd)
+        self._dir_meta(fd, rel, m)
+
+    def _dir_meta(self, fd: int, rel: str, m: tarfile.TarInfo) -> None:
+        if self.chown:
+            os.fchown(fd, m.uid, m.gid)
+        if m.pax_headers:
+            self._set_xattrs(fd, m)
+        self.dirs.append((rel, os.fstat(fd).st_ino, m.mode & 0o7777, _times(m)))
+        self.counts["directories"] += 1
+
+    def _root_entry(self, m: tarfile.TarInfo) -> None:
+        if m.type != tarfile.DIRTYPE:
+            raise _bad(m.name, "cannot replace the root with a non-directory")
+        self._dir_meta(self.root.fd, "", m)
+
+    def _symlink(self, pfd: int, base: str, m: tarfile.TarInfo) -> None:
+        if not m.linkname:
+            raise _bad(m.name, "empty symlink target")
+        try:
+            os.symlink(m.linkname, base, dir_fd=pfd)
+        except FileExistsError:
+            self._replace(pfd, base)
+            os.symlink(m.linkname, base, dir_fd=pfd)
+        if self.chown:
+            os.chown(base, m.uid, m.gid, dir_fd=pfd, follow_symlinks=False)
+        if m.pax_headers:
+            # lsetxattr(2) has no *at form before linux 6.13: name the link through the parent's fd
+            self._set_xattrs(f"/proc/self/fd/{pfd}/{base}", m, follow=False)
+        os.utime(base, ns=_times(m), dir_fd=pfd, follow_symlinks=False)
+        self.counts["symlinks"] += 1
+
+    def _device(self, pfd: int, base: str, m: tarfile.TarInfo) -> None:
+        kind = _DEVICE_TYPES[m.type]
+        device = 0 if kind == stat.S_IFIFO else os.makedev(m.devmajor, m.devminor)
+        try:
+            os.mknod(base, kind | 0o600, device, dir_fd=pfd)
+        except FileExistsError:
+            self._replace(pfd, base)
+            os.mknod(base, kind | 0o600, device, dir_fd=pfd)
+        # Never open a device: an O_PATH fd names the inode, and /proc/self/fd/N reaches it for chmod & co.
+        fd = os.open(base, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=pfd)
+        try:
+            if stat.S_IFMT(os.fstat(fd).st_mode) != kind:
+                raise _bad(m.name, "changed while being created")
+            path = f"/proc/self/fd/{fd}"
+            if self.chown:
+                os.chown(path, m.uid, m.gid)
+            if m.pax_headers:
+                self._set_xattrs(path, m)
+            os.chmod(path, m.mode & 0o7777)
+            os.utime(path, ns=_times(m))
+        finally:
+            os.close(fd)
+        self.counts["devices"] += 1
+
+    def _hardlink(self, m: tarfile.TarInfo, rel: str, parent: str, base: str) -> None:
+        target, escaped = clean_name(m.linkname)
+        if escaped or not target:
+            raise _bad(m.name, f"invalid hardlink to `{_quote(m.linkname)}`: target escapes the root")
+        if target == rel:
+            raise _bad(m.name, "invalid hardlink to itself")
+        tparent, _, tbase = target.rpartition("/")
+        pfd = self.root.dir_fd(parent, create=True)
+        tpfd = self.root.dir_fd(tparent, create=False)
+        assert pfd is not None
+        if tpfd is None:
+            raise _bad(m.name, f"hardlink target `{_quote(m.linkname)}` not found")
+        try:
+            try:
+                os.link(tbase, base, src_dir_fd=tpfd, dst_dir_fd=pfd, follow_symlinks=False)
+            except FileExistsError:
+                self._replace(pfd, base, tpfd)
+                os.link(tbase, base, src_dir_fd=tpfd, dst_dir_fd=pfd, follow_symlinks=False)
+        except FileNotFoundError as err:
+            raise _bad(m.name, f"hardlink target `{_quote(m.linkname)}` not found") from err
+        except PermissionError as err:
+            raise _bad(m.name, f"invalid hardlink to `{_quote(m.linkname)}`: operation not permitted") from err
+        self.counts["hardlinks"] += 1
+
+    def _whiteout(self, name: str, parent: str, base: str) -> None:
+        if base == whiteouts.OPAQUE:
+            self._opaque(parent)
+            return
+        target = whiteouts.whiteout_target(base)
+        if target is None:
+            return
+        if target in ("", ".", ".."):
+            raise _bad(name, "invalid whiteout")
+        self.counts["whiteouts"] += 1
+        if (f"{parent}/{target}" if parent else target) in self.added:
+            return
+        pfd = self.root.dir_fd(parent, create=False)
+        if pfd is not None:
+            self._replace(pfd, target)
+
+    def _opaque(self, parent: str) -> None:
+        self.counts["opaque_dirs"] += 1
+        pfd = self.root.dir_fd(parent, create=False)
+        if pfd is None:
+            return
+        fd = os.open(".", _OPEN_DIR, dir_fd=pfd)
+        try:
+            prefix = f"{parent}/" if parent else ""
+            for child in os.listdir(fd):
+                if prefix + child not in self.added:
+                    self._replace(fd, child, pfd)
+        finally:
+            os.close(fd)
+
+    def finish(self) -> None:
+        """Directory modes and times, deepest last-created first, once nothing more is created inside them."""
+        for rel, ino, mode, times in reversed(self.dirs):
+            try:
+                self._finish_dir(rel, ino, mode, times)
+            except OSError as err:
+                if err.errno in _GONE:
+                    continue  # removed or replaced later in this layer
+                raise SyscallError("apply layer", _quote(rel or "/"), err.errno or 0) from err
+
+    def _finish_dir(self, rel: str, ino: int, mode: int, times: tuple[int, int]) -> None:
+        parent, _, base = rel.rpartition("/")
+        if not base:
+            fd = os.dup(self.root.fd)
+        else:
+            pfd = self.root.dir_fd(parent, create=False)
+            if pfd is None:
+                return
+            fd = os.open(base, _OPEN_DIR, dir_fd=pfd)
+        try:
+            if os.fstat(fd).st_ino == ino:
+                os.fchmod(fd, mode)
+                os.utime(fd, ns=times)
+        finally:
+            os.close(fd)
