@@ -39,8 +39,9 @@ from __future__ import annotations
 import errno
 import os
 import stat
+import struct
 import tarfile
-from collections.abc import Callable
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO, BinaryIO, cast
 
@@ -53,6 +54,9 @@ from dockyard.image.safepath import SafeRoot, clean_name, remove_entry
 __all__ = ["LayerStats", "apply_layer", "diff_layer"]
 
 _MAX_SPECIAL = 1 << 20  # longest PAX or GNU long-name header accepted (Go's archive/tar: maxSpecialFileSize)
+_PLAIN_TYPES = frozenset((tarfile.REGTYPE, tarfile.AREGTYPE, tarfile.CONTTYPE, tarfile.DIRTYPE, tarfile.SYMTYPE))
+_PLAIN_TYPES |= {tarfile.LNKTYPE, tarfile.CHRTYPE, tarfile.BLKTYPE, tarfile.FIFOTYPE}
+_BLOCK_MASK = tarfile.BLOCKSIZE - 1
 _NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 _OPEN_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _DEVICE_TYPES = {tarfile.CHRTYPE: stat.S_IFCHR, tarfile.BLKTYPE: stat.S_IFBLK, tarfile.FIFOTYPE: stat.S_IFIFO}
@@ -119,18 +123,82 @@ def apply_layer(stream: BinaryIO, root: str, *, compression: str | None = None) 
         diff_id=reader.diff_id,
         compressed_bytes=reader.compressed_bytes,
         tar_bytes=reader.tell(),
+        xattrs_skipped=len(applier.skipped_xattrs),
         **counts,
     )
 
 
-class _BoundedTarInfo(tarfile.TarInfo):
-    """Refuses oversized PAX and GNU long-name headers before tarfile reads them into memory."""
+class _FastTarInfo(tarfile.TarInfo):
+    """tarfile's TarInfo with a quicker ustar/GNU header decoder and a bound on PAX / GNU long-name headers.
+
+    Decoding headers is most of the per-entry cost of extraction; anything unusual (base-256 numbers, old GNU
+    sparse files, pre-POSIX headers, signed checksums) goes to tarfile's own decoder.
+    """
+
+    @classmethod
+    def frombuf(cls, buf: bytes, encoding: str, errors: str) -> _FastTarInfo:
+        if len(buf) != tarfile.BLOCKSIZE or buf[257:262] != b"ustar" or buf[156:157] == tarfile.GNUTYPE_SPARSE:
+            return super().frombuf(buf, encoding, errors)
+        fields = _HEADER.unpack_from(buf)
+        kind = fields[7]
+        try:
+            mode, uid, gid, size, mtime, chksum = [int(fields[i].rstrip(b" \0") or b"0", 8) for i in range(1, 7)]
+            devices = kind in _DEVICE_TYPES and kind != tarfile.FIFOTYPE
+            devmajor, devminor = [int(fields[i].rstrip(b" \0") or b"0", 8) for i in (13, 14)] if devices else (0, 0)
+        except ValueError:
+            return super().frombuf(buf, encoding, errors)
+        if chksum != 256 + sum(buf) - sum(buf[148:156]):
+            return super().frombuf(buf, encoding, errors)
+        obj = cls()
+        name = _nts(fields[0], encoding, errors)
+        obj.mode, obj.uid, obj.gid, obj.size, obj.mtime, obj.chksum = mode, uid, gid, size, mtime, chksum
+        obj.type = kind
+        obj.linkname = _nts(fields[8], encoding, errors)
+        obj.uname = _nts(fields[11], encoding, errors)
+        obj.gname = _nts(fields[12], encoding, errors)
+        obj.devmajor, obj.devminor = devmajor, devminor
+        if kind == tarfile.AREGTYPE and name.endswith("/"):
+            obj.type = kind = tarfile.DIRTYPE
+        if kind == tarfile.DIRTYPE:
+            name = name.rstrip("/")
+        prefix = fields[15]
+        if prefix[:1] not in (b"", b"\0") and kind not in tarfile.GNU_TYPES:
+            name = _nts(prefix, encoding, errors) + "/" + name
+        obj.name = name
+        return obj
 
     def _proc_member(self, tf: tarfile.TarFile) -> tarfile.TarInfo:
         if self.type in _SPECIAL_TYPES and self.size > _MAX_SPECIAL:
             raise InvalidArgument(f"apply layer: tar header of {self.size} bytes is too large")
-        proc: Callable[[tarfile.TarInfo, tarfile.TarFile], tarfile.TarInfo] = getattr(tarfile.TarInfo, "_proc_member")
-        return proc(self, tf)
+        member: tarfile.TarInfo = super()._proc_member(tf)  # type: ignore[misc]
+        return member
+
+
+_HEADER = struct.Struct("100s8s8s8s12s12s8sc100s6s2s32s32s8s8s155s")
+
+
+def _nts(field: bytes, encoding: str, errors: str) -> str:
+    end = field.find(b"\0")
+    return (field if end < 0 else field[:end]).decode(encoding, errors)
+
+
+def _umask() -> int:
+    """The process umask, read without os.umask (which would change it for every thread for a moment)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    return 0o777  # unknown: always chmod explicitly
+
+
+def _os_error(name: str, err: OSError) -> DockyardError:
+    code = err.errno or 0
+    if code in _CONTENT_ERRNOS:
+        return _bad(name, os.strerror(code).lower())
+    return SyscallError("apply layer", _quote(name), code)
 
 
 def _quote(name: str) -> str:
@@ -175,21 +243,23 @@ class _Applier:
         self.root = root
         self.reader = reader
         self.chown = os.geteuid() == 0
+        self.owner = (os.geteuid(), os.getegid())
+        self.umask = _umask()
         self.added: set[str] = set()
         self.dirs: list[tuple[str, int, int, tuple[int, int]]] = []
         self.tf: tarfile.TarFile | None = None
+        self.skipped_xattrs: list[str] = []
         keys = ("entries", "files", "directories", "symlinks", "hardlinks", "devices", "whiteouts")
-        self.counts = dict.fromkeys((*keys, "opaque_dirs", "content_bytes", "xattrs_skipped"), 0)
+        self.counts = dict.fromkeys((*keys, "opaque_dirs", "content_bytes"), 0)
 
     def run(self) -> None:
         if self.reader.at_end():
             return
         try:
-            self.tf = tf = tarfile.TarFile(
-                fileobj=cast(IO[bytes], self.reader), mode="r", tarinfo=_BoundedTarInfo, errors="surrogateescape"
+            self.tf = tarfile.TarFile(
+                fileobj=cast(IO[bytes], self.reader), mode="r", tarinfo=_FastTarInfo, errors="surrogateescape"
             )
-            while (m := tf.next()) is not None:
-                tf.members.clear()
+            for m in self._members(self.tf):
                 self.root.trim()
                 self._guarded(m)
         except tarfile.ReadError as err:
@@ -201,6 +271,38 @@ class _Applier:
             reason = "unexpected end of data" if len(block) < tarfile.BLOCKSIZE else "invalid tar header"
             raise InvalidArgument(f"apply layer: {reason}")
 
+    def _members(self, tf: tarfile.TarFile) -> Iterator[tarfile.TarInfo]:
+        """TarFile.next without its bookkeeping: plain headers are decoded here, PAX / GNU ones by tarfile.
+
+        Ends at the end-of-archive block or at end of data; `run` then tells a clean end from a cut or a bad one.
+        """
+        reader = self.reader
+        first = tf.firstmember  # type: ignore[attr-defined]
+        if first is None:
+            return
+        tf.firstmember = None  # type: ignore[attr-defined]
+        yield first
+        while True:
+            offset = tf.offset
+            if reader.seek(offset) != offset:
+                raise InvalidArgument("apply layer: unexpected end of data")
+            try:
+                header = _FastTarInfo.frombuf(reader.read(tarfile.BLOCKSIZE), "utf-8", "surrogateescape")
+            except tarfile.HeaderError:
+                return
+            header.offset = offset
+            m: tarfile.TarInfo = header
+            if m.type in _PLAIN_TYPES and not tf.pax_headers:
+                m.offset_data = data = offset + tarfile.BLOCKSIZE
+                size = m.size if m.type in tarfile.REGULAR_TYPES else 0
+                tf.offset = data + ((size + _BLOCK_MASK) & ~_BLOCK_MASK)
+            else:
+                try:
+                    m = header._proc_member(tf)
+                except tarfile.HeaderError as err:
+                    raise InvalidArgument(f"apply layer: invalid tar header: {err}") from err
+            yield m
+
     def _guarded(self, m: tarfile.TarInfo) -> None:
         self.counts["entries"] += 1
         try:
@@ -208,10 +310,7 @@ class _Applier:
         except DockyardError:
             raise
         except OSError as err:
-            code = err.errno or 0
-            if code in _CONTENT_ERRNOS:
-                raise _bad(m.name, os.strerror(code).lower()) from err
-            raise SyscallError("apply layer", _quote(m.name), code) from err
+            raise _os_error(m.name, err) from err
         except ValueError as err:
             raise _bad(m.name, "invalid name") from err
 
@@ -257,36 +356,41 @@ class _Applier:
         if mode is not None and (stat.S_ISDIR(mode) or stat.S_ISLNK(mode)):
             self.root.forget(keep=(dirfd, *keep))  # cached paths may have resolved through it
 
-    def _meta_fd(self, fd: int, m: tarfile.TarInfo) -> None:
-        """Owner, xattrs, mode and times of a regular file through its own fd (chown first: it clears suid)."""
-        if self.chown:
-            os.fchown(fd, m.uid, m.gid)
-        if m.pax_headers:
-            self._set_xattrs(fd, m)
-        os.fchmod(fd, m.mode & 0o7777)
-        os.utime(fd, ns=_times(m))
-
     def _set_xattrs(self, target: int | str, m: tarfile.TarInfo, *, follow: bool = True) -> None:
         for key, value in _xattrs(m):
-            try:
-                os.setxattr(target, key, value, follow_symlinks=follow)
-            except OSError as err:
-                if err.errno not in (errno.EPERM, errno.EOPNOTSUPP):  # EPERM, ENOTSUP: not every file system takes every namespace
-                    raise
-                self.counts["xattrs_skipped"] += 1
+            self._set_xattr(target, key, value, follow=follow)
+
+    def _set_xattr(self, target: int | str, key: str, value: bytes, *, follow: bool = True) -> None:
+        """One xattr; EPERM and ENOTSUP are noted, not fatal: not every file system takes every namespace."""
+        try:
+            os.setxattr(target, key, value, follow_symlinks=follow)
+        except OSError as err:
+            if err.errno not in (errno.EPERM, errno.EOPNOTSUPP):
+                raise
+            self.skipped_xattrs.append(key)  # list.append: safe from the writer thread too
 
     def _file(self, pfd: int, base: str, m: tarfile.TarInfo) -> None:
+        # Syscalls are most of the cost: open(2) sets a plain mode itself when the umask leaves it alone, and a
+        # new file already has our owner unless the directory is setgid (then it takes the directory's group).
+        perm = m.mode & 0o7777
+        exact = not perm & (0o7000 | self.umask)
         try:
-            fd = os.open(base, _NEW_FILE, 0o600, dir_fd=pfd)
+            fd = os.open(base, _NEW_FILE, perm if exact else 0o600, dir_fd=pfd)
         except FileExistsError:
             self._replace(pfd, base)
-            fd = os.open(base, _NEW_FILE, 0o600, dir_fd=pfd)
+            fd = os.open(base, _NEW_FILE, perm if exact else 0o600, dir_fd=pfd)
         try:
             if m.sparse is not None:
                 self._sparse(fd, m)
             elif self.reader.copy_to(fd, m.size):
                 raise _bad(m.name, "unexpected end of data")
-            self._meta_fd(fd, m)
+            if self.chown and ((m.uid, m.gid) != self.owner or self.root.setgid(pfd)):
+                os.fchown(fd, m.uid, m.gid)
+            if m.pax_headers:
+                self._set_xattrs(fd, m)
+            if not exact:
+                os.fchmod(fd, perm)
+            os.utime(fd, ns=_times(m))
         finally:
             os.close(fd)
         self.counts["files"] += 1
@@ -315,11 +419,13 @@ class _Applier:
         self._dir_meta(fd, rel, m)
 
     def _dir_meta(self, fd: int, rel: str, m: tarfile.TarInfo) -> None:
-        if self.chown:
+        st = os.fstat(fd)
+        self.root.setgid(fd, st.st_mode)
+        if self.chown and (st.st_uid, st.st_gid) != (m.uid, m.gid):
             os.fchown(fd, m.uid, m.gid)
         if m.pax_headers:
             self._set_xattrs(fd, m)
-        self.dirs.append((rel, os.fstat(fd).st_ino, m.mode & 0o7777, _times(m)))
+        self.dirs.append((rel, st.st_ino, m.mode & 0o7777, _times(m)))
         self.counts["directories"] += 1
 
     def _root_entry(self, m: tarfile.TarInfo) -> None:
@@ -441,8 +547,10 @@ class _Applier:
                 return
             fd = os.open(base, _OPEN_DIR, dir_fd=pfd)
         try:
-            if os.fstat(fd).st_ino == ino:
-                os.fchmod(fd, mode)
+            st = os.fstat(fd)
+            if st.st_ino == ino:
+                if stat.S_IMODE(st.st_mode) != mode:
+                    os.fchmod(fd, mode)
                 os.utime(fd, ns=times)
         finally:
             os.close(fd)

@@ -12,7 +12,7 @@ import queue
 import threading
 import zlib
 from collections.abc import Callable, Iterator
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 from dockyard.errors import DockyardError, InvalidArgument, Unsupported
 
@@ -107,7 +107,9 @@ def _zstd(src: _Source) -> Iterator[bytes]:
             return data
 
     try:
-        reader = zstandard.ZstdDecompressor().stream_reader(_Tap(), read_size=CHUNK, read_across_frames=True)
+        reader = zstandard.ZstdDecompressor().stream_reader(
+            cast(BinaryIO, _Tap()), read_size=CHUNK, read_across_frames=True
+        )
         while out := reader.read(CHUNK):
             yield out
     except zstandard.ZstdError as err:

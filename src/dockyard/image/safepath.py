@@ -91,6 +91,7 @@ class SafeRoot:
         self.path = path
         self.resolve = resolve
         self._dirs: dict[str, int] = {}
+        self._setgid: dict[int, bool] = {}
         try:
             os.close(openat2(self.fd, ".", _DIR_FLAGS, resolve))
         except BaseException:
@@ -114,6 +115,7 @@ class SafeRoot:
             if fd in keep:
                 self._dirs[rel] = fd
             else:
+                self._setgid.pop(fd, None)
                 os.close(fd)
 
     def trim(self) -> None:
@@ -125,8 +127,18 @@ class SafeRoot:
         """Cache `fd` as the directory at `rel`; the cache owns it from now on."""
         old = self._dirs.pop(rel, None)
         if old is not None and old != fd:
+            self._setgid.pop(old, None)
             os.close(old)
         self._dirs[rel] = fd
+
+    def setgid(self, fd: int, mode: int | None = None) -> bool:
+        """Whether directory `fd` has S_ISGID (new files then take its group); `mode` records a fresh fstat."""
+        if mode is not None:
+            self._setgid[fd] = bool(mode & stat.S_ISGID)
+        flag = self._setgid.get(fd)
+        if flag is None:
+            flag = self._setgid[fd] = bool(os.fstat(fd).st_mode & stat.S_ISGID)
+        return flag
 
     def dir_fd(self, rel: str, *, create: bool) -> int | None:
         """The fd of directory `rel` (symlinks followed, confined); None when missing and not `create`."""

@@ -11,6 +11,7 @@ The create protocol (→ child to parent, ← parent to child):
     ← Proceed(state)   createRuntime/prestart hooks ran; `state` is the OCI state JSON for createContainer hooks
     → Ready            everything is set up; init now waits on the exec fifo
     → Failure(...)     at any point: the child's error, re-raised by the parent with the same kind
+The exec protocol: → InitPid(pid), ← Proceed(""), → Ready, then EOF once execve succeeded (or → Failure).
 """
 
 from __future__ import annotations

@@ -185,6 +185,7 @@ def spawn_exec(plan: ExecPlan) -> int:
         pid = msg.pid
         if pid != child:
             os.waitpid(child, 0)  # the intermediate exits right after its fork
+        parent.send(ch.Proceed(""))
         parent.expect(ch.Ready, "exec")
         failure = parent.recv()  # EOF: execve succeeded and closed the close-on-exec channel
         if isinstance(failure, ch.Failure):
@@ -222,6 +223,8 @@ def _child_steps(plan: ExecPlan, fds: list[tuple[str, int]], chan: ch.Channel) -
             return 0
     else:
         chan.send(ch.InitPid(os.getpid()))
+    # why: the grandchild must not speak before the intermediate's InitPid is on the wire
+    chan.expect(ch.Proceed, "exec: wait for the runtime")
     process = plan.process
     if process.terminal:
         os.setsid()

@@ -24,6 +24,7 @@ from __future__ import annotations
 import codecs
 import errno
 import fcntl
+import importlib
 import json
 import os
 import signal
@@ -149,9 +150,9 @@ def preload(process: Process, spec: Spec | None) -> None:
         pass
     codecs.lookup("ascii")
     if process.terminal:
-        import dockyard.runtime.console  # noqa: F401
+        importlib.import_module("dockyard.runtime.console")
     if spec is not None and spec.hooks is not None:
-        import dockyard.runtime.hooks  # noqa: F401
+        importlib.import_module("dockyard.runtime.hooks")
 
 
 def _init(cfg: InitConfig, chan: ch.Channel, dirfd: int, sys: Syscalls) -> int:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -184,6 +183,8 @@ def list_ids(root: str) -> list[str]:
 
 
 def remove(root: str, container_id: str) -> None:
+    import shutil  # lazy: only delete needs it
+
     shutil.rmtree(container_dir(root, container_id), ignore_errors=True)
 
 

@@ -15,12 +15,15 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import conftest
 import pytest
+
+import conftest
 
 BUSYBOX = "/bin/busybox"
 RUNTIME = [sys.executable, "-m", "dockyard.runtime.cli"]
 TIMEOUT = 60
+# cgroupsPath parents the tests use; removed once empty
+TEST_CGROUP_PARENTS = ("dockyard-test", "dockyard-bad")
 
 
 def _base_config() -> dict[str, Any]:
@@ -94,9 +97,14 @@ class Runtime:
     created: list[str] = field(default_factory=list)
 
     def __call__(self, *args: str, check: bool = False, **kw: Any) -> subprocess.CompletedProcess[str]:
-        kw.setdefault("capture_output", True)
+        """Run the runtime; output goes through files, not pipes: a container inherits create's stdio and would
+        hold a pipe open long after the runtime exits."""
         kw.setdefault("stdin", subprocess.DEVNULL)
-        proc = subprocess.run([*RUNTIME, "--root", self.root, *args], text=True, timeout=TIMEOUT, **kw)
+        with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+            code = subprocess.run([*RUNTIME, "--root", self.root, *args], stdout=out, stderr=err, timeout=TIMEOUT, **kw)
+            out.seek(0)
+            err.seek(0)
+            proc = subprocess.CompletedProcess(code.args, code.returncode, out.read().decode(), err.read().decode())
         if check and proc.returncode != 0:
             pytest.fail(f"dockyard-runtime {' '.join(args)} failed ({proc.returncode}): {proc.stderr}")
         return proc
@@ -114,20 +122,28 @@ class Runtime:
         return str(self.state(cid)["status"])
 
     def wait_status(self, cid: str, wanted: str, timeout: float = 10.0) -> str:
+        """Poll `state` until the status is `wanted` (a missing container counts as status "missing")."""
         deadline = time.monotonic() + timeout
-        status = self.status(cid)
-        while status != wanted and time.monotonic() < deadline:
+        while True:
+            result = self("state", cid)
+            status = json.loads(result.stdout)["status"] if result.returncode == 0 else "missing"
+            if status == wanted or time.monotonic() > deadline:
+                return str(status)
             time.sleep(0.05)
-            status = self.status(cid)
-        return status
 
     def cleanup(self) -> None:
         for cid in self.created:
             self("delete", "--force", cid)
+        for parent in TEST_CGROUP_PARENTS:
+            for directory in cgroup_dirs(parent):
+                try:
+                    os.rmdir(directory)
+                except OSError:
+                    pass  # not empty: another test's cgroup is still there
 
 
-@pytest.fixture
-def runtime() -> Iterator[Runtime]:
+@pytest.fixture(name="runtime")
+def runtime_fixture() -> Iterator[Runtime]:
     root = tempfile.mkdtemp(prefix="dyrt-root-")
     rt = Runtime(root)
     try:
@@ -137,8 +153,8 @@ def runtime() -> Iterator[Runtime]:
         shutil.rmtree(root, ignore_errors=True)
 
 
-@pytest.fixture
-def make_bundle() -> Iterator[Callable[..., Bundle]]:
+@pytest.fixture(name="make_bundle")
+def make_bundle_fixture() -> Iterator[Callable[..., Bundle]]:
     """A factory of busybox bundles in world-traversable temp dirs (a user-namespaced root must reach them)."""
     made: list[str] = []
 

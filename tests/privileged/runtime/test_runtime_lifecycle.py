@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 
 import pytest
-from runtime_bundle import RUNTIME, Bundle, Runtime, cgroup_dirs, make_bundle, runtime  # noqa: F401
+from runtime_bundle import RUNTIME, Bundle, Runtime, cgroup_dirs, make_bundle_fixture, runtime_fixture  # noqa: F401
 
 from dockyard.runtime.console import recv_console_master
 
@@ -176,6 +176,7 @@ def test_hooks_receive_state_and_poststop_runs_on_delete(runtime: Runtime, make_
     hooks = {p: [{"path": script, "args": ["hook.sh", p]}] for p in host_phases}
     hooks["startContainer"] = [{"path": "/hook.sh"}]
     bundle.config["hooks"] = hooks
+    bundle.config["root"]["readonly"] = False
     bundle.write()
     cid = runtime.new_id()
     runtime("create", "--bundle", bundle.path, cid, check=True)
@@ -251,3 +252,35 @@ def _read_all(fd: int) -> str:
             break
         chunks.append(data)
     return b"".join(chunks).decode(errors="replace")
+
+
+def test_kill_all_reaches_every_process(runtime: Runtime, make_bundle: MakeBundle) -> None:
+    bundle = make_bundle("sleep", "100")
+    cid = runtime.new_id()
+    runtime("run", "--detach", "--bundle", bundle.path, cid, check=True)
+    runtime("exec", "--detach", cid, "sleep", "200", check=True)
+    pids = json.loads(runtime("ps", "--format", "json", cid, check=True).stdout)
+    assert len(pids) == 2
+    runtime("kill", "--all", cid, "KILL", check=True)
+    assert runtime.wait_status(cid, "stopped") == "stopped"
+    assert all(_gone(pid) for pid in pids)
+
+
+def test_run_forwards_signals_to_the_container(runtime: Runtime, make_bundle: MakeBundle) -> None:
+    bundle = make_bundle("sh", "-c", "trap 'exit 7' TERM; while :; do sleep 0.1; done")
+    cid = runtime.new_id()
+    proc = subprocess.Popen(
+        [*RUNTIME, "--root", runtime.root, "run", "--bundle", bundle.path, cid],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        assert runtime.wait_status(cid, "running") == "running"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 7
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert not os.path.exists(os.path.join(runtime.root, cid))

@@ -1,0 +1,140 @@
+"""The route table (data) and the dispatcher: version prefix, path parameters, errors → Docker's JSON errors.
+
+`Api.handle` is what both transports call: the in-process client and the daemon's HTTP server. Handlers never see
+the version prefix; unexpected exceptions are not caught here (the caller decides: the CLI reports them, the
+daemon answers 500).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+from dockyard.api import containers, images, system
+from dockyard.api.messages import Request, Response
+from dockyard.api.versions import API_VERSION, MIN_API_VERSION, VERSION
+from dockyard.errors import DockyardError
+
+if TYPE_CHECKING:
+    from dockyard.engine.engine import Engine
+
+Handler = Callable[["Engine", Request], Response]
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    method: str
+    pattern: str
+    handler: Handler
+
+
+ROUTES = (
+    Route("GET", "/_ping", system.ping),
+    Route("HEAD", "/_ping", system.ping),
+    Route("GET", "/version", system.version),
+    Route("GET", "/containers/json", containers.list_),
+    Route("POST", "/containers/create", containers.create),
+    Route("GET", "/containers/{id}/json", containers.inspect),
+    Route("GET", "/containers/{id}/logs", containers.logs),
+    Route("POST", "/containers/{id}/start", containers.start),
+    Route("POST", "/containers/{id}/wait", containers.wait),
+    Route("POST", "/containers/{id}/kill", containers.kill),
+    Route("DELETE", "/containers/{id}", containers.remove),
+    Route("GET", "/images/json", images.list_),
+    Route("POST", "/_dockyard/images/busybox", images.build_busybox),
+)
+
+_VERSION_PREFIX = re.compile(r"/v([0-9]+)\.([0-9]+)(/.*)")
+
+
+def _compile(pattern: str) -> re.Pattern[str]:
+    return re.compile(re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", pattern))
+
+
+_COMPILED = tuple((route, _compile(route.pattern)) for route in ROUTES)
+
+
+def parse_version(text: str) -> tuple[int, int]:
+    major, _, minor = text.partition(".")
+    return int(major), int(minor)
+
+
+def split_version(path: str) -> tuple[str | None, str]:
+    """`/v1.47/containers/json` → ("1.47", "/containers/json"); an unversioned path → (None, path)."""
+    m = _VERSION_PREFIX.fullmatch(path)
+    if m is None:
+        return None, path
+    return f"{int(m.group(1))}.{int(m.group(2))}", m.group(3)
+
+
+def match(method: str, path: str) -> tuple[Route, dict[str, str]] | None:
+    """The route for `method path` (unversioned) and its path parameters."""
+    for route, regex in _COMPILED:
+        if route.method != method:
+            continue
+        m = regex.fullmatch(path)
+        if m is not None:
+            return route, dict(m.groupdict())
+    return None
+
+
+def common_headers() -> tuple[tuple[str, str], ...]:
+    """Headers Docker puts on every response (the docker CLI reads API-Version from /_ping)."""
+    return (
+        ("Api-Version", API_VERSION),
+        ("Docker-Experimental", "false"),
+        ("Ostype", "linux"),
+        ("Server", f"Dockyard/{VERSION} (linux)"),
+    )
+
+
+class Api:
+    def __init__(self, engine_factory: Callable[[], Engine]) -> None:
+        self._engine_factory = engine_factory
+
+    @cached_property
+    def engine(self) -> Engine:
+        return self._engine_factory()
+
+    def handle(
+        self, method: str, path: str, query: Mapping[str, str], headers: Mapping[str, str], body: bytes
+    ) -> Response:
+        response = self._handle(method, path, query, headers, body)
+        return replace(response, headers=common_headers() + response.headers)
+
+    def _handle(
+        self, method: str, path: str, query: Mapping[str, str], headers: Mapping[str, str], body: bytes
+    ) -> Response:
+        version, bare = split_version(path)
+        if version is not None:
+            asked = parse_version(version)
+            if asked < parse_version(MIN_API_VERSION):
+                return Response.error(
+                    400,
+                    f"client version {version} is too old. Minimum supported API version is {MIN_API_VERSION}, "
+                    "please upgrade your client to a newer version",
+                )
+            if asked > parse_version(API_VERSION):
+                return Response.error(
+                    400, f"client version {version} is too new. Maximum supported API version is {API_VERSION}"
+                )
+        found = match(method, bare)
+        if found is None:
+            return Response.error(404, "page not found")
+        route, params = found
+        request = Request(
+            method=method,
+            path=bare,
+            query=dict(query),
+            headers={k.lower(): v for k, v in headers.items()},
+            body=body,
+            params=params,
+            version=version or API_VERSION,
+        )
+        try:
+            return route.handler(self.engine, request)
+        except DockyardError as err:
+            return Response.error(err.http_status, err.message)

@@ -1,0 +1,226 @@
+"""Docker's JSON shapes ↔ the engine's models: the create body in, inspect and list documents out.
+
+The only module (with client/) that knows Docker's field names. Validates untrusted bodies and names the field
+on error (`json: cannot unmarshal number into Go struct field Config.Env`-style messages are Docker's; ours say
+`invalid field `Env`: expected an array of strings`). No I/O.
+"""
+
+from __future__ import annotations
+
+import time
+from calendar import timegm
+from typing import TYPE_CHECKING, Any
+
+from dockyard.errors import InvalidArgument
+
+if TYPE_CHECKING:
+    from dockyard.engine.containers import CreateRequest
+    from dockyard.engine.records import ContainerRecord, State
+    from dockyard.paths import Paths
+
+
+def _field(data: dict[str, Any], key: str, kind: type, what: str, default: Any) -> Any:
+    value = data.get(key)
+    if value is None:
+        return default
+    if kind is int and isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise InvalidArgument(f"invalid field `{key}`: expected {what}")
+    return value
+
+
+def _strings(data: dict[str, Any], key: str, *, allow_string: bool = False) -> tuple[str, ...] | None:
+    value = data.get(key)
+    if value is None:
+        return None
+    if allow_string and isinstance(value, str):
+        return (value,)  # Docker's strslice also takes a single string
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise InvalidArgument(f"invalid field `{key}`: expected an array of strings")
+    return tuple(value)
+
+
+def _labels(data: dict[str, Any]) -> dict[str, str] | None:
+    value = data.get("Labels")
+    if value is None:
+        return None
+    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+        raise InvalidArgument("invalid field `Labels`: expected an object of strings")
+    return {str(k): v for k, v in value.items()}
+
+
+def create_request(body: Any) -> CreateRequest:
+    """The POST /containers/create body → CreateRequest."""
+    from dockyard.engine.containers import CreateRequest
+    from dockyard.engine.records import HostConfig
+
+    if not isinstance(body, dict):
+        raise InvalidArgument("config cannot be empty in order to create a container")
+    hc = body.get("HostConfig") or {}
+    if not isinstance(hc, dict):
+        raise InvalidArgument("invalid field `HostConfig`: expected an object")
+    image = _field(body, "Image", str, "a string", "")
+    if not image:
+        raise InvalidArgument("no image specified")
+    host_config = HostConfig(
+        auto_remove=_field(hc, "AutoRemove", bool, "a boolean", False),
+        memory=_field(hc, "Memory", int, "an integer", 0),
+        nano_cpus=_field(hc, "NanoCpus", int, "an integer", 0),
+        pids_limit=_field(hc, "PidsLimit", int, "an integer", 0),
+        read_only=_field(hc, "ReadonlyRootfs", bool, "a boolean", False),
+        privileged=_field(hc, "Privileged", bool, "a boolean", False),
+        cap_add=_strings(hc, "CapAdd") or (),
+        cap_drop=_strings(hc, "CapDrop") or (),
+        security_opt=_strings(hc, "SecurityOpt") or (),
+    )
+    if host_config.memory < 0 or host_config.nano_cpus < 0:
+        raise InvalidArgument("invalid resources: Memory and NanoCpus must not be negative")
+    if host_config.memory and host_config.memory < 6 * 1024 * 1024:
+        raise InvalidArgument("Minimum memory limit allowed is 6MB")
+    return CreateRequest(
+        image=image,
+        cmd=_strings(body, "Cmd", allow_string=True),
+        entrypoint=_strings(body, "Entrypoint", allow_string=True),
+        env=_strings(body, "Env") or (),
+        working_dir=_field(body, "WorkingDir", str, "a string", ""),
+        user=_field(body, "User", str, "a string", ""),
+        hostname=_field(body, "Hostname", str, "a string", ""),
+        domainname=_field(body, "Domainname", str, "a string", ""),
+        labels=_labels(body),
+        tty=_field(body, "Tty", bool, "a boolean", False),
+        open_stdin=_field(body, "OpenStdin", bool, "a boolean", False),
+        host_config=host_config,
+    )
+
+
+def _state_json(state: State) -> dict[str, Any]:
+    return {
+        "Status": state.status,
+        "Running": state.status == "running",
+        "Paused": False,
+        "Restarting": False,
+        "OOMKilled": False,
+        "Dead": state.status == "dead",
+        "Pid": state.pid,
+        "ExitCode": state.exit_code,
+        "Error": state.error,
+        "StartedAt": state.started_at,
+        "FinishedAt": state.finished_at,
+    }
+
+
+def inspect_json(record: ContainerRecord, paths: Paths) -> dict[str, Any]:
+    """GET /containers/{id}/json: the fields docker inspect users rely on most (the rest is added later)."""
+    c, hc, directory = record.config, record.host_config, paths.container_dir(record.id)
+    return {
+        "Id": record.id,
+        "Created": record.created,
+        "Path": record.path,
+        "Args": list(record.args),
+        "State": _state_json(record.state),
+        "Image": record.image_id,
+        "ResolvConfPath": f"{directory}/resolv.conf",
+        "HostnamePath": f"{directory}/hostname",
+        "HostsPath": f"{directory}/hosts",
+        "LogPath": paths.log(record.id),
+        "Name": f"/{record.name}",
+        "RestartCount": 0,
+        "Driver": "overlay",
+        "Platform": "linux",
+        "HostConfig": {
+            "AutoRemove": hc.auto_remove,
+            "Memory": hc.memory,
+            "MemorySwap": hc.memory * 2 if hc.memory else 0,
+            "NanoCpus": hc.nano_cpus,
+            "PidsLimit": hc.pids_limit or None,
+            "ReadonlyRootfs": hc.read_only,
+            "Privileged": hc.privileged,
+            "CapAdd": list(hc.cap_add) or None,
+            "CapDrop": list(hc.cap_drop) or None,
+            "SecurityOpt": list(hc.security_opt) or None,
+            "NetworkMode": "none",
+            "LogConfig": {"Type": "json-file", "Config": {}},
+        },
+        "Mounts": [],
+        "Config": {
+            "Hostname": c.hostname or record.id[:12],
+            "Domainname": c.domainname,
+            "User": c.user,
+            "Tty": c.tty,
+            "OpenStdin": c.open_stdin,
+            "Env": list(c.env),
+            "Cmd": list(c.cmd) or None,
+            "Image": c.image,
+            "WorkingDir": c.working_dir,
+            "Entrypoint": list(c.entrypoint) or None,
+            "Labels": c.labels or {},
+        },
+        "NetworkSettings": {"Networks": {}},
+    }
+
+
+def _parse_time(text: str) -> float:
+    base = text.rstrip("Z").split(".")[0]
+    try:
+        return float(timegm(time.strptime(base, "%Y-%m-%dT%H:%M:%S")))
+    except ValueError:
+        return 0.0
+
+
+def human_duration(seconds: float) -> str:
+    """go-units HumanDuration: `Less than a second`, `3 seconds`, `About a minute`, `5 minutes`, … `2 years`."""
+    s = int(seconds)
+    if s < 1:
+        return "Less than a second"
+    if s == 1:
+        return "1 second"
+    if s < 60:
+        return f"{s} seconds"
+    minutes = s // 60
+    if minutes == 1:
+        return "About a minute"
+    if minutes < 60:
+        return f"{minutes} minutes"
+    hours = round(s / 3600)
+    if hours == 1:
+        return "About an hour"
+    if hours < 48:
+        return f"{hours} hours"
+    if hours < 24 * 7 * 2:
+        return f"{hours // 24} days"
+    if hours < 24 * 30 * 2:
+        return f"{hours // 24 // 7} weeks"
+    if hours < 24 * 365 * 2:
+        return f"{hours // 24 // 30} months"
+    return f"{hours // 24 // 365} years"
+
+
+def status_text(state: State, now: float | None = None) -> str:
+    """`Up 3 seconds`, `Exited (0) 5 minutes ago`, `Created`, `Dead` (docker ps's STATUS column)."""
+    current = time.time() if now is None else now
+    if state.status == "running":
+        return f"Up {human_duration(current - _parse_time(state.started_at))}"
+    if state.status == "exited":
+        return f"Exited ({state.exit_code}) {human_duration(current - _parse_time(state.finished_at))} ago"
+    return state.status.capitalize()
+
+
+def summary_json(record: ContainerRecord) -> dict[str, Any]:
+    """One entry of GET /containers/json."""
+    command = " ".join((record.path, *record.args))
+    return {
+        "Id": record.id,
+        "Names": [f"/{record.name}"],
+        "Image": record.config.image,
+        "ImageID": record.image_id,
+        "Command": command,
+        "Created": int(_parse_time(record.created)),
+        "Ports": [],
+        "Labels": record.config.labels or {},
+        "State": record.state.status,
+        "Status": status_text(record.state),
+        "HostConfig": {"NetworkMode": "none"},
+        "NetworkSettings": {"Networks": {}},
+        "Mounts": [],
+    }

@@ -1,0 +1,122 @@
+"""Transports carry one Engine API request: in-process (call the api handlers directly) or HTTP over a unix socket.
+
+`Transport` is the contract; `InProcessTransport` builds the engine lazily, so a CLI call that fails early never
+touches the data root. Neither knows Docker's JSON: they move bytes, status and headers.
+"""
+
+from __future__ import annotations
+
+import http.client
+import socket
+import urllib.parse
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
+
+from dockyard.errors import InvalidArgument, Unavailable, Unsupported
+
+if TYPE_CHECKING:
+    from dockyard.api.routes import Api
+    from dockyard.engine.engine import Engine
+
+
+@dataclass(slots=True, kw_only=True)
+class RawResponse:
+    status: int
+    headers: Mapping[str, str] = field(default_factory=dict)  # lower-case names
+    chunks: Iterator[bytes] = field(default_factory=lambda: iter(()))
+
+    def read(self) -> bytes:
+        return b"".join(self.chunks)
+
+
+class Transport(Protocol):
+    """Send one request; the body of the response may be streamed (iterate `chunks` once)."""
+
+    def request(
+        self, method: str, path: str, *, query: Mapping[str, str] | None = None, body: bytes | None = None
+    ) -> RawResponse: ...
+
+
+class InProcessTransport:
+    def __init__(self, engine_factory: Callable[[], Engine]) -> None:
+        self._engine_factory = engine_factory
+        self._api: Api | None = None
+
+    def request(
+        self, method: str, path: str, *, query: Mapping[str, str] | None = None, body: bytes | None = None
+    ) -> RawResponse:
+        if self._api is None:
+            from dockyard.api.routes import Api
+
+            self._api = Api(self._engine_factory)
+        response = self._api.handle(method, path, query or {}, {}, body or b"")
+        headers = {k.lower(): v for k, v in response.headers}
+        if response.content_type:
+            headers["content-type"] = response.content_type
+        chunks = response.stream if response.stream is not None else iter((response.body,))
+        return RawResponse(status=response.status, headers=headers, chunks=chunks)
+
+
+class _UnixConnection(http.client.HTTPConnection):
+    def __init__(self, socket_path: str, timeout: float | None = None) -> None:
+        super().__init__("localhost", timeout=timeout)
+        self.socket_path = socket_path
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        try:
+            sock.connect(self.socket_path)
+        except OSError as err:
+            sock.close()
+            raise Unavailable(
+                f"Cannot connect to the dockyard daemon at unix://{self.socket_path}. Is the daemon running?"
+            ) from err
+        self.sock = sock
+
+
+class UnixTransport:
+    """HTTP/1.1 over AF_UNIX with http.client; one connection per request (streams close it when drained)."""
+
+    def __init__(self, socket_path: str) -> None:
+        self.socket_path = socket_path
+
+    def request(
+        self, method: str, path: str, *, query: Mapping[str, str] | None = None, body: bytes | None = None
+    ) -> RawResponse:
+        url = path + ("?" + urllib.parse.urlencode(query) if query else "")
+        conn = _UnixConnection(self.socket_path)
+        headers = {"Host": "dockyard", "User-Agent": "dockyard-cli"}
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+        try:
+            conn.request(method, url, body=body, headers=headers)
+            resp = conn.getresponse()
+        except (OSError, http.client.HTTPException) as err:
+            conn.close()
+            if isinstance(err, OSError) and not isinstance(err, ConnectionError | TimeoutError):
+                raise Unavailable(f"{method} {path}: {err}") from err
+            raise Unavailable(f"{method} {path}: {err}") from err
+
+        def chunks() -> Iterator[bytes]:
+            try:
+                while data := resp.read1(65536):
+                    yield data
+            finally:
+                conn.close()
+
+        headers_out = {k.lower(): v for k, v in resp.getheaders()}
+        return RawResponse(status=resp.status, headers=headers_out, chunks=chunks())
+
+
+def parse_host(host: str) -> str:
+    """`unix:///run/dockyard.sock` → the socket path; other schemes are not supported yet."""
+    scheme, sep, rest = host.partition("://")
+    if not sep:
+        raise InvalidArgument(f"invalid host `{host}`: expected unix:///path")
+    if scheme != "unix":
+        raise Unsupported(f"host `{host}`: only unix:// sockets are supported")
+    if not rest.startswith("/"):
+        raise InvalidArgument(f"invalid host `{host}`: the socket path must be absolute")
+    return rest

@@ -1,0 +1,1 @@
+"""`dockyardd`: the Engine API served over HTTP/1.1 on a unix socket."""

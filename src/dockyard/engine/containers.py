@@ -1,0 +1,311 @@
+"""Container lifecycle: create, start, wait, logs, remove, list; the engine side of /containers/*.
+
+Prepares the bundle (overlay rootfs + config.json) and hands the running container to its monitor. Owns no Docker
+field names and never runs the container's processes itself: the runtime does, through the monitor.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import secrets
+import shutil
+import signal
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from functools import cached_property
+
+from dockyard.engine import monitor, rootfs, spec
+from dockyard.engine.logs import LogEntry, read_log
+from dockyard.engine.names import random_name, validate_name
+from dockyard.engine.records import ContainerConfig, ContainerRecord, HostConfig, RecordStore, State, now
+from dockyard.engine.runtime_client import CliRuntime, RuntimeFailure, find_runtime
+from dockyard.engine.users import resolve_user
+from dockyard.errors import Conflict, InvalidArgument, NotFound
+from dockyard.image.store import ImageStore
+from dockyard.paths import Paths
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CreateRequest:
+    """What a client asks for; `None` for cmd/entrypoint means "the image's", `()` means "none"."""
+
+    image: str
+    cmd: tuple[str, ...] | None = None
+    entrypoint: tuple[str, ...] | None = None
+    env: tuple[str, ...] = ()
+    working_dir: str = ""
+    user: str = ""
+    hostname: str = ""
+    domainname: str = ""
+    labels: dict[str, str] | None = None
+    tty: bool = False
+    open_stdin: bool = False
+    host_config: HostConfig = HostConfig()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExitStatus:
+    status_code: int
+    error: str = ""
+
+
+class Containers:
+    def __init__(self, paths: Paths, images: ImageStore, runtime: str | None = None) -> None:
+        self.paths = paths
+        self.images = images
+        self.records = RecordStore(paths)
+        self._runtime_name = runtime
+
+    @cached_property
+    def runtime_binary(self) -> str:
+        return find_runtime(self._runtime_name)
+
+    @cached_property
+    def host(self) -> spec.HostInfo:
+        return host_info()
+
+    # ---- create ------------------------------------------------------------------------------------------
+
+    def create(self, request: CreateRequest, name: str | None = None) -> ContainerRecord:
+        image = self.images.get(request.image)
+        spec.capabilities(request.host_config, self.host.capabilities)  # validates --cap-add/--cap-drop
+        spec.parse_security_opts(request.host_config.security_opt)
+        image_config = image.run_config
+        entrypoint = request.entrypoint if request.entrypoint is not None else tuple(image_config.entrypoint or ())
+        cmd = request.cmd
+        if not cmd and request.entrypoint is None:
+            cmd = tuple(image_config.cmd or ())
+        argv = (*entrypoint, *(cmd or ()))
+        if not argv or not argv[0]:
+            raise InvalidArgument("No command specified")
+        config = ContainerConfig(
+            image=request.image,
+            cmd=tuple(cmd or ()),
+            entrypoint=entrypoint,
+            env=spec.merge_env(list(image_config.env or ()), request.env),
+            working_dir=request.working_dir or image_config.working_dir or "",
+            user=request.user or image_config.user or "",
+            hostname=request.hostname,
+            domainname=request.domainname,
+            labels={**(image_config.labels or {}), **(request.labels or {})} or None,
+            tty=request.tty,
+            open_stdin=request.open_stdin,
+        )
+        container_id = secrets.token_hex(32)
+        record = ContainerRecord(
+            id=container_id,
+            name="",
+            created=now(),
+            image_id=str(image.id),
+            path=argv[0],
+            args=argv[1:],
+            config=config,
+            host_config=request.host_config,
+        )
+        with self._names_lock():
+            record = replace(record, name=self._pick_name(name))
+            directory = self.paths.container_dir(container_id)
+            os.makedirs(directory, mode=0o710)
+            rootfs.write_etc_files(directory, config.hostname or container_id[:12])
+            open(self.paths.log(container_id), "ab").close()
+            self.records.save(record)
+        return record
+
+    def _pick_name(self, name: str | None) -> str:
+        if name:
+            name = validate_name(name)
+            owner = self.records.name_in_use(name)
+            if owner is not None:
+                raise Conflict(
+                    f'Conflict. The container name "/{name}" is already in use by container "{owner}". '
+                    "You have to remove (or rename) that container to be able to reuse that name."
+                )
+            return name
+        taken = {r.name for r in self.records.list()}
+        for attempt in range(10):
+            candidate = random_name(attempt)
+            if candidate not in taken:
+                return candidate
+        return f"dockyard_{secrets.token_hex(4)}"
+
+    @contextlib.contextmanager
+    def _names_lock(self) -> Iterator[None]:
+        os.makedirs(self.paths.containers, exist_ok=True)
+        fd = os.open(os.path.join(self.paths.containers, ".names.lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
+    # ---- start -------------------------------------------------------------------------------------------
+
+    def start(self, ref: str) -> ContainerRecord:
+        """Start a created or exited container; returns it running. Already running: no-op (Docker's 304)."""
+        record = self.get(ref)
+        if record.state.status == "running":
+            return record
+        cid = record.id
+        image = self.images.get(record.image_id)
+        directory = self.paths.container_dir(cid)
+        bundle = self.paths.bundle(cid)
+        os.makedirs(bundle, mode=0o700, exist_ok=True)
+        target = self.paths.rootfs(cid)
+        rootfs.mount_overlay(image.rootfs, os.path.join(directory, "upper"), os.path.join(directory, "work"), target)
+        try:
+            files = spec.EtcFiles(
+                hostname=os.path.join(directory, "hostname"),
+                hosts=os.path.join(directory, "hosts"),
+                resolv_conf=os.path.join(directory, "resolv.conf"),
+            )
+            user = resolve_user(record.config.user, target)
+            config = spec.build_spec(record, rootfs=target, user=user, files=files, host=self.host)
+            with open(os.path.join(bundle, "config.json"), "w", encoding="utf-8") as f:
+                json.dump(config.to_json(), f)
+            monitor.launch(
+                monitor.MonitorConfig(
+                    container_id=cid,
+                    data_root=self.paths.data_root,
+                    exec_root=self.paths.exec_root,
+                    runtime=self.runtime_binary,
+                    auto_remove=record.host_config.auto_remove,
+                )
+            )
+        except BaseException:
+            rootfs.unmount(target)
+            raise
+        return self.records.load(cid)
+
+    # ---- observe -----------------------------------------------------------------------------------------
+
+    def get(self, ref: str) -> ContainerRecord:
+        return self._refresh(self.records.load(self.records.resolve(ref)))
+
+    def list(self, all: bool = False) -> list[ContainerRecord]:
+        records = [self._refresh(r) for r in self.records.list()]
+        return records if all else [r for r in records if r.state.status == "running"]
+
+    def _monitor_alive(self, cid: str) -> bool:
+        try:
+            fd = os.open(self.paths.monitor_lock(cid), os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            return False
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)
+
+    def _refresh(self, record: ContainerRecord) -> ContainerRecord:
+        """A record that says running while its monitor is gone: the monitor died; the container is dead."""
+        if record.state.status != "running" or self._monitor_alive(record.id):
+            return record
+        with contextlib.suppress(NotFound):
+            record = self.records.load(record.id)  # the monitor may have just finished
+            if record.state.status == "running" and not self._monitor_alive(record.id):
+                return self.records.update_state(
+                    record.id, lambda s: replace(s, status="dead", pid=0, error="monitor exited unexpectedly")
+                )
+        return record
+
+    def logs(self, ref: str, *, follow: bool = False) -> Iterator[LogEntry]:
+        record = self.get(ref)
+        cid = record.id
+        follow = follow and record.state.status == "running"
+        return read_log(self.paths.log(cid), follow=follow, done=lambda: not self._monitor_alive(cid))
+
+    def wait(self, ref: str) -> ExitStatus:
+        """Block until the container is not running; its exit code (also after an auto-remove)."""
+        record = self.get(ref)
+        if record.state.status != "running":
+            return ExitStatus(status_code=record.state.exit_code, error=record.state.error)
+        try:
+            fd = os.open(self.paths.monitor_lock(record.id), os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return self._final_status(record.id, b"")
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH)
+            data = os.pread(fd, 4096, 0)
+        finally:
+            os.close(fd)
+        return self._final_status(record.id, data)
+
+    def _final_status(self, cid: str, lock_data: bytes) -> ExitStatus:
+        try:
+            state = self.records.load(cid).state
+            return ExitStatus(status_code=state.exit_code, error=state.error)
+        except NotFound:
+            try:
+                return ExitStatus(status_code=int(json.loads(lock_data)["StatusCode"]))
+            except (ValueError, KeyError, TypeError) as err:
+                raise NotFound(f"No such container: {cid}") from err
+
+    # ---- remove ------------------------------------------------------------------------------------------
+
+    def remove(self, ref: str, *, force: bool = False) -> None:
+        record = self.get(ref)
+        cid = record.id
+        if record.state.status == "running":
+            if not force:
+                raise Conflict(
+                    f"cannot remove container \"/{record.name}\": container is running: stop the container before "
+                    "removing or force remove"
+                )
+            self.kill(cid, "SIGKILL")
+            self.wait(cid)
+        runtime = CliRuntime(self.runtime_binary, self.paths.runtime_root)
+        with contextlib.suppress(RuntimeFailure):
+            if os.path.isdir(os.path.join(self.paths.runtime_root, cid)):
+                runtime.delete(cid, force=True)
+        rootfs.unmount(self.paths.rootfs(cid))
+        shutil.rmtree(self.paths.bundle(cid), ignore_errors=True)
+        shutil.rmtree(self.paths.container_dir(cid), ignore_errors=True)
+
+    def kill(self, ref: str, sig: str = "SIGKILL") -> None:
+        record = self.get(ref)
+        if record.state.status != "running":
+            raise Conflict(f"Cannot kill container: {ref}: Container {record.id} is not running")
+        number = _signal_number(sig)
+        try:
+            CliRuntime(self.runtime_binary, self.paths.runtime_root).kill(record.id, str(number))
+        except RuntimeFailure:
+            if self._monitor_alive(record.id) and self.records.load(record.id).state.status == "running":
+                raise
+
+
+def _signal_number(sig: str) -> int:
+    name = sig.upper()
+    if name.isdigit():
+        return int(name)
+    try:
+        return int(signal.Signals(name if name.startswith("SIG") else "SIG" + name))
+    except ValueError as err:
+        raise InvalidArgument(f"invalid signal: {sig}") from err
+
+
+def host_info() -> spec.HostInfo:
+    """The facts about this host the spec depends on (bounding set, arch, kernel, cgroup version)."""
+    from dockyard.engine import security_defaults as sec
+    from dockyard.oci.runtime_spec import CAPABILITIES
+
+    bounding = 0
+    with open("/proc/self/status", encoding="ascii") as f:
+        for line in f:
+            if line.startswith("CapBnd:"):
+                bounding = int(line.split()[1], 16)
+    caps = tuple(name for bit, name in enumerate(CAPABILITIES) if bounding >> bit & 1)
+    return spec.HostInfo(
+        capabilities=caps,
+        arch=sec.host_arch(),
+        kernel=sec.kernel_version(),
+        cgroup2=os.path.exists("/sys/fs/cgroup/cgroup.controllers"),
+        masked_paths=sec.host_masked_paths(),
+    )
+
+
+__all__ = ["Containers", "CreateRequest", "ExitStatus", "State", "host_info"]

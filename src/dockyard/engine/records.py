@@ -1,0 +1,164 @@
+"""Container records: one JSON file per container (<data>/containers/<id>/config.v2.json) and their lookup.
+
+Writes are atomic (temp file + rename) and read-modify-write updates hold the container's record lock, because the
+engine and the container's monitor both update a record. Knows nothing of Docker's wire format or the runtime.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from typing import Any
+
+from dockyard.errors import Conflict, InternalError, InvalidArgument, NotFound, SpecError
+from dockyard.oci.jsonmodel import decode, encode
+from dockyard.paths import Paths
+
+ZERO_TIME = "0001-01-01T00:00:00Z"
+
+
+def now() -> str:
+    """The current time as RFC 3339 with nanoseconds in UTC, as Docker writes it (`2026-01-02T03:04:05.123456789Z`)."""
+    ns = time.time_ns()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns // 1_000_000_000)) + f".{ns % 1_000_000_000:09d}Z"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ContainerConfig:
+    """What the container runs, already merged with the image's defaults (as Docker stores it)."""
+
+    image: str
+    cmd: tuple[str, ...] = ()
+    entrypoint: tuple[str, ...] = ()
+    env: tuple[str, ...] = ()
+    working_dir: str = ""
+    user: str = ""
+    hostname: str = ""
+    domainname: str = ""
+    labels: dict[str, str] | None = None
+    tty: bool = False
+    open_stdin: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HostConfig:
+    auto_remove: bool = False
+    memory: int = 0
+    nano_cpus: int = 0
+    pids_limit: int = 0
+    read_only: bool = False
+    privileged: bool = False
+    cap_add: tuple[str, ...] = ()
+    cap_drop: tuple[str, ...] = ()
+    security_opt: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class State:
+    status: str = "created"  # created | running | exited | dead
+    pid: int = 0
+    exit_code: int = 0
+    error: str = ""
+    started_at: str = ZERO_TIME
+    finished_at: str = ZERO_TIME
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ContainerRecord:
+    id: str
+    name: str  # without Docker's leading slash
+    created: str
+    image_id: str  # sha256:<hex>
+    path: str
+    args: tuple[str, ...] = ()
+    config: ContainerConfig
+    host_config: HostConfig = HostConfig()
+    state: State = State()
+
+
+class RecordStore:
+    def __init__(self, paths: Paths) -> None:
+        self.paths = paths
+
+    def save(self, record: ContainerRecord) -> None:
+        path = self.paths.record(record.id)
+        tmp = f"{path}.tmp{os.getpid()}"
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(encode(record), f)
+        os.replace(tmp, path)
+
+    def load(self, container_id: str) -> ContainerRecord:
+        path = self.paths.record(container_id)
+        try:
+            with open(path, "rb") as f:
+                data: Any = json.load(f)
+        except FileNotFoundError as err:
+            raise NotFound(f"No such container: {container_id}") from err
+        except (OSError, ValueError) as err:
+            raise InternalError(f"read container record `{path}`: {err}") from err
+        try:
+            return decode(ContainerRecord, data)
+        except SpecError as err:
+            raise InternalError(f"read container record `{path}`: {err}") from err
+
+    def ids(self) -> list[str]:
+        try:
+            entries = os.listdir(self.paths.containers)
+        except FileNotFoundError:
+            return []
+        return [e for e in entries if os.path.isfile(self.paths.record(e))]
+
+    def list(self) -> list[ContainerRecord]:
+        out = []
+        for container_id in self.ids():
+            with contextlib.suppress(NotFound):  # removed while we were listing
+                out.append(self.load(container_id))
+        return sorted(out, key=lambda r: r.created, reverse=True)
+
+    def resolve(self, ref: str) -> str:
+        """The id a full id, a name (with or without `/`) or a unique id prefix names."""
+        if not ref:
+            raise InvalidArgument("container name or id must not be empty")
+        ids = self.ids()
+        if ref in ids:
+            return ref
+        name = ref.removeprefix("/")
+        for record in self.list():
+            if record.name == name:
+                return record.id
+        matches = [i for i in ids if i.startswith(ref)]
+        if len(matches) > 1:
+            raise Conflict(f"multiple IDs found with provided prefix: {ref}")
+        if not matches:
+            raise NotFound(f"No such container: {ref}")
+        return matches[0]
+
+    def name_in_use(self, name: str) -> str | None:
+        """The id of the container called `name`, if any."""
+        return next((r.id for r in self.list() if r.name == name), None)
+
+    @contextlib.contextmanager
+    def locked(self, container_id: str) -> Iterator[None]:
+        """Hold the container's record lock (flock on <dir>/record.lock) for a read-modify-write."""
+        path = os.path.join(self.paths.container_dir(container_id), "record.lock")
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except FileNotFoundError as err:
+            raise NotFound(f"No such container: {container_id}") from err
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
+    def update_state(self, container_id: str, change: Callable[[State], State]) -> ContainerRecord:
+        with self.locked(container_id):
+            record = self.load(container_id)
+            record = replace(record, state=change(record.state))
+            self.save(record)
+            return record

@@ -1,0 +1,140 @@
+"""The engine's side of the OCI runtime CLI contract (create, start, state, kill, delete), runc-compatible.
+
+Runs the runtime binary (`dockyard-runtime`, or `runc` through DOCKYARD_RUNTIME) as a short-lived process and
+turns its failures into errors that carry the runtime's own message. Never forks without exec, never imports
+dockyard.runtime: the runtime is only ever another process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from dockyard.errors import InternalError, NotFound
+
+DEFAULT_RUNTIME = "dockyard-runtime"
+
+
+class RuntimeFailure(InternalError):
+    """The runtime exited non-zero; `detail` is its own message (runc's `exec: "x": executable file not found…`)."""
+
+    def __init__(self, command: str, detail: str) -> None:
+        super().__init__(f"OCI runtime {command} failed: {detail}")
+        self.command = command
+        self.detail = detail
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RuntimeState:
+    id: str
+    status: str  # creating | created | running | stopped
+    pid: int
+
+
+class Runtime(Protocol):
+    """The OCI runtime CLI operations the engine uses; implemented by `CliRuntime` (dockyard-runtime or runc)."""
+
+    def create(self, container_id: str, bundle: str, *, pid_file: str, log_file: str, stdio: Sequence[int]) -> None:
+        """Create the container; its process inherits `stdio` (stdin, stdout, stderr) and waits for `start`."""
+
+    def start(self, container_id: str) -> None: ...
+
+    def state(self, container_id: str) -> RuntimeState: ...
+
+    def kill(self, container_id: str, signal: str) -> None: ...
+
+    def delete(self, container_id: str, *, force: bool = False) -> None: ...
+
+
+def find_runtime(name: str | None = None) -> str:
+    """The runtime binary: DOCKYARD_RUNTIME or `dockyard-runtime`, from PATH, else beside this Python (the venv)."""
+    name = name or os.environ.get("DOCKYARD_RUNTIME") or DEFAULT_RUNTIME
+    if "/" in name:
+        return name
+    found = shutil.which(name) or os.path.join(os.path.dirname(sys.executable), name)
+    if not os.access(found, os.X_OK):
+        raise NotFound(f"OCI runtime `{name}`: not found in $PATH", hint="run `make demo` or set DOCKYARD_RUNTIME")
+    return found
+
+
+def error_from_log(log_file: str) -> str | None:
+    """The last error a runtime wrote to its --log file (logrus json lines, as runc and dockyard-runtime write)."""
+    try:
+        with open(log_file, encoding="utf-8", errors="replace") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return None
+    for line in reversed(lines):
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(entry, dict) and entry.get("level") in ("error", "fatal") and entry.get("msg"):
+            return str(entry["msg"])
+    return None
+
+
+class CliRuntime:
+    def __init__(self, binary: str, root: str) -> None:
+        self.binary = binary
+        self.root = root
+
+    def _argv(self, *args: str) -> list[str]:
+        return [self.binary, "--root", self.root, *args]
+
+    def _run(self, command: str, *args: str) -> str:
+        try:
+            proc = subprocess.run(
+                self._argv(command, *args), stdin=subprocess.DEVNULL, capture_output=True, text=True, check=False
+            )
+        except OSError as err:
+            raise RuntimeFailure(command, f"run `{self.binary}`: {err.strerror or err}") from err
+        if proc.returncode != 0:
+            raise RuntimeFailure(command, _clean(proc.stderr) or f"exit status {proc.returncode}")
+        return proc.stdout
+
+    def create(self, container_id: str, bundle: str, *, pid_file: str, log_file: str, stdio: Sequence[int]) -> None:
+        argv = [self.binary, "--root", self.root, "--log", log_file, "--log-format", "json", "create"]
+        argv += ["--bundle", bundle, "--pid-file", pid_file, container_id]
+        try:
+            proc = subprocess.run(argv, stdin=stdio[0], stdout=stdio[1], stderr=stdio[2], check=False)
+        except OSError as err:
+            raise RuntimeFailure("create", f"run `{self.binary}`: {err.strerror or err}") from err
+        if proc.returncode != 0:
+            raise RuntimeFailure("create", error_from_log(log_file) or f"exit status {proc.returncode}")
+
+    def start(self, container_id: str) -> None:
+        self._run("start", container_id)
+
+    def state(self, container_id: str) -> RuntimeState:
+        out = self._run("state", container_id)
+        try:
+            data = json.loads(out)
+            return RuntimeState(id=str(data["id"]), status=str(data["status"]), pid=int(data.get("pid") or 0))
+        except (ValueError, KeyError, TypeError) as err:
+            raise RuntimeFailure("state", f"unreadable state output: {err}") from err
+
+    def kill(self, container_id: str, signal: str) -> None:
+        self._run("kill", container_id, signal)
+
+    def delete(self, container_id: str, *, force: bool = False) -> None:
+        self._run("delete", *(["--force"] if force else []), container_id)
+
+
+def _clean(stderr: str) -> str:
+    """The runtime's last stderr line without its program prefix or logrus decoration."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    if not lines:
+        return ""
+    last = lines[-1]
+    for prefix in ("dockyard-runtime: ", "runc: "):
+        last = last.removeprefix(prefix)
+    if last.startswith("time=") and 'msg="' in last:
+        last = last.split('msg="', 1)[1].rsplit('"', 1)[0].replace('\\"', '"')
+    return last

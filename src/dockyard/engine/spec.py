@@ -1,0 +1,236 @@
+"""Container record + host facts → the OCI runtime spec (config.json), with Docker's defaults; a pure function.
+
+Reads nothing from the host itself: capabilities, architecture, kernel and cgroup version come in a `HostInfo`,
+so the spec is reproducible in unit tests. Owns the capability and --security-opt rules (moby's
+oci/caps TweakCapabilities and daemon/oci_linux.go); must not touch files, mounts or processes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from dockyard.engine import security_defaults as sec
+from dockyard.engine.records import ContainerRecord, HostConfig
+from dockyard.errors import InvalidArgument, Unsupported
+from dockyard.oci.runtime_spec import (
+    CAPABILITIES,
+    Capabilities,
+    Cpu,
+    DeviceRule,
+    Linux,
+    Memory,
+    Mount,
+    Namespace,
+    Pids,
+    Process,
+    Resources,
+    Root,
+    Seccomp,
+    Spec,
+    User,
+)
+
+OCI_VERSION = "1.1.0"
+DEFAULT_PATH_ENV = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+CPU_PERIOD = 100_000
+
+_NOSUID_NOEXEC_NODEV = ("nosuid", "noexec", "nodev")
+DEFAULT_MOUNTS = (
+    Mount(destination="/proc", type="proc", source="proc", options=_NOSUID_NOEXEC_NODEV),
+    Mount(destination="/dev", type="tmpfs", source="tmpfs", options=("nosuid", "strictatime", "mode=755", "size=65536k")),
+    Mount(destination="/dev/pts", type="devpts", source="devpts",
+          options=("nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5")),
+    Mount(destination="/sys", type="sysfs", source="sysfs", options=(*_NOSUID_NOEXEC_NODEV, "ro")),
+    Mount(destination="/sys/fs/cgroup", type="cgroup", source="cgroup", options=("ro", *_NOSUID_NOEXEC_NODEV)),
+    Mount(destination="/dev/mqueue", type="mqueue", source="mqueue", options=_NOSUID_NOEXEC_NODEV),
+    Mount(destination="/dev/shm", type="tmpfs", source="shm",
+          options=(*_NOSUID_NOEXEC_NODEV, "mode=1777", "size=65536k")),
+)  # fmt: skip
+
+# moby oci/defaults.go: deny all, then the character devices every container may use; fuse stays denied.
+DEFAULT_DEVICE_RULES = (
+    DeviceRule(allow=False, access="rwm"),
+    DeviceRule(allow=True, type="c", major=1, minor=5, access="rwm"),  # /dev/zero
+    DeviceRule(allow=True, type="c", major=1, minor=3, access="rwm"),  # /dev/null
+    DeviceRule(allow=True, type="c", major=1, minor=9, access="rwm"),  # /dev/urandom
+    DeviceRule(allow=True, type="c", major=1, minor=8, access="rwm"),  # /dev/random
+    DeviceRule(allow=True, type="c", major=5, minor=0, access="rwm"),  # /dev/tty
+    DeviceRule(allow=True, type="c", major=5, minor=1, access="rwm"),  # /dev/console
+    DeviceRule(allow=False, type="c", major=10, minor=229, access="rwm"),  # /dev/fuse
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HostInfo:
+    """Facts about the host the spec depends on; `capabilities` is the engine's own bounding set."""
+
+    capabilities: tuple[str, ...]
+    arch: str = "amd64"
+    kernel: tuple[int, int] = (6, 1)
+    cgroup2: bool = False
+    masked_paths: tuple[str, ...] = sec.DEFAULT_MASKED_PATHS
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EtcFiles:
+    """Host paths of the files bind-mounted at /etc/hostname, /etc/hosts and /etc/resolv.conf."""
+
+    hostname: str
+    hosts: str
+    resolv_conf: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SecurityOpts:
+    seccomp_unconfined: bool = False
+    no_new_privileges: bool = False
+    systempaths_unconfined: bool = False
+
+
+def parse_security_opts(opts: tuple[str, ...]) -> SecurityOpts:
+    """Docker's --security-opt values; apparmor= and label= are accepted and ignored (no LSM here)."""
+    unconfined = nnp = systempaths = False
+    for opt in opts:
+        key, sep, value = opt.partition("=") if "=" in opt else opt.partition(":")
+        if key == "no-new-privileges":
+            if value not in ("", "true", "false"):
+                raise InvalidArgument(f'invalid --security-opt 2: "{opt}"')
+            nnp = value != "false"
+        elif key == "seccomp" and sep:
+            if value != "unconfined":
+                raise Unsupported(f"seccomp profile `{value}`: custom seccomp profiles are not supported yet")
+            unconfined = True
+        elif key == "systempaths" and value == "unconfined":
+            systempaths = True
+        elif key in ("apparmor", "label") and sep:
+            continue
+        else:
+            raise InvalidArgument(f'invalid --security-opt 2: "{opt}"')
+    return SecurityOpts(seccomp_unconfined=unconfined, no_new_privileges=nnp, systempaths_unconfined=systempaths)
+
+
+def normalize_capabilities(names: tuple[str, ...], what: str) -> tuple[str, ...]:
+    """`net_admin` → `CAP_NET_ADMIN`, `ALL` kept; unknown names fail like Docker (`invalid CapAdd: …`)."""
+    out: list[str] = []
+    for name in names:
+        cap = name.upper()
+        if cap != "ALL" and not cap.startswith("CAP_"):
+            cap = "CAP_" + cap
+        if cap != "ALL" and cap not in CAPABILITIES:
+            raise InvalidArgument(f'invalid {what}: unknown capability: "{cap}"')
+        if cap not in out:
+            out.append(cap)
+    return tuple(out)
+
+
+def capabilities(host_config: HostConfig, host_caps: tuple[str, ...]) -> tuple[str, ...]:
+    """The container's bounding set: Docker's 14 defaults tweaked by --cap-add/--cap-drop, or all for --privileged."""
+    if host_config.privileged:
+        return host_caps
+    adds = normalize_capabilities(host_config.cap_add, "CapAdd")
+    drops = normalize_capabilities(host_config.cap_drop, "CapDrop")
+    if "ALL" in adds:
+        return tuple(c for c in host_caps if c not in drops)
+    if "ALL" in drops:
+        return tuple(c for c in adds if c != "ALL")
+    kept = [c for c in sec.DEFAULT_CAPABILITIES if c not in drops]
+    return tuple(kept + [c for c in adds if c not in kept])
+
+
+def merge_env(base: list[str], overrides: tuple[str, ...]) -> tuple[str, ...]:
+    """Replace `KEY=…` entries of `base` by those of `overrides` with the same key, append the rest (moby)."""
+    out = list(base)
+    index = {e.partition("=")[0]: i for i, e in enumerate(out)}
+    for entry in overrides:
+        key = entry.partition("=")[0]
+        if key in index:
+            out[index[key]] = entry
+        else:
+            index[key] = len(out)
+            out.append(entry)
+    return tuple(out)
+
+
+def process_env(record: ContainerRecord, hostname: str) -> tuple[str, ...]:
+    base = [DEFAULT_PATH_ENV, f"HOSTNAME={hostname}"]
+    if record.config.tty:
+        base.append("TERM=xterm")
+    return merge_env(base, record.config.env)
+
+
+def resources(host_config: HostConfig) -> Resources:
+    devices = (DeviceRule(allow=True, access="rwm"),) if host_config.privileged else DEFAULT_DEVICE_RULES
+    memory = None
+    if host_config.memory > 0:
+        # Docker: with --memory and no --memory-swap, memory+swap is twice the memory limit.
+        memory = Memory(limit=host_config.memory, swap=host_config.memory * 2)
+    cpu = None
+    if host_config.nano_cpus > 0:
+        cpu = Cpu(period=CPU_PERIOD, quota=host_config.nano_cpus * CPU_PERIOD // 1_000_000_000)
+    pids = Pids(limit=host_config.pids_limit) if host_config.pids_limit > 0 else None
+    return Resources(devices=devices, memory=memory, cpu=cpu, pids=pids)
+
+
+def mounts(host_config: HostConfig, files: EtcFiles) -> tuple[Mount, ...]:
+    out = list(DEFAULT_MOUNTS)
+    if host_config.privileged:
+        # Docker: a privileged container gets /sys and the cgroup tree writable.
+        out = [
+            Mount(destination=m.destination, type=m.type, source=m.source, options=tuple(o for o in m.options if o != "ro"))
+            if m.destination in ("/sys", "/sys/fs/cgroup")
+            else m
+            for m in out
+        ]
+    for destination, source in (
+        ("/etc/resolv.conf", files.resolv_conf),
+        ("/etc/hostname", files.hostname),
+        ("/etc/hosts", files.hosts),
+    ):
+        out.append(Mount(destination=destination, type="bind", source=source, options=("rbind", "rprivate")))
+    return tuple(out)
+
+
+def build_spec(record: ContainerRecord, *, rootfs: str, user: User, files: EtcFiles, host: HostInfo) -> Spec:
+    """The config.json for `record`: Docker's default mounts, capabilities, seccomp, masked paths and namespaces."""
+    hc = record.host_config
+    opts = parse_security_opts(hc.security_opt)
+    caps = capabilities(hc, host.capabilities)
+    hostname = record.config.hostname or record.id[:12]
+    seccomp: Seccomp | None = None
+    if not hc.privileged and not opts.seccomp_unconfined:
+        seccomp = sec.default_seccomp_profile(caps, arch=host.arch, kernel=host.kernel)
+    confined_paths = not hc.privileged and not opts.systempaths_unconfined
+    namespaces = ["mount", "network", "uts", "pid", "ipc"]
+    if host.cgroup2:
+        namespaces.append("cgroup")  # Docker's default cgroupns mode: private on v2, host on v1
+    sysctl = None
+    if host.kernel >= (4, 11):
+        sysctl = {"net.ipv4.ip_unprivileged_port_start": "0", "net.ipv4.ping_group_range": "0 2147483647"}
+    process = Process(
+        cwd=record.config.working_dir or "/",
+        args=(record.path, *record.args),
+        env=process_env(record, hostname),
+        terminal=record.config.tty,
+        user=user,
+        capabilities=Capabilities(bounding=caps, effective=caps, permitted=caps),
+        no_new_privileges=opts.no_new_privileges,
+        oom_score_adj=0,
+    )
+    linux = Linux(
+        namespaces=tuple(Namespace(type=t) for t in namespaces),
+        cgroups_path=f"/dockyard/{record.id}",
+        resources=resources(hc),
+        sysctl=sysctl,
+        seccomp=seccomp,
+        masked_paths=host.masked_paths if confined_paths else (),
+        readonly_paths=sec.DEFAULT_READONLY_PATHS if confined_paths else (),
+    )
+    return Spec(
+        oci_version=OCI_VERSION,
+        root=Root(path=rootfs, readonly=hc.read_only),
+        process=process,
+        hostname=hostname,
+        domainname=record.config.domainname or None,
+        mounts=mounts(hc, files),
+        linux=linux,
+    )

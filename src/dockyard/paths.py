@@ -1,0 +1,72 @@
+"""The one place that knows the on-disk layout: the data root (/var/lib/dockyard) and the exec root (/run/dockyard).
+
+Only computes paths; creates nothing. Layout:
+
+    <data>/images/names.json                  name → image id
+    <data>/images/<hex>/{rootfs/,config.json}  one simple image (replaced by the content store later)
+    <data>/containers/<id>/config.v2.json      the container record
+    <data>/containers/<id>/<id>-json.log       Docker's json-file log
+    <data>/containers/<id>/{hostname,hosts,resolv.conf}  bind-mounted into the container
+    <data>/containers/<id>/{upper,work}/       the overlay's writable layer
+    <data>/containers/<id>/monitor.lock        held by the container's monitor while it runs
+    <exec>/containers/<id>/{config.json,rootfs/}  the OCI bundle (rootfs is the overlay mount point)
+    <exec>/runtime/                            the OCI runtime's state root (--root)
+
+DOCKYARD_DATA_ROOT moves the data root; the exec root then defaults to <data>/run so that a test's data root
+is self-contained (DOCKYARD_EXEC_ROOT overrides both defaults).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+DEFAULT_DATA_ROOT = "/var/lib/dockyard"
+DEFAULT_EXEC_ROOT = "/run/dockyard"
+DEFAULT_SOCKET = "/run/dockyard.sock"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Paths:
+    data_root: str
+    exec_root: str
+
+    @classmethod
+    def from_env(cls, data_root: str | None = None) -> Paths:
+        """Roots from an explicit data root, else DOCKYARD_DATA_ROOT / DOCKYARD_EXEC_ROOT, else the defaults."""
+        data = data_root or os.environ.get("DOCKYARD_DATA_ROOT") or DEFAULT_DATA_ROOT
+        exec_default = DEFAULT_EXEC_ROOT if data == DEFAULT_DATA_ROOT else os.path.join(data, "run")
+        return cls(
+            data_root=os.path.abspath(data),
+            exec_root=os.path.abspath(os.environ.get("DOCKYARD_EXEC_ROOT") or exec_default),
+        )
+
+    @property
+    def images(self) -> str:
+        return os.path.join(self.data_root, "images")
+
+    @property
+    def containers(self) -> str:
+        return os.path.join(self.data_root, "containers")
+
+    def container_dir(self, container_id: str) -> str:
+        return os.path.join(self.containers, container_id)
+
+    def record(self, container_id: str) -> str:
+        return os.path.join(self.container_dir(container_id), "config.v2.json")
+
+    def log(self, container_id: str) -> str:
+        return os.path.join(self.container_dir(container_id), f"{container_id}-json.log")
+
+    def monitor_lock(self, container_id: str) -> str:
+        return os.path.join(self.container_dir(container_id), "monitor.lock")
+
+    def bundle(self, container_id: str) -> str:
+        return os.path.join(self.exec_root, "containers", container_id)
+
+    def rootfs(self, container_id: str) -> str:
+        return os.path.join(self.bundle(container_id), "rootfs")
+
+    @property
+    def runtime_root(self) -> str:
+        return os.path.join(self.exec_root, "runtime")
