@@ -77,11 +77,13 @@ def timed(extract: Callable[[str], None], base: str) -> float:
 
 def bench(label: str, base: str, runs: int, tools: dict[str, Callable[[str], None]], size: int) -> None:
     seconds: dict[str, list[float]] = {name: [] for name in tools}
-    for name, extract in tools.items():  # warm-up: page cache, imports
+    for extract in tools.values():  # warm-up: page cache, imports
         timed(extract, base)
+    order = list(tools)
     for _ in range(runs):
-        for name, extract in tools.items():
-            seconds[name].append(timed(extract, base))
+        for name in order:
+            seconds[name].append(timed(tools[name], base))
+        order.reverse()  # A B, B A, …: a drifting disk must not favour one side
     rates = {name: size / statistics.median(values) / 1e6 for name, values in seconds.items()}
     for name, values in seconds.items():
         spread = ", ".join(f"{v:.3f}" for v in values)

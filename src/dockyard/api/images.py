@@ -39,9 +39,9 @@ def build_busybox(engine: Engine, req: Request) -> Response:
 
 
 def _unix(created: str) -> int:
-    from dockyard.api.wire import _parse_time
+    from dockyard.api.wire import parse_time
 
-    return int(_parse_time(created)) if created else 0
+    return int(parse_time(created)) if created else 0
 
 
 def _tree_size(root: str) -> int:

@@ -12,6 +12,7 @@ from calendar import timegm
 from typing import TYPE_CHECKING, Any
 
 from dockyard.errors import InvalidArgument
+from dockyard.units import human_duration
 
 if TYPE_CHECKING:
     from dockyard.engine.containers import CreateRequest
@@ -160,7 +161,7 @@ def inspect_json(record: ContainerRecord, paths: Paths) -> dict[str, Any]:
     }
 
 
-def _parse_time(text: str) -> float:
+def parse_time(text: str) -> float:
     base = text.rstrip("Z").split(".")[0]
     try:
         return float(timegm(time.strptime(base, "%Y-%m-%dT%H:%M:%S")))
@@ -168,41 +169,13 @@ def _parse_time(text: str) -> float:
         return 0.0
 
 
-def human_duration(seconds: float) -> str:
-    """go-units HumanDuration: `Less than a second`, `3 seconds`, `About a minute`, `5 minutes`, … `2 years`."""
-    s = int(seconds)
-    if s < 1:
-        return "Less than a second"
-    if s == 1:
-        return "1 second"
-    if s < 60:
-        return f"{s} seconds"
-    minutes = s // 60
-    if minutes == 1:
-        return "About a minute"
-    if minutes < 60:
-        return f"{minutes} minutes"
-    hours = round(s / 3600)
-    if hours == 1:
-        return "About an hour"
-    if hours < 48:
-        return f"{hours} hours"
-    if hours < 24 * 7 * 2:
-        return f"{hours // 24} days"
-    if hours < 24 * 30 * 2:
-        return f"{hours // 24 // 7} weeks"
-    if hours < 24 * 365 * 2:
-        return f"{hours // 24 // 30} months"
-    return f"{hours // 24 // 365} years"
-
-
 def status_text(state: State, now: float | None = None) -> str:
     """`Up 3 seconds`, `Exited (0) 5 minutes ago`, `Created`, `Dead` (docker ps's STATUS column)."""
     current = time.time() if now is None else now
     if state.status == "running":
-        return f"Up {human_duration(current - _parse_time(state.started_at))}"
+        return f"Up {human_duration(current - parse_time(state.started_at))}"
     if state.status == "exited":
-        return f"Exited ({state.exit_code}) {human_duration(current - _parse_time(state.finished_at))} ago"
+        return f"Exited ({state.exit_code}) {human_duration(current - parse_time(state.finished_at))} ago"
     return state.status.capitalize()
 
 
@@ -215,7 +188,7 @@ def summary_json(record: ContainerRecord) -> dict[str, Any]:
         "Image": record.config.image,
         "ImageID": record.image_id,
         "Command": command,
-        "Created": int(_parse_time(record.created)),
+        "Created": int(parse_time(record.created)),
         "Ports": [],
         "Labels": record.config.labels or {},
         "State": record.state.status,

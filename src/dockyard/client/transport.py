@@ -1,4 +1,5 @@
-"""Transports carry one Engine API request: in-process (call the api handlers directly) or HTTP over a unix socket.
+"""Transports carry one Engine API request: in-process (call the api handlers directly) or, in client/unix.py,
+HTTP over a unix socket.
 
 `Transport` is the contract; `InProcessTransport` builds the engine lazily, so a CLI call that fails early never
 touches the data root. Neither knows Docker's JSON: they move bytes, status and headers.
@@ -6,14 +7,11 @@ touches the data root. Neither knows Docker's JSON: they move bytes, status and 
 
 from __future__ import annotations
 
-import http.client
-import socket
-import urllib.parse
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
-from dockyard.errors import InvalidArgument, Unavailable, Unsupported
+from dockyard.errors import InvalidArgument, Unsupported
 
 if TYPE_CHECKING:
     from dockyard.api.routes import Api
@@ -56,58 +54,6 @@ class InProcessTransport:
             headers["content-type"] = response.content_type
         chunks = response.stream if response.stream is not None else iter((response.body,))
         return RawResponse(status=response.status, headers=headers, chunks=chunks)
-
-
-class _UnixConnection(http.client.HTTPConnection):
-    def __init__(self, socket_path: str, timeout: float | None = None) -> None:
-        super().__init__("localhost", timeout=timeout)
-        self.socket_path = socket_path
-
-    def connect(self) -> None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(self.timeout)
-        try:
-            sock.connect(self.socket_path)
-        except OSError as err:
-            sock.close()
-            raise Unavailable(
-                f"Cannot connect to the dockyard daemon at unix://{self.socket_path}. Is the daemon running?"
-            ) from err
-        self.sock = sock
-
-
-class UnixTransport:
-    """HTTP/1.1 over AF_UNIX with http.client; one connection per request (streams close it when drained)."""
-
-    def __init__(self, socket_path: str) -> None:
-        self.socket_path = socket_path
-
-    def request(
-        self, method: str, path: str, *, query: Mapping[str, str] | None = None, body: bytes | None = None
-    ) -> RawResponse:
-        url = path + ("?" + urllib.parse.urlencode(query) if query else "")
-        conn = _UnixConnection(self.socket_path)
-        headers = {"Host": "dockyard", "User-Agent": "dockyard-cli"}
-        if body is not None:
-            headers["Content-Type"] = "application/json"
-        try:
-            conn.request(method, url, body=body, headers=headers)
-            resp = conn.getresponse()
-        except (OSError, http.client.HTTPException) as err:
-            conn.close()
-            if isinstance(err, OSError) and not isinstance(err, ConnectionError | TimeoutError):
-                raise Unavailable(f"{method} {path}: {err}") from err
-            raise Unavailable(f"{method} {path}: {err}") from err
-
-        def chunks() -> Iterator[bytes]:
-            try:
-                while data := resp.read1(65536):
-                    yield data
-            finally:
-                conn.close()
-
-        headers_out = {k.lower(): v for k, v in resp.getheaders()}
-        return RawResponse(status=resp.status, headers=headers_out, chunks=chunks())
 
 
 def parse_host(host: str) -> str:

@@ -76,7 +76,7 @@ class Containers:
         image_config = image.run_config
         entrypoint = request.entrypoint if request.entrypoint is not None else tuple(image_config.entrypoint or ())
         cmd = request.cmd
-        if not cmd and request.entrypoint is None:
+        if not cmd and not request.entrypoint:
             cmd = tuple(image_config.cmd or ())
         argv = (*entrypoint, *(cmd or ()))
         if not argv or not argv[0]:
@@ -90,7 +90,7 @@ class Containers:
             user=request.user or image_config.user or "",
             hostname=request.hostname,
             domainname=request.domainname,
-            labels={**(image_config.labels or {}), **(request.labels or {})} or None,
+            labels=_merge_labels(image_config.labels, request.labels),
             tty=request.tty,
             open_stdin=request.open_stdin,
         )
@@ -253,7 +253,7 @@ class Containers:
         if record.state.status == "running":
             if not force:
                 raise Conflict(
-                    f"cannot remove container \"/{record.name}\": container is running: stop the container before "
+                    f'cannot remove container "/{record.name}": container is running: stop the container before '
                     "removing or force remove"
                 )
             self.kill(cid, "SIGKILL")
@@ -278,13 +278,18 @@ class Containers:
                 raise
 
 
+def _merge_labels(image: dict[str, str] | None, given: dict[str, str] | None) -> dict[str, str] | None:
+    merged = {**(image or {}), **(given or {})}
+    return merged or None
+
+
 def _signal_number(sig: str) -> int:
     name = sig.upper()
     if name.isdigit():
         return int(name)
     try:
-        return int(signal.Signals(name if name.startswith("SIG") else "SIG" + name))
-    except ValueError as err:
+        return int(signal.Signals[name if name.startswith("SIG") else "SIG" + name])
+    except KeyError as err:
         raise InvalidArgument(f"invalid signal: {sig}") from err
 
 

@@ -125,7 +125,9 @@ def _detach_stdio(keep: int) -> None:
 
 
 def _debug_log(config: MonitorConfig) -> None:
-    path = os.path.join(Paths(data_root=config.data_root, exec_root=config.exec_root).container_dir(config.container_id))
+    path = os.path.join(
+        Paths(data_root=config.data_root, exec_root=config.exec_root).container_dir(config.container_id)
+    )
     with contextlib.suppress(OSError), open(os.path.join(path, "monitor.log"), "a", encoding="utf-8") as f:
         f.write(traceback.format_exc())
 
@@ -177,9 +179,7 @@ def run(config: MonitorConfig, ready_fd: int) -> int:
     exit_code = os.waitstatus_to_exitcode(status)
     exit_code = 128 - exit_code if exit_code < 0 else exit_code
     finished = now()
-    records.update_state(
-        cid, lambda s: replace(s, status="exited", pid=0, exit_code=exit_code, finished_at=finished)
-    )
+    records.update_state(cid, lambda s: replace(s, status="exited", pid=0, exit_code=exit_code, finished_at=finished))
     os.write(lock_fd, json.dumps({"StatusCode": exit_code, "FinishedAt": finished}).encode())
     _cleanup(config, runtime)
     return 0

@@ -37,7 +37,8 @@ CPU_PERIOD = 100_000
 _NOSUID_NOEXEC_NODEV = ("nosuid", "noexec", "nodev")
 DEFAULT_MOUNTS = (
     Mount(destination="/proc", type="proc", source="proc", options=_NOSUID_NOEXEC_NODEV),
-    Mount(destination="/dev", type="tmpfs", source="tmpfs", options=("nosuid", "strictatime", "mode=755", "size=65536k")),
+    Mount(destination="/dev", type="tmpfs", source="tmpfs",
+          options=("nosuid", "strictatime", "mode=755", "size=65536k")),
     Mount(destination="/dev/pts", type="devpts", source="devpts",
           options=("nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5")),
     Mount(destination="/sys", type="sysfs", source="sysfs", options=(*_NOSUID_NOEXEC_NODEV, "ro")),
@@ -176,7 +177,12 @@ def mounts(host_config: HostConfig, files: EtcFiles) -> tuple[Mount, ...]:
     if host_config.privileged:
         # Docker: a privileged container gets /sys and the cgroup tree writable.
         out = [
-            Mount(destination=m.destination, type=m.type, source=m.source, options=tuple(o for o in m.options if o != "ro"))
+            Mount(
+                destination=m.destination,
+                type=m.type,
+                source=m.source,
+                options=tuple(o for o in m.options if o != "ro"),
+            )
             if m.destination in ("/sys", "/sys/fs/cgroup")
             else m
             for m in out

@@ -1,7 +1,7 @@
 """`--user` (name|uid[:group|gid]) → uid, gid and supplementary groups, read from the image's /etc/passwd and group.
 
 Follows runc's user.GetExecUser as Docker uses it: a numeric uid needs no passwd entry, a name does; the
-supplementary groups are the primary group and those listing the user's name. Reads only the two files under the given rootfs.
+supplementary groups are the primary group and those listing the user's name. Reads only those two files.
 """
 
 from __future__ import annotations

@@ -39,9 +39,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
-import struct
 import tarfile
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO, BinaryIO, cast
 
@@ -50,23 +48,13 @@ from dockyard.image import whiteouts
 from dockyard.image.layerdiff import diff_layer
 from dockyard.image.layerstream import LayerReader
 from dockyard.image.safepath import SafeRoot, clean_name, remove_entry
+from dockyard.image.tarheaders import FastTarInfo, entry_times, entry_xattrs, members
 
 __all__ = ["LayerStats", "apply_layer", "diff_layer"]
 
-_MAX_SPECIAL = 1 << 20  # longest PAX or GNU long-name header accepted (Go's archive/tar: maxSpecialFileSize)
-_PLAIN_TYPES = frozenset((tarfile.REGTYPE, tarfile.AREGTYPE, tarfile.CONTTYPE, tarfile.DIRTYPE, tarfile.SYMTYPE))
-_PLAIN_TYPES |= {tarfile.LNKTYPE, tarfile.CHRTYPE, tarfile.BLKTYPE, tarfile.FIFOTYPE}
-_BLOCK_MASK = tarfile.BLOCKSIZE - 1
 _NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 _OPEN_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _DEVICE_TYPES = {tarfile.CHRTYPE: stat.S_IFCHR, tarfile.BLKTYPE: stat.S_IFBLK, tarfile.FIFOTYPE: stat.S_IFIFO}
-_SPECIAL_TYPES = (
-    tarfile.GNUTYPE_LONGNAME,
-    tarfile.GNUTYPE_LONGLINK,
-    tarfile.XHDTYPE,
-    tarfile.XGLTYPE,
-    tarfile.SOLARIS_XHDTYPE,
-)
 # errnos that describe the layer's content rather than the host: reported as InvalidArgument
 _CONTENT_ERRNOS = {
     errno.ENOTDIR,
@@ -128,60 +116,6 @@ def apply_layer(stream: BinaryIO, root: str, *, compression: str | None = None) 
     )
 
 
-class _FastTarInfo(tarfile.TarInfo):
-    """tarfile's TarInfo with a quicker ustar/GNU header decoder and a bound on PAX / GNU long-name headers.
-
-    Decoding headers is most of the per-entry cost of extraction; anything unusual (base-256 numbers, old GNU
-    sparse files, pre-POSIX headers, signed checksums) goes to tarfile's own decoder.
-    """
-
-    @classmethod
-    def frombuf(cls, buf: bytes, encoding: str, errors: str) -> _FastTarInfo:
-        if len(buf) != tarfile.BLOCKSIZE or buf[257:262] != b"ustar" or buf[156:157] == tarfile.GNUTYPE_SPARSE:
-            return super().frombuf(buf, encoding, errors)
-        fields = _HEADER.unpack_from(buf)
-        kind = fields[7]
-        try:
-            mode, uid, gid, size, mtime, chksum = [int(fields[i].rstrip(b" \0") or b"0", 8) for i in range(1, 7)]
-            devices = kind in _DEVICE_TYPES and kind != tarfile.FIFOTYPE
-            devmajor, devminor = [int(fields[i].rstrip(b" \0") or b"0", 8) for i in (13, 14)] if devices else (0, 0)
-        except ValueError:
-            return super().frombuf(buf, encoding, errors)
-        if chksum != 256 + sum(buf) - sum(buf[148:156]):
-            return super().frombuf(buf, encoding, errors)
-        obj = cls()
-        name = _nts(fields[0], encoding, errors)
-        obj.mode, obj.uid, obj.gid, obj.size, obj.mtime, obj.chksum = mode, uid, gid, size, mtime, chksum
-        obj.type = kind
-        obj.linkname = _nts(fields[8], encoding, errors)
-        obj.uname = _nts(fields[11], encoding, errors)
-        obj.gname = _nts(fields[12], encoding, errors)
-        obj.devmajor, obj.devminor = devmajor, devminor
-        if kind == tarfile.AREGTYPE and name.endswith("/"):
-            obj.type = kind = tarfile.DIRTYPE
-        if kind == tarfile.DIRTYPE:
-            name = name.rstrip("/")
-        prefix = fields[15]
-        if prefix[:1] not in (b"", b"\0") and kind not in tarfile.GNU_TYPES:
-            name = _nts(prefix, encoding, errors) + "/" + name
-        obj.name = name
-        return obj
-
-    def _proc_member(self, tf: tarfile.TarFile) -> tarfile.TarInfo:
-        if self.type in _SPECIAL_TYPES and self.size > _MAX_SPECIAL:
-            raise InvalidArgument(f"apply layer: tar header of {self.size} bytes is too large")
-        member: tarfile.TarInfo = super()._proc_member(tf)  # type: ignore[misc]
-        return member
-
-
-_HEADER = struct.Struct("100s8s8s8s12s12s8sc100s6s2s32s32s8s8s155s")
-
-
-def _nts(field: bytes, encoding: str, errors: str) -> str:
-    end = field.find(b"\0")
-    return (field if end < 0 else field[:end]).decode(encoding, errors)
-
-
 def _umask() -> int:
     """The process umask, read without os.umask (which would change it for every thread for a moment)."""
     try:
@@ -209,33 +143,6 @@ def _bad(name: str, reason: str) -> InvalidArgument:
     return InvalidArgument(f"apply layer: entry `{_quote(name)}`: {reason}")
 
 
-def _pax_ns(value: str) -> int:
-    """A PAX time ("1700000000.123456789", maybe negative) in nanoseconds, without float rounding."""
-    sign = -1 if value.startswith("-") else 1
-    whole, _, frac = value.lstrip("-").partition(".")
-    return sign * (int(whole or "0") * 1_000_000_000 + int((frac + "000000000")[:9]))
-
-
-def _times(m: tarfile.TarInfo) -> tuple[int, int]:
-    pax = m.pax_headers
-    if not pax:
-        mtime = int(m.mtime) * 1_000_000_000
-        return mtime, mtime
-    mtime = _pax_ns(pax["mtime"]) if "mtime" in pax else int(m.mtime) * 1_000_000_000
-    atime = _pax_ns(pax["atime"]) if "atime" in pax else mtime
-    return max(atime, mtime), mtime
-
-
-def _xattrs(m: tarfile.TarInfo) -> list[tuple[str, bytes]]:
-    out = []
-    for key, value in m.pax_headers.items():
-        if key.startswith("SCHILY.xattr."):
-            name = key[len("SCHILY.xattr.") :]
-            if not whiteouts.is_overlay_xattr(name):
-                out.append((name, value.encode("utf-8", "surrogateescape")))
-    return out
-
-
 class _Applier:
     """One layer application: the tar loop, one method per entry type, deferred directory metadata."""
 
@@ -257,9 +164,9 @@ class _Applier:
             return
         try:
             self.tf = tarfile.TarFile(
-                fileobj=cast(IO[bytes], self.reader), mode="r", tarinfo=_FastTarInfo, errors="surrogateescape"
+                fileobj=cast(IO[bytes], self.reader), mode="r", tarinfo=FastTarInfo, errors="surrogateescape"
             )
-            for m in self._members(self.tf):
+            for m in members(self.tf, self.reader):
                 self.root.trim()
                 self._guarded(m)
         except tarfile.ReadError as err:
@@ -270,38 +177,6 @@ class _Applier:
         if block.strip(b"\0"):
             reason = "unexpected end of data" if len(block) < tarfile.BLOCKSIZE else "invalid tar header"
             raise InvalidArgument(f"apply layer: {reason}")
-
-    def _members(self, tf: tarfile.TarFile) -> Iterator[tarfile.TarInfo]:
-        """TarFile.next without its bookkeeping: plain headers are decoded here, PAX / GNU ones by tarfile.
-
-        Ends at the end-of-archive block or at end of data; `run` then tells a clean end from a cut or a bad one.
-        """
-        reader = self.reader
-        first = tf.firstmember  # type: ignore[attr-defined]
-        if first is None:
-            return
-        tf.firstmember = None  # type: ignore[attr-defined]
-        yield first
-        while True:
-            offset = tf.offset
-            if reader.seek(offset) != offset:
-                raise InvalidArgument("apply layer: unexpected end of data")
-            try:
-                header = _FastTarInfo.frombuf(reader.read(tarfile.BLOCKSIZE), "utf-8", "surrogateescape")
-            except tarfile.HeaderError:
-                return
-            header.offset = offset
-            m: tarfile.TarInfo = header
-            if m.type in _PLAIN_TYPES and not tf.pax_headers:
-                m.offset_data = data = offset + tarfile.BLOCKSIZE
-                size = m.size if m.type in tarfile.REGULAR_TYPES else 0
-                tf.offset = data + ((size + _BLOCK_MASK) & ~_BLOCK_MASK)
-            else:
-                try:
-                    m = header._proc_member(tf)
-                except tarfile.HeaderError as err:
-                    raise InvalidArgument(f"apply layer: invalid tar header: {err}") from err
-            yield m
 
     def _guarded(self, m: tarfile.TarInfo) -> None:
         self.counts["entries"] += 1
@@ -357,7 +232,7 @@ class _Applier:
             self.root.forget(keep=(dirfd, *keep))  # cached paths may have resolved through it
 
     def _set_xattrs(self, target: int | str, m: tarfile.TarInfo, *, follow: bool = True) -> None:
-        for key, value in _xattrs(m):
+        for key, value in entry_xattrs(m):
             self._set_xattr(target, key, value, follow=follow)
 
     def _set_xattr(self, target: int | str, key: str, value: bytes, *, follow: bool = True) -> None:
@@ -370,10 +245,12 @@ class _Applier:
             self.skipped_xattrs.append(key)  # list.append: safe from the writer thread too
 
     def _file(self, pfd: int, base: str, m: tarfile.TarInfo) -> None:
-        # Syscalls are most of the cost: open(2) sets a plain mode itself when the umask leaves it alone, and a
-        # new file already has our owner unless the directory is setgid (then it takes the directory's group).
+        # Syscalls are most of the cost. open(2) sets a plain mode itself when the umask leaves it alone, and a
+        # new file already has our owner, unless the directory is setgid (the file then takes its group) or has
+        # a default ACL (which replaces the umask, acl(5)): only then are fchmod and fchown needed for those.
         perm = m.mode & 0o7777
-        exact = not perm & (0o7000 | self.umask)
+        plain = not self.root.inherits(pfd)
+        exact = plain and not perm & (0o7000 | self.umask)
         try:
             fd = os.open(base, _NEW_FILE, perm if exact else 0o600, dir_fd=pfd)
         except FileExistsError:
@@ -384,13 +261,13 @@ class _Applier:
                 self._sparse(fd, m)
             elif self.reader.copy_to(fd, m.size):
                 raise _bad(m.name, "unexpected end of data")
-            if self.chown and ((m.uid, m.gid) != self.owner or self.root.setgid(pfd)):
+            if self.chown and ((m.uid, m.gid) != self.owner or not plain):
                 os.fchown(fd, m.uid, m.gid)
             if m.pax_headers:
                 self._set_xattrs(fd, m)
             if not exact:
                 os.fchmod(fd, perm)
-            os.utime(fd, ns=_times(m))
+            os.utime(fd, ns=entry_times(m))
         finally:
             os.close(fd)
         self.counts["files"] += 1
@@ -420,12 +297,12 @@ class _Applier:
 
     def _dir_meta(self, fd: int, rel: str, m: tarfile.TarInfo) -> None:
         st = os.fstat(fd)
-        self.root.setgid(fd, st.st_mode)
         if self.chown and (st.st_uid, st.st_gid) != (m.uid, m.gid):
             os.fchown(fd, m.uid, m.gid)
         if m.pax_headers:
             self._set_xattrs(fd, m)
-        self.dirs.append((rel, st.st_ino, m.mode & 0o7777, _times(m)))
+            self.root.inherits(fd, refresh=True)  # a default ACL may have come with them
+        self.dirs.append((rel, st.st_ino, m.mode & 0o7777, entry_times(m)))
         self.counts["directories"] += 1
 
     def _root_entry(self, m: tarfile.TarInfo) -> None:
@@ -446,7 +323,7 @@ class _Applier:
         if m.pax_headers:
             # lsetxattr(2) has no *at form before linux 6.13: name the link through the parent's fd
             self._set_xattrs(f"/proc/self/fd/{pfd}/{base}", m, follow=False)
-        os.utime(base, ns=_times(m), dir_fd=pfd, follow_symlinks=False)
+        os.utime(base, ns=entry_times(m), dir_fd=pfd, follow_symlinks=False)
         self.counts["symlinks"] += 1
 
     def _device(self, pfd: int, base: str, m: tarfile.TarInfo) -> None:
@@ -468,7 +345,7 @@ class _Applier:
             if m.pax_headers:
                 self._set_xattrs(path, m)
             os.chmod(path, m.mode & 0o7777)
-            os.utime(path, ns=_times(m))
+            os.utime(path, ns=entry_times(m))
         finally:
             os.close(fd)
         self.counts["devices"] += 1

@@ -83,7 +83,8 @@ class _Differ:
         with os.scandir(dfd) as entries:
             for entry in entries:
                 st = entry.stat(follow_symlinks=False)
-                shown = whiteouts.whiteout_name(entry.name) if _is_whiteout_dev(st) else entry.name
+                hidden = _is_whiteout_dev(st) or _is_xwhiteout(dfd, entry.name, st)
+                shown = whiteouts.whiteout_name(entry.name) if hidden else entry.name
                 found.append((os.fsencode(shown), entry.name, st))
         return iter(sorted(found, key=lambda item: item[0]))
 
@@ -194,6 +195,13 @@ _TYPES = {
 
 def _is_whiteout_dev(st: os.stat_result) -> bool:
     return stat.S_ISCHR(st.st_mode) and st.st_rdev == 0
+
+
+def _is_xwhiteout(dfd: int, name: str, st: os.stat_result) -> bool:
+    """An empty regular file marked with overlayfs' whiteout xattr (how overlayfs >= 6.7 nests whiteouts)."""
+    if not stat.S_ISREG(st.st_mode) or st.st_size:
+        return False
+    return any(key in _WHITEOUT_XATTRS for key in _read_xattrs(dfd, name))
 
 
 def _read_xattrs(dfd: int, name: str) -> dict[str, bytes]:

@@ -79,10 +79,14 @@ def _gzip(src: _Source) -> Iterator[bytes]:
         if out:
             yield out
         if dec.eof:
-            pending = dec.unused_data or src.read()
+            pending = dec.unused_data
+            while len(pending) < 2 and (more := src.read()):
+                pending += more
             if not pending.strip(b"\0"):
                 _drain_padding(src)
                 return
+            if not pending.startswith(b"\x1f\x8b"):
+                raise InvalidArgument("apply layer: corrupt compressed stream: trailing garbage")
             dec = zlib.decompressobj(wbits=31)
 
 
@@ -306,6 +310,11 @@ class LayerReader:
 
     def seek(self, offset: int, whence: int = 0) -> int:
         target = offset if whence == 0 else self._offset + offset
+        step = target - self._offset
+        if 0 <= step <= len(self._buf) - self._pos:  # the common case: padding within the current chunk
+            self._pos += step
+            self._offset = target
+            return target
         if target < self._offset:
             raise OSError("layer stream: cannot seek backwards")
         while self._offset < target and self._fill():
@@ -316,6 +325,14 @@ class LayerReader:
 
     def copy_to(self, fd: int, size: int) -> int:
         """Write the next `size` bytes to `fd`; the number missing when the stream ended early (0 when whole)."""
+        pos = self._pos
+        if size <= len(self._buf) - pos:  # the common case: a small file within the current chunk
+            view = memoryview(self._buf)[pos : pos + size]
+            while view:
+                view = view[os.write(fd, view) :]
+            self._pos = pos + size
+            self._offset += size
+            return 0
         while size and self._fill():
             take = min(size, len(self._buf) - self._pos)
             view = memoryview(self._buf)[self._pos : self._pos + take]

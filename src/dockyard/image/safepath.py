@@ -57,6 +57,8 @@ def clean_name(name: str) -> tuple[str, bool]:
     filepath.Clean("/" + name); the flag lets callers refuse what moby refuses (hardlinks out of the root).
     """
     stripped = name.strip("/")
+    if stripped.startswith("./"):  # `tar -C dir .` names everything ./x
+        stripped = stripped[2:]
     if "//" not in stripped and "/." not in stripped and not stripped.startswith("."):
         return stripped, False
     parts: list[str] = []
@@ -91,7 +93,7 @@ class SafeRoot:
         self.path = path
         self.resolve = resolve
         self._dirs: dict[str, int] = {}
-        self._setgid: dict[int, bool] = {}
+        self._inherits: dict[int, bool] = {}
         try:
             os.close(openat2(self.fd, ".", _DIR_FLAGS, resolve))
         except BaseException:
@@ -115,7 +117,7 @@ class SafeRoot:
             if fd in keep:
                 self._dirs[rel] = fd
             else:
-                self._setgid.pop(fd, None)
+                self._inherits.pop(fd, None)
                 os.close(fd)
 
     def trim(self) -> None:
@@ -127,17 +129,18 @@ class SafeRoot:
         """Cache `fd` as the directory at `rel`; the cache owns it from now on."""
         old = self._dirs.pop(rel, None)
         if old is not None and old != fd:
-            self._setgid.pop(old, None)
+            self._inherits.pop(old, None)
             os.close(old)
         self._dirs[rel] = fd
 
-    def setgid(self, fd: int, mode: int | None = None) -> bool:
-        """Whether directory `fd` has S_ISGID (new files then take its group); `mode` records a fresh fstat."""
-        if mode is not None:
-            self._setgid[fd] = bool(mode & stat.S_ISGID)
-        flag = self._setgid.get(fd)
+    def inherits(self, fd: int, *, refresh: bool = False) -> bool:
+        """Whether entries made in directory `fd` take something from it: its group (S_ISGID) or a default ACL.
+
+        Cached per fd; `refresh` after changing the directory's mode or xattrs.
+        """
+        flag = None if refresh else self._inherits.get(fd)
         if flag is None:
-            flag = self._setgid[fd] = bool(os.fstat(fd).st_mode & stat.S_ISGID)
+            flag = self._inherits[fd] = bool(os.fstat(fd).st_mode & stat.S_ISGID) or _has_default_acl(fd)
         return flag
 
     def dir_fd(self, rel: str, *, create: bool) -> int | None:
@@ -209,6 +212,14 @@ class SafeRoot:
         if not stat.S_ISDIR(st.st_mode):
             raise OSError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), comp)
         return os.open(comp, _DIR_FLAGS | os.O_NOFOLLOW, dir_fd=cur)
+
+
+def _has_default_acl(fd: int) -> bool:
+    try:
+        os.getxattr(f"/proc/self/fd/{fd}", "system.posix_acl_default")  # works for O_PATH fds too
+    except OSError:
+        return False  # ENODATA (none) or EOPNOTSUPP (no ACLs on this file system)
+    return True
 
 
 def remove_entry(dirfd: int, name: str) -> int | None:

@@ -46,7 +46,7 @@ class ImageStore:
         self.root = root
 
     def get(self, ref: str) -> Image:
-        """The image a name, a full or short id, or `sha256:<hex>` refers to; NotFound `No such image: busybox:latest`."""
+        """The image a name, a full or short id or `sha256:<hex>` names; else NotFound `No such image: x:latest`."""
         names = self._names()
         image_hex = self._resolve(ref, names)
         if image_hex is None:

@@ -137,7 +137,9 @@ def allocate(
             raise Conflict(f"address {preferred} already in use")
         return preferred
     space = ip_range if ip_range is not None else subnet
-    for addr in space.hosts() if space.prefixlen < 31 else space:
+    # Every address of an --ip-range is usable, its own first one included (as in Docker); only the subnet's
+    # network and broadcast addresses are not.
+    for addr in space:
         if addr not in used and addr != subnet.network_address and addr != subnet.broadcast_address:
             return addr
     raise PoolExhausted(f"no available IPv4 addresses on this network's address pools: {subnet}")
@@ -215,10 +217,10 @@ class LeaseStore:
                 del leases[ip]
             return freed
 
-    def drop(self, network_id: str) -> None:
-        """Forget a network's leases (network removed); refuses while leases remain."""
+    def drop(self, network_id: str, *, force: bool = False) -> None:
+        """Forget a network's leases (network removed); refuses while leases remain unless `force`."""
         remaining = self._read(network_id)
-        if remaining:
+        if remaining and not force:
             raise Conflict(f"remove leases of network `{network_id}`: {len(remaining)} still held")
         for suffix in (".json", ".lock"):
             with contextlib.suppress(FileNotFoundError):

@@ -30,6 +30,15 @@ def _setns(fd: int, target: str) -> None:
         raise SyscallError("setns", target, ctypes.get_errno())
 
 
+def setns_path(netns_path: str) -> None:
+    """Move the calling thread into a network namespace for good (the single-threaded resolver process)."""
+    fd = os.open(netns_path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        _setns(fd, netns_path)
+    finally:
+        os.close(fd)
+
+
 @contextlib.contextmanager
 def entered(netns_path: str) -> Iterator[None]:
     """Run the block with this thread inside the network namespace at `netns_path`, then come back."""
@@ -51,7 +60,7 @@ def entered(netns_path: str) -> Iterator[None]:
 
 
 def _iproute(netns_path: str | None = None) -> Any:
-    from pyroute2 import IPRoute  # lazy: see the module docstring
+    from pyroute2 import IPRoute  # type: ignore[import-untyped]  # lazy: see the module docstring
 
     if netns_path is None:
         return IPRoute()

@@ -24,6 +24,7 @@ from dockyard.volume.spec import (
     validate_mount,
 )
 
+
 def _cli_spec_error(raw: str, reason: str) -> InvalidArgument:
     # docker/cli internal/volumespec/volumespec.go: `invalid spec: %s: %w`
     return InvalidArgument(f"invalid spec: {raw}: {reason}")
@@ -124,7 +125,8 @@ def _quoted_field(line: str, pos: int) -> tuple[str, int]:
     while True:
         quote = line.find('"', pos)
         if quote == -1:
-            raise InvalidArgument(f'parse error on line 1, column {len(line) + 1}: extraneous or missing " in quoted-field')
+            column = len(line) + 1
+            raise InvalidArgument(f'parse error on line 1, column {column}: extraneous or missing " in quoted-field')
         text.append(line[pos:quote])
         after = quote + 1
         if line.startswith('"', after):
@@ -294,7 +296,7 @@ def parse_mount_flag(raw: str, *, cwd: str | None = None) -> MountSpec:
 
 def _to_spec(mount: _Mount) -> MountSpec:
     if mount.type == "image":
-        raise InvalidArgument("invalid mount config for type \"image\": image mounts are not supported by dockyard")
+        raise InvalidArgument('invalid mount config for type "image": image mounts are not supported by dockyard')
     bind = volume = tmpfs = None
     if mount.bind is not None:
         bind = BindOptions(

@@ -129,7 +129,8 @@ def validate_bind_source(spec: MountSpec) -> None:
             f'invalid mount config for type "bind": bind source path does not exist: {spec.source}'
         ) from None
     except OSError as err:
-        raise InvalidArgument(f'invalid mount config for type "bind": {err.strerror.lower()}') from err
+        reason = os.strerror(err.errno or 0).lower()
+        raise InvalidArgument(f'invalid mount config for type "bind": stat {spec.source}: {reason}') from err
 
 
 def ensure_bind_source(spec: MountSpec, *, uid: int = 0, gid: int = 0) -> bool:

@@ -90,7 +90,7 @@ class MountSpec:
 
     @property
     def label_mode(self) -> str:
-        """"z" or "Z" when the -v mode asks for an SELinux relabel, else ""."""
+        """ "z" or "Z" when the -v mode asks for an SELinux relabel, else ""."""
         return next((m for m in self.mode.split(",") if m in LABEL_MODES), "")
 
 

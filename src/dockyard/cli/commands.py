@@ -1,0 +1,284 @@
+"""The verbs: run, ps, logs, rm, inspect, version, images, image build-busybox. Parse → client → render.
+
+Commands return their exit status or raise; they never exit and never print tracebacks (cli/main.py does the
+exiting). `CliExit` carries a Docker exit code (125 engine error, 126 cannot invoke, 127 not found).
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+from typing import Any
+
+import click
+
+from dockyard.cli import output, parse
+from dockyard.client.client import API_VERSION, APIError, Client, CreateOptions
+from dockyard.errors import EXIT_CANNOT_INVOKE, EXIT_ENGINE_ERROR, EXIT_NOT_FOUND
+
+VERSION = "0.1.0"
+CONTEXT = {"help_option_names": ["--help"]}
+
+
+class CliExit(Exception):
+    """Stop with `code`, printing `message` (and an optional hint) to stderr."""
+
+    def __init__(self, code: int, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.hint = hint
+
+
+def client_of(ctx: click.Context) -> Client:
+    obj: dict[str, Any] = ctx.ensure_object(dict)
+    if "client" not in obj:
+        from dockyard.client.client import from_env
+
+        obj["client"] = from_env(obj.get("host"), obj.get("data_root"))
+    client: Client = obj["client"]
+    return client
+
+
+def daemon_error(err: APIError, code: int = 1) -> CliExit:
+    return CliExit(code, f"Error response from daemon: {err.message}")
+
+
+def start_error_code(message: str) -> int:
+    """The docker CLI's reading of a start error: 127 not found, 126 cannot invoke, else 125."""
+    if any(s in message for s in ("executable file not found", "no such file or directory")):
+        return EXIT_NOT_FOUND
+    if "permission denied" in message or "is a directory" in message:
+        return EXIT_CANNOT_INVOKE
+    return EXIT_ENGINE_ERROR
+
+
+@click.command(context_settings={**CONTEXT, "allow_interspersed_args": False})
+@click.option("--rm", "remove", is_flag=True, help="Remove the container when it exits")
+@click.option("-d", "--detach", is_flag=True, help="Run in the background and print the container ID")
+@click.option("--name", default=None, help="Assign a name to the container")
+@click.option("-e", "--env", multiple=True, help="Set environment variables")
+@click.option("-w", "--workdir", default="", help="Working directory inside the container")
+@click.option("-u", "--user", default="", help="Username or UID (format: <name|uid>[:<group|gid>])")
+@click.option("--entrypoint", default=None, help="Overwrite the default ENTRYPOINT of the image")
+@click.option("-h", "--hostname", default="", help="Container host name")
+@click.option("-l", "--label", multiple=True, help="Set meta data on a container")
+@click.option("-m", "--memory", default=None, help="Memory limit")
+@click.option("--cpus", default=None, help="Number of CPUs")
+@click.option("--pids-limit", type=int, default=0, help="Tune container pids limit (-1 for unlimited)")
+@click.option("--read-only", is_flag=True, help="Mount the container's root filesystem as read only")
+@click.option("--cap-add", multiple=True, help="Add Linux capabilities")
+@click.option("--cap-drop", multiple=True, help="Drop Linux capabilities")
+@click.option("--security-opt", multiple=True, help="Security options")
+@click.option("--privileged", is_flag=True, help="Give extended privileges to this container")
+@click.argument("image")
+@click.argument("command", nargs=-1, type=click.UNPROCESSED)
+@click.pass_context
+def run(ctx: click.Context, /, image: str, command: tuple[str, ...], **opts: Any) -> int:
+    """Create and run a new container from an image."""
+    options = CreateOptions(
+        image=image,
+        cmd=command or None,
+        entrypoint=None if opts["entrypoint"] is None else tuple(x for x in (opts["entrypoint"],) if x),
+        env=parse.env_entries(opts["env"]),
+        working_dir=opts["workdir"],
+        user=opts["user"],
+        hostname=opts["hostname"],
+        labels=parse.labels(opts["label"]),
+        auto_remove=opts["remove"] and opts["detach"],  # attached --rm: this CLI removes after the wait
+        memory=parse.ram_in_bytes(opts["memory"]) if opts["memory"] else 0,
+        nano_cpus=parse.nano_cpus(opts["cpus"]) if opts["cpus"] else 0,
+        pids_limit=opts["pids_limit"],
+        read_only=opts["read_only"],
+        privileged=opts["privileged"],
+        cap_add=opts["cap_add"],
+        cap_drop=opts["cap_drop"],
+        security_opt=opts["security_opt"],
+    )
+    client = client_of(ctx)
+    try:
+        container = client.create_container(options, opts["name"])
+    except APIError as err:
+        hint = None
+        if err.http_status == 404 and err.message.startswith("No such image"):
+            hint = "dockyard cannot pull yet; `dockyard image build-busybox` builds busybox:latest locally"
+        raise CliExit(EXIT_ENGINE_ERROR, f"Error response from daemon: {err.message}", hint) from err
+    try:
+        client.start_container(container)
+    except APIError as err:
+        if opts["remove"] and not opts["detach"]:
+            client.remove_container(container, force=True)
+        raise CliExit(start_error_code(err.message), f"Error response from daemon: {err.message}") from err
+    if opts["detach"]:
+        click.echo(container)
+        return 0
+    return _attach(client, container, remove=opts["remove"])
+
+
+def _attach(client: Client, container: str, *, remove: bool) -> int:
+    try:
+        for stream, data in client.logs(container, follow=True):
+            output.write_stream(stream, data)
+        return client.wait_container(container)
+    finally:
+        if remove:
+            client.remove_container(container, force=True)
+
+
+@click.command(context_settings=CONTEXT)
+@click.option("-a", "--all", "all_", is_flag=True, help="Show all containers (default shows just running)")
+@click.option("-q", "--quiet", is_flag=True, help="Only display container IDs")
+@click.option("--no-trunc", is_flag=True, help="Don't truncate output")
+@click.pass_context
+def ps(ctx: click.Context, all_: bool, quiet: bool, no_trunc: bool) -> int:
+    """List containers."""
+    try:
+        containers = client_of(ctx).containers(all=all_)
+    except APIError as err:
+        raise daemon_error(err) from err
+    if quiet:
+        for c in containers:
+            click.echo(c.id if no_trunc else c.id[:12])
+        return 0
+    rows = [
+        (
+            c.id if no_trunc else c.id[:12],
+            c.image,
+            json.dumps(c.command if no_trunc else output.truncate(c.command, 20), ensure_ascii=False),
+            output.ago(c.created),
+            c.status,
+            "",
+            ",".join(n.removeprefix("/") for n in c.names),
+        )
+        for c in containers
+    ]
+    click.echo(output.table(("CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"), rows))
+    return 0
+
+
+@click.command(context_settings=CONTEXT)
+@click.option("-f", "--follow", is_flag=True, help="Follow log output")
+@click.option("-t", "--timestamps", is_flag=True, help="Show timestamps")
+@click.option("-n", "--tail", default="all", help='Number of lines to show from the end of the logs (default "all")')
+@click.argument("container")
+@click.pass_context
+def logs(ctx: click.Context, container: str, follow: bool, timestamps: bool, tail: str) -> int:
+    """Fetch the logs of a container."""
+    try:
+        for stream, data in client_of(ctx).logs(container, follow=follow, timestamps=timestamps, tail=tail):
+            output.write_stream(stream, data)
+    except APIError as err:
+        raise daemon_error(err) from err
+    return 0
+
+
+@click.command(context_settings=CONTEXT)
+@click.option("-f", "--force", is_flag=True, help="Force the removal of a running container (uses SIGKILL)")
+@click.argument("containers", nargs=-1, required=True)
+@click.pass_context
+def rm(ctx: click.Context, containers: tuple[str, ...], force: bool) -> int:
+    """Remove one or more containers."""
+    client = client_of(ctx)
+    failed = []
+    for name in containers:
+        try:
+            client.remove_container(name, force=force)
+            click.echo(name)
+        except APIError as err:
+            failed.append(f"Error response from daemon: {err.message}")
+    if failed:
+        raise CliExit(1, "\n".join(failed))
+    return 0
+
+
+@click.command(context_settings=CONTEXT)
+@click.argument("containers", nargs=-1, required=True)
+@click.pass_context
+def inspect(ctx: click.Context, containers: tuple[str, ...]) -> int:
+    """Display detailed information on one or more containers."""
+    client = client_of(ctx)
+    found, missing = [], []
+    for name in containers:
+        try:
+            found.append(client.inspect_container(name))
+        except APIError as err:
+            if err.http_status != 404:
+                raise daemon_error(err) from err
+            missing.append(name)
+    click.echo(json.dumps(found, indent=4, ensure_ascii=False))
+    if missing:
+        raise CliExit(1, "\n".join(f"Error: No such object: {name}" for name in missing))
+    return 0
+
+
+@click.command(context_settings=CONTEXT)
+@click.pass_context
+def version(ctx: click.Context) -> int:
+    """Show the dockyard version information."""
+    arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
+    click.echo("Client:")
+    client_rows = (
+        ("Version", VERSION),
+        ("API version", API_VERSION),
+        ("Python version", platform.python_version()),
+        ("OS/Arch", f"linux/{arch}"),
+    )
+    for key, value in client_rows:
+        click.echo(f" {key + ':':<18} {value}")
+    try:
+        server = client_of(ctx).version()
+    except APIError as err:
+        raise daemon_error(err) from err
+    click.echo("")
+    click.echo(f"Server: {server.get('Platform', {}).get('Name', '')}")
+    click.echo(" Engine:")
+    rows = (
+        ("Version", server.get("Version", "")),
+        ("API version", f"{server.get('ApiVersion', '')} (minimum version {server.get('MinAPIVersion', '')})"),
+        ("Python version", str(server.get("GoVersion", "")).removeprefix("python")),
+        ("OS/Arch", f"{server.get('Os', '')}/{server.get('Arch', '')}"),
+        ("Kernel version", server.get("KernelVersion", "")),
+    )
+    for key, value in rows:
+        click.echo(f"  {key + ':':<17} {value}")
+    return 0
+
+
+@click.command(context_settings=CONTEXT)
+@click.pass_context
+def images(ctx: click.Context) -> int:
+    """List images."""
+    try:
+        found = client_of(ctx).images()
+    except APIError as err:
+        raise daemon_error(err) from err
+    rows = []
+    for image in found:
+        for tag in image.tags or ("<none>:<none>",):
+            repo, _, name = tag.rpartition(":")
+            rows.append((repo, name, image.id.removeprefix("sha256:")[:12], output.ago(image.created),
+                         f"{image.size / 1e6:.3g}MB"))  # fmt: skip
+    click.echo(output.table(("REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"), rows))
+    return 0
+
+
+@click.group(context_settings=CONTEXT)
+def image() -> None:
+    """Manage images."""
+
+
+@image.command("build-busybox", context_settings=CONTEXT)
+@click.pass_context
+def build_busybox(ctx: click.Context) -> int:
+    """Build busybox:latest from the host's busybox-static (idempotent)."""
+    try:
+        image_id = client_of(ctx).build_busybox()
+    except APIError as err:
+        raise daemon_error(err) from err
+    click.echo(image_id)
+    return 0
+
+
+image.add_command(images, "ls")
+
+COMMANDS = (run, ps, logs, rm, inspect, version, images, image)

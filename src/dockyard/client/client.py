@@ -1,0 +1,209 @@
+"""`Client`: typed calls of the Engine API over any Transport; turns Docker's JSON into small models and errors.
+
+Knows Docker's field names and status codes (with api/ the only layer that does); never imports the engine.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from dockyard.client.transport import RawResponse, Transport
+from dockyard.errors import DockyardError
+
+API_VERSION = "1.47"
+_STDCOPY_HEADER = 8
+
+
+class APIError(DockyardError):
+    """The server answered with an error status; `message` is its `{"message": …}`."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.http_status = status
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CreateOptions:
+    image: str
+    cmd: tuple[str, ...] | None = None
+    entrypoint: tuple[str, ...] | None = None
+    env: tuple[str, ...] = ()
+    working_dir: str = ""
+    user: str = ""
+    hostname: str = ""
+    labels: Mapping[str, str] = field(default_factory=dict)
+    auto_remove: bool = False
+    memory: int = 0
+    nano_cpus: int = 0
+    pids_limit: int = 0
+    read_only: bool = False
+    privileged: bool = False
+    cap_add: tuple[str, ...] = ()
+    cap_drop: tuple[str, ...] = ()
+    security_opt: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "Image": self.image,
+            "Cmd": list(self.cmd) if self.cmd is not None else None,
+            "Entrypoint": list(self.entrypoint) if self.entrypoint is not None else None,
+            "Env": list(self.env),
+            "WorkingDir": self.working_dir,
+            "User": self.user,
+            "Hostname": self.hostname,
+            "Labels": dict(self.labels),
+            "Tty": False,
+            "OpenStdin": False,
+            "HostConfig": {
+                "AutoRemove": self.auto_remove,
+                "Memory": self.memory,
+                "NanoCpus": self.nano_cpus,
+                "PidsLimit": self.pids_limit or None,
+                "ReadonlyRootfs": self.read_only,
+                "Privileged": self.privileged,
+                "CapAdd": list(self.cap_add) or None,
+                "CapDrop": list(self.cap_drop) or None,
+                "SecurityOpt": list(self.security_opt) or None,
+                "NetworkMode": "none",
+            },
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ContainerSummary:
+    id: str
+    names: tuple[str, ...]
+    image: str
+    command: str
+    created: int
+    state: str
+    status: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ImageSummary:
+    id: str
+    tags: tuple[str, ...]
+    created: int
+    size: int
+
+
+class Client:
+    def __init__(self, transport: Transport) -> None:
+        self.transport = transport
+
+    def _call(self, method: str, path: str, *, query: Mapping[str, str] | None = None, body: Any = None) -> RawResponse:
+        data = json.dumps(body).encode() if body is not None else None
+        response = self.transport.request(method, f"/v{API_VERSION}{path}", query=query, body=data)
+        if response.status >= 400:
+            raw = response.read()
+            try:
+                message = str(json.loads(raw)["message"])
+            except (ValueError, KeyError, TypeError):
+                message = raw.decode(errors="replace").strip() or f"status {response.status}"
+            raise APIError(response.status, message)
+        return response
+
+    def _json(self, method: str, path: str, **kw: Any) -> Any:
+        return json.loads(self._call(method, path, **kw).read() or b"null")
+
+    def ping(self) -> Mapping[str, str]:
+        return self._call("GET", "/_ping").headers
+
+    def version(self) -> dict[str, Any]:
+        data: dict[str, Any] = self._json("GET", "/version")
+        return data
+
+    def create_container(self, options: CreateOptions, name: str | None = None) -> str:
+        query = {"name": name} if name else None
+        data = self._json("POST", "/containers/create", query=query, body=options.to_json())
+        return str(data["Id"])
+
+    def start_container(self, container: str) -> None:
+        self._call("POST", f"/containers/{container}/start").read()
+
+    def wait_container(self, container: str, condition: str = "not-running") -> int:
+        data = self._json("POST", f"/containers/{container}/wait", query={"condition": condition})
+        return int(data["StatusCode"])
+
+    def kill_container(self, container: str, signal: str = "SIGKILL") -> None:
+        self._call("POST", f"/containers/{container}/kill", query={"signal": signal}).read()
+
+    def remove_container(self, container: str, *, force: bool = False) -> None:
+        self._call("DELETE", f"/containers/{container}", query={"force": "1" if force else "0"}).read()
+
+    def inspect_container(self, container: str) -> dict[str, Any]:
+        data: dict[str, Any] = self._json("GET", f"/containers/{container}/json")
+        return data
+
+    def containers(self, *, all: bool = False) -> list[ContainerSummary]:
+        data = self._json("GET", "/containers/json", query={"all": "1" if all else "0"})
+        return [
+            ContainerSummary(
+                id=c["Id"],
+                names=tuple(c.get("Names") or ()),
+                image=c.get("Image", ""),
+                command=c.get("Command", ""),
+                created=int(c.get("Created", 0)),
+                state=c.get("State", ""),
+                status=c.get("Status", ""),
+            )
+            for c in data
+        ]
+
+    def images(self) -> list[ImageSummary]:
+        data = self._json("GET", "/images/json")
+        return [
+            ImageSummary(id=i["Id"], tags=tuple(i.get("RepoTags") or ()), created=i["Created"], size=i["Size"])
+            for i in data
+        ]
+
+    def build_busybox(self) -> str:
+        return str(self._json("POST", "/_dockyard/images/busybox")["Id"])
+
+    def logs(
+        self, container: str, *, follow: bool = False, timestamps: bool = False, tail: str = "all"
+    ) -> Iterator[tuple[str, bytes]]:
+        """(stream, bytes) pairs; stdcopy frames are decoded, a tty's raw stream is all `stdout`."""
+        query = {"stdout": "1", "stderr": "1", "follow": "1" if follow else "0", "tail": tail}
+        if timestamps:
+            query["timestamps"] = "1"
+        response = self._call("GET", f"/containers/{container}/logs", query=query)
+        if "multiplexed" not in response.headers.get("content-type", "multiplexed"):
+            return (("stdout", chunk) for chunk in response.chunks)
+        return _demux(response.chunks)
+
+
+def _demux(chunks: Iterator[bytes]) -> Iterator[tuple[str, bytes]]:
+    names = {0: "stdin", 1: "stdout", 2: "stderr"}
+    buf = b""
+    for chunk in chunks:
+        buf += chunk
+        while len(buf) >= _STDCOPY_HEADER:
+            size = int.from_bytes(buf[4:8], "big")
+            if len(buf) < _STDCOPY_HEADER + size:
+                break
+            yield names.get(buf[0], "stdout"), buf[_STDCOPY_HEADER : _STDCOPY_HEADER + size]
+            buf = buf[_STDCOPY_HEADER + size :]
+
+
+def from_env(host: str | None = None, data_root: str | None = None) -> Client:
+    """A client for `host` (or DOCKYARD_HOST/DOCKER_HOST); without one, the in-process engine (daemonless)."""
+    from dockyard.client.transport import InProcessTransport, parse_host
+
+    host = host or os.environ.get("DOCKYARD_HOST") or os.environ.get("DOCKER_HOST")
+    if host:
+        from dockyard.client.unix import UnixTransport
+
+        return Client(UnixTransport(parse_host(host)))
+
+    def engine() -> Any:
+        from dockyard.engine.engine import Engine
+
+        return Engine.from_env(data_root)
+
+    return Client(InProcessTransport(engine))

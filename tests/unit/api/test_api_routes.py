@@ -1,0 +1,84 @@
+"""api/routes.py: the route table, version prefixes, and errors as Docker's JSON."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from dockyard.api.routes import ROUTES, Api, match, split_version
+from dockyard.engine.engine import Engine
+from dockyard.paths import Paths
+
+
+@pytest.fixture
+def api(tmp_path: Path) -> Api:
+    return Api(lambda: Engine(Paths(data_root=str(tmp_path), exec_root=str(tmp_path / "run")), runtime="runc"))
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [("/v1.47/_ping", ("1.47", "/_ping")), ("/v1.24/containers/json", ("1.24", "/containers/json")),
+     ("/_ping", (None, "/_ping")), ("/v2/x", (None, "/v2/x"))],
+)  # fmt: skip
+def test_split_version(path: str, expected: tuple[str | None, str]) -> None:
+    assert split_version(path) == expected
+
+
+def test_match_extracts_path_parameters() -> None:
+    found = match("POST", "/containers/abc/start")
+    assert found is not None and found[0].pattern == "/containers/{id}/start" and found[1] == {"id": "abc"}
+    assert match("GET", "/containers/abc/start") is None
+    assert match("DELETE", "/containers/abc")[1] == {"id": "abc"}  # type: ignore[index]
+    assert match("GET", "/containers/json") is not None and match("GET", "/containers/json")[1] == {}  # type: ignore[index]
+
+
+def test_route_table_has_no_duplicates() -> None:
+    keys = [(r.method, r.pattern) for r in ROUTES]
+    assert len(keys) == len(set(keys))
+
+
+@pytest.mark.parametrize("path", ["/_ping", "/v1.24/_ping", "/v1.47/_ping"])
+def test_ping_ok_with_version_headers(api: Api, path: str) -> None:
+    response = api.handle("GET", path, {}, {}, b"")
+    headers = dict(response.headers)
+    assert (response.status, response.body) == (200, b"OK")
+    assert headers["Api-Version"] == "1.47" and headers["Ostype"] == "linux"
+    assert headers["Docker-Experimental"] == "false" and headers["Server"].startswith("Dockyard/")
+
+
+def test_head_ping_has_no_body(api: Api) -> None:
+    response = api.handle("HEAD", "/_ping", {}, {}, b"")
+    assert (response.status, response.body) == (200, b"")
+
+
+def test_versions_out_of_range(api: Api) -> None:
+    old = api.handle("GET", "/v1.23/version", {}, {}, b"")
+    assert old.status == 400 and json.loads(old.body)["message"].startswith("client version 1.23 is too old.")
+    new = api.handle("GET", "/v1.48/version", {}, {}, b"")
+    assert json.loads(new.body) == {"message": "client version 1.48 is too new. Maximum supported API version is 1.47"}
+
+
+def test_unknown_route_is_404_page_not_found(api: Api) -> None:
+    response = api.handle("GET", "/v1.47/nope", {}, {}, b"")
+    assert (response.status, json.loads(response.body)) == (404, {"message": "page not found"})
+
+
+def test_engine_errors_become_json_messages(api: Api) -> None:
+    response = api.handle("GET", "/containers/nosuch/json", {}, {}, b"")
+    assert (response.status, json.loads(response.body)) == (404, {"message": "No such container: nosuch"})
+    body = json.dumps({"Image": "nosuch"}).encode()
+    response = api.handle("POST", "/v1.47/containers/create", {}, {}, body)
+    assert (response.status, json.loads(response.body)) == (404, {"message": "No such image: nosuch:latest"})
+
+
+def test_version_document(api: Api) -> None:
+    data = json.loads(api.handle("GET", "/version", {}, {}, b"").body)
+    assert data["ApiVersion"] == "1.47" and data["MinAPIVersion"] == "1.24" and data["Os"] == "linux"
+    assert data["Components"][0]["Name"] == "Engine"
+
+
+def test_logs_need_a_stream(api: Api) -> None:
+    response = api.handle("GET", "/containers/x/logs", {}, {}, b"")
+    assert json.loads(response.body) == {"message": "Bad parameters: you must choose at least one stream"}
