@@ -174,3 +174,17 @@ def write_files(directory: Path, *, hosts: str, resolv_conf: str, hostname: str)
     _write(files.resolv_conf, resolv_conf)
     _write(files.hostname, hostname)
     return files
+
+
+def write_host_mode_files(directory: Path, *, hostname: str | None = None) -> ContainerFiles:
+    """`--network host`: the host's own hosts and resolv.conf, and its hostname (Docker copies them)."""
+
+    def read(path: str, default: str) -> str:
+        try:
+            return Path(path).read_text()
+        except OSError:
+            return default
+
+    return write_files(directory, hosts=read("/etc/hosts", hosts_content("localhost")),
+                       resolv_conf=read("/etc/resolv.conf", ""),
+                       hostname=hostname_content(hostname or os.uname().nodename))  # fmt: skip

@@ -39,6 +39,12 @@ __all__ = ["ManagerConfig", "NetworkManager"]
 
 
 class NetworkManager:
+    """Every method is safe across processes (one flock on the state dir). Errors come from the error tree with
+    Docker's wording. Data in and out is frozen dataclasses (Network, Endpoint, PortSpec, RecoveryReport).
+    Lifecycle for the engine: `ensure_predefined()` at start, `recover(is_alive)` after a crash or reboot,
+    `connect(...)` once the container's namespace exists and before its process runs, `release(id)` when it
+    stops (that is when its NAT rules and proxies go), `write_container_files(...)` for /etc bind mounts."""
+
     def __init__(self, config: ManagerConfig, *, firewall: fw.Firewall | None = None,
                  host_routes: Callable[[], list[IPv4Network]] = ipam.host_routes) -> None:  # fmt: skip
         self.config = config
@@ -243,6 +249,13 @@ class NetworkManager:
         with self.store.lock():
             return self._ops.recover(self.store.networks(), is_alive)
 
+    @staticmethod
+    def setup_loopback(netns_path: str) -> None:
+        """`--network none` (and any new namespace): bring `lo` up."""
+        from dockyard.network import netlink
+
+        netlink.loopback_up(netns_path)
+
     # ---- files ----------------------------------------------------------------------------------------
     def write_container_files(
         self,
@@ -256,7 +269,8 @@ class NetworkManager:
         dns_search: Sequence[str] = (),
         dns_options: Sequence[str] = (),
     ) -> files.ContainerFiles:
-        """hosts, resolv.conf and hostname for a bridge-networked container, from its current endpoints."""
+        """hosts, resolv.conf and hostname for a container with its own namespace, from its current endpoints
+        (none: no address line; a user-defined network: the embedded resolver)."""
         eps = self.store.endpoints(container_id)
         nets = {n.id: n for n in self.store.networks()}
         embedded = any(nets[e.network_id].user_defined for e in eps if e.network_id in nets)

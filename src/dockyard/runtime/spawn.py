@@ -16,6 +16,7 @@ written), `cgroup` (cgroup created) or `child` (init forked and recorded), so a 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import select
@@ -25,7 +26,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from dockyard.errors import Conflict, DockyardError, InternalError, InvalidArgument, SpecError, Unsupported
-from dockyard.oci.runtime_spec import Spec
+from dockyard.oci.runtime_spec import Resources, Spec
 from dockyard.runtime import channel as ch
 from dockyard.runtime import container as ct
 from dockyard.runtime import namespaces as ns
@@ -171,14 +172,43 @@ def create(opts: CreateOptions) -> st.State:
     return state
 
 
+# runc's specconv.AllowedDevices (1.1): appended after the spec's own rules, so the devices a container always
+# gets (/dev/null, the ptys, …) stay usable under a "deny all" rule; (type, major, minor, access), -1 = any.
+_ALWAYS_ALLOWED = (
+    ("c", -1, -1, "m"), ("b", -1, -1, "m"), ("c", 1, 3, "rwm"), ("c", 1, 8, "rwm"), ("c", 1, 7, "rwm"),
+    ("c", 5, 0, "rwm"), ("c", 1, 5, "rwm"), ("c", 1, 9, "rwm"), ("c", 5, 1, "rwm"), ("c", 136, -1, "rwm"),
+    ("c", 5, 2, "rwm"), ("c", 10, 200, "rwm"),
+)  # fmt: skip
+
+
+def cgroup_resources(spec: Spec) -> Resources:
+    """The resources to apply: the spec's, with device rules completed as runc does (spec rules, then an allow
+    rule per linux.devices entry, then the always-allowed devices)."""
+    from dockyard.oci.runtime_spec import DeviceRule
+
+    linux = spec.linux
+    resources = (linux.resources if linux else None) or Resources()
+    rules = list(resources.devices)
+    for dev in linux.devices if linux else ():
+        if dev.type in ("c", "b") and dev.major is not None and dev.minor is not None:
+            rules.append(DeviceRule(allow=True, type=dev.type, major=dev.major, minor=dev.minor, access="rwm"))
+    for kind, major, minor, access in _ALWAYS_ALLOWED:
+        rules.append(
+            DeviceRule(
+                allow=True, type=kind, major=None if major < 0 else major, minor=None if minor < 0 else minor,
+                access=access,
+            )
+        )  # fmt: skip
+    return dataclasses.replace(resources, devices=tuple(rules))
+
+
 def _make_cgroup(spec: Spec, container_id: str) -> CgroupManager:
     from dockyard.runtime.cgroups import open_manager
 
     linux = spec.linux
     manager = open_manager(linux.cgroups_path if linux else None, container_id)
     manager.create()
-    if linux is not None and linux.resources is not None:
-        manager.apply(linux.resources)
+    manager.apply(cgroup_resources(spec))
     return manager
 
 

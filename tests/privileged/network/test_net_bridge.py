@@ -4,6 +4,7 @@ through the proxy (127.0.0.1) and through DNAT (the gateway address); afterwards
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import time
@@ -180,3 +181,32 @@ def test_recover_removes_what_a_crash_left(manager: NetworkManager, netns: Calla
     manager.release("f" * 64)
     manager.remove(net.name)
     assert snapshot(bridge, manager.tag) == before
+
+
+def test_proc_pid_namespace_and_resolver_lifetime(manager: NetworkManager, uid: str,
+                                                  free_subnets: Callable[[int], list[str]]) -> None:  # fmt: skip
+    """The engine's usual case: the namespace is /proc/<init>/ns/net; when init dies the resolver follows."""
+    (subnet,) = free_subnets(1)
+    net = manager.create(f"dyt{uid}p", subnet=subnet, options=[("com.docker.network.bridge.name", f"dyt{uid}p")])
+    init = subprocess.Popen(["unshare", "--net", "/bin/busybox", "sleep", "60"])
+    try:
+        path = f"/proc/{init.pid}/ns/net"
+        deadline = time.monotonic() + 5
+        while os.readlink(path) == os.readlink("/proc/self/ns/net") and time.monotonic() < deadline:
+            time.sleep(0.01)
+        manager.setup_loopback(path)
+        ep = manager.connect("9" * 64, path, net.name, name="nine")
+        resolver = manager.store.resolver_pid("9" * 64)
+        assert resolver is not None and process_alive(resolver)
+        assert [m.record_text(r) for r in dns_query(path, "nine").answers] == [ep.ipv4]
+    finally:
+        init.kill()
+        init.wait()
+    deadline = time.monotonic() + 5
+    while process_alive(resolver) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not process_alive(resolver)
+    manager.release("9" * 64)  # the veth died with the namespace: release still clears the rest
+    assert manager.endpoints() == () and manager.store.leases.leases(net.id) == {}
+    assert netlink.link_names(ep.host_veth) == []
+    manager.remove(net.name)

@@ -66,7 +66,6 @@ def test_bad_config_is_refused_and_leaves_nothing(
     bundle.config["linux"]["cgroupsPath"] = bundle.config["linux"].get("cgroupsPath") or "/dockyard-bad/x"
     bundle.write()
     cid = runtime.new_id()
-    before = mountinfo()
     result = runtime("create", "--bundle", bundle.path, cid)
     assert result.returncode == 1
     assert result.stderr.startswith("dockyard-runtime: "), result.stderr
@@ -74,7 +73,7 @@ def test_bad_config_is_refused_and_leaves_nothing(
     assert "Traceback" not in result.stderr
     assert not os.path.exists(os.path.join(runtime.root, cid))
     assert cgroup_dirs("dockyard-bad/x") == [] and cgroup_dirs(f"dockyard/{cid}") == []
-    assert mountinfo() == before
+    assert [line for line in mountinfo() if bundle.path in line or runtime.root in line] == []
 
 
 def test_missing_config_and_bad_id(runtime: Runtime, tmp_path: Any) -> None:

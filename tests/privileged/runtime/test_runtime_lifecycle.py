@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import signal
 import socket
 import stat
@@ -222,6 +223,9 @@ def test_console_socket_receives_the_pty(runtime: Runtime, make_bundle: MakeBund
         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
+        while not select.select([server], [], [], 0.1)[0]:
+            if proc.poll() is not None:
+                pytest.fail(f"create exited ({proc.returncode}) before connecting: {proc.stderr.read()}")  # type: ignore[union-attr]
         conn, _ = server.accept()
         master = recv_console_master(conn)
         conn.close()

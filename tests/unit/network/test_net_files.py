@@ -101,3 +101,10 @@ def test_write_files(tmp_path: Path) -> None:
     assert out.hostname.read_text() == "h1\n"
     assert out.hosts.stat().st_mode & 0o777 == 0o644
     assert sorted(p.name for p in (tmp_path / "c1").iterdir()) == ["hostname", "hosts", "resolv.conf"]
+
+
+def test_host_mode_files_copy_the_hosts(tmp_path: Path) -> None:
+    out = files.write_host_mode_files(tmp_path, hostname="hosty")
+    assert out.hosts.read_text() == Path("/etc/hosts").read_text()
+    assert out.resolv_conf.read_text() == Path("/etc/resolv.conf").read_text()
+    assert out.hostname.read_text() == "hosty\n"
