@@ -102,8 +102,11 @@ def apply_capabilities(caps: Capabilities | None, sys: Syscalls, *, last_cap: in
         sys.prctl(consts.PR_CAP_AMBIENT, consts.PR_CAP_AMBIENT_CLEAR_ALL)
     except SyscallError as err:
         raise SyscallError("prctl(PR_CAP_AMBIENT_CLEAR_ALL)", "", err.errno) from err
+    # The kernel raises an ambient capability only when it is both permitted and inheritable; runc's default
+    # spec lists ambient capabilities without inheritable ones and runc only warns. We skip those quietly.
+    raisable = ambient & permitted & inheritable
     for number in range(top + 1):
-        if not ambient & (1 << number):
+        if not raisable & (1 << number):
             continue
         try:
             sys.prctl(consts.PR_CAP_AMBIENT, consts.PR_CAP_AMBIENT_RAISE, number)

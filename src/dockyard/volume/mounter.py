@@ -9,7 +9,6 @@ import it).
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import errno as errno_module
 import os
 from typing import Protocol
@@ -116,7 +115,7 @@ class LinuxMounter:
     """The kernel, through libc's mount(2) and umount2(2)."""
 
     def __init__(self) -> None:
-        self._libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        self._libc = ctypes.CDLL("libc.so.6", use_errno=True)
 
     def _mount(self, source: str, target: str, fstype: str, flags: int, data: str, op: str) -> None:
         res = self._libc.mount(

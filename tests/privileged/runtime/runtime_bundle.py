@@ -39,9 +39,6 @@ def _base_config() -> dict[str, Any]:
 
         config = default_spec(rootless=False)
     config["process"]["terminal"] = False
-    # why: runc ignores a failed PR_CAP_AMBIENT_RAISE for caps missing from the inheritable set; keep the test
-    # independent of that quirk
-    config["process"]["capabilities"].pop("ambient", None)
     return config
 
 

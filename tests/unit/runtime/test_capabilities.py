@@ -149,7 +149,18 @@ def test_ambient_raise_failure_names_the_capability() -> None:
             return super().prctl(option, arg2, arg3, arg4, arg5)
 
     with pytest.raises(SyscallError, match=r"^prctl\(PR_CAP_AMBIENT_RAISE\) `CAP_NET_RAW`: operation not permitted$"):
-        caps.apply_capabilities(Capabilities(ambient=("CAP_NET_RAW",)), FailRaise(), last_cap=40)
+        caps.apply_capabilities(
+            Capabilities(ambient=("CAP_NET_RAW",), permitted=("CAP_NET_RAW",), inheritable=("CAP_NET_RAW",)),
+            FailRaise(),
+            last_cap=40,
+        )
+
+
+def test_ambient_without_inheritable_is_skipped_as_runc_does() -> None:
+    sys = RecordingSyscalls()
+    caps.apply_capabilities(Capabilities(ambient=("CAP_KILL",), permitted=("CAP_KILL",)), sys, last_cap=40)
+    raises = [c for c in sys.named("prctl") if c.args[1] == consts.PR_CAP_AMBIENT_RAISE]
+    assert raises == []
 
 
 def test_kernel_cap_last_cap_is_readable_here() -> None:

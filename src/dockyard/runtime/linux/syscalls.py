@@ -8,7 +8,6 @@ Failures raise SyscallError naming the call, the object and errno.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 from typing import Protocol
 
@@ -56,11 +55,12 @@ def _encode(value: str | None) -> bytes | None:
 class LinuxSyscalls:
     """The real kernel, through libc. Cheap to construct: libc is loaded once per process."""
 
+    # The glibc soname directly: ctypes.util.find_library("c") would spawn ldconfig on every start.
     _libc: ctypes.CDLL | None = None
 
     def __init__(self) -> None:
         if LinuxSyscalls._libc is None:
-            LinuxSyscalls._libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+            LinuxSyscalls._libc = ctypes.CDLL("libc.so.6", use_errno=True)
         self.libc = LinuxSyscalls._libc
 
     @staticmethod
