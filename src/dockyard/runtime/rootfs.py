@@ -249,8 +249,21 @@ def _mount_cgroup(ctx: _Context, entry: Mount, opts: MountOptions, sys: Syscalls
     mount(sys, "tmpfs", dest, "tmpfs", tmpfs, "mode=755")
     _propagate(dest, opts, sys)
     bind_opts = replace(opts, is_bind=True, is_recursive=True)
-    for source, name in cgroup_v1_binds(mountinfo, _read_text(PROC_CGROUP_PATH)):
+    # why: inside a cgroup namespace a host hierarchy mounted above our namespace root shows its root as `/..`,
+    # and /proc/self/cgroup says `/`: a bind would expose the host's cgroup, not ours. Mount such a hierarchy
+    # afresh instead; its root is then our namespace root (runc's mountCgroupV1 does so with a cgroupns).
+    outside = [m for m in mountinfo if m.fstype == "cgroup" and (m.root == "/.." or m.root.startswith("/../"))]
+    for info in outside:
+        name = os.path.basename(info.mountpoint)
+        target = secure_join(ctx.rootfs, os.path.join(entry.destination, name))
+        make_dirs(target)
+        data = ",".join(o for o in info.super_options if o not in ("rw", "ro") and not o.startswith("release_agent="))
+        source = "systemd" if "name=systemd" in info.super_options else "cgroup"
+        mount(sys, source, target, "cgroup", flags | tmpfs, data)
+    binds = cgroup_v1_binds([m for m in mountinfo if m not in outside], _read_text(PROC_CGROUP_PATH))
+    for source, name in binds:
         _bind(ctx, source, os.path.join(entry.destination, name), bind_opts, sys, is_dir=True, where=where)
+    for name in [os.path.basename(m.mountpoint) for m in outside] + [name for _, name in binds]:
         if "," in name:  # why: merged hierarchies (cpu,cpuacct) get a link per controller, as runc makes
             for controller in name.split(","):
                 _symlink(name, os.path.join(dest, controller))

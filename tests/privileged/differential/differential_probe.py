@@ -72,7 +72,19 @@ def normalise(output: str, container_id: str) -> str:
     # (runtime-spec config-linux.md#cgroups-path): runc nests `/<id>` under its own cgroup, another runtime may
     # use `/<runtime-name>/<id>`. Keep the hierarchy, the controllers and that the leaf is the container id.
     text = re.sub(r"^(\d+:[^:]*:)/(?:\S*/)?<ID>$", r"\1…/<ID>", text, flags=re.M)
+    # devices.list: the kernel lists a v1 device cgroup's exceptions in the order they were written, and the
+    # order the runtime writes its rules in does not change what they allow: compare them sorted.
+    text = re.sub(r"^(devices/devices\.list: )(.*)$", _sorted_device_rules, text, flags=re.M)
+    # The cgroup v1 tmpfs at /sys/fs/cgroup is the runtime's own scaffolding, not a spec mount: runc 1.1 leaves
+    # it writable and makes only the hierarchies read-only; making it read-only too (as the `ro` option asks) is
+    # equally valid. Compare its per-mount options without ro/rw.
+    text = re.sub(r"^/sys/fs/cgroup r[ow],(\S+ tmpfs tmpfs)", r"/sys/fs/cgroup <ro|rw>,\1", text, flags=re.M)
     return text
+
+
+def _sorted_device_rules(m: re.Match[str]) -> str:
+    rules = re.findall(r"[abc] \S+ [rwm]+", m.group(2))
+    return m.group(1) + " ".join(sorted(rules))
 
 
 def sections(output: str) -> dict[str, str]:

@@ -90,32 +90,44 @@ def free_subnets() -> Callable[[int], list[str]]:
 
 
 class FakeUpstream:
-    """UDP DNS server on 127.0.0.1 of the current namespace answering every A query with UPSTREAM_ANSWER."""
+    """UDP DNS server on 127.0.0.1 of the current namespace answering every A query with UPSTREAM_ANSWER.
+
+    Its thread polls a stop flag and is joined before the socket closes: a thread left blocked on a closed
+    socket would read whatever later socket reuses the descriptor number.
+    """
 
     def __init__(self) -> None:
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.05)
         self.address = f"127.0.0.1:{self.sock.getsockname()[1]}"
         self.names: list[str] = []
-        threading.Thread(target=self._serve, daemon=True).start()
+        self.stopping = False
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
 
     def _serve(self) -> None:
-        while True:
+        while not self.stopping:
             try:
                 data, client = self.sock.recvfrom(4096)
-            except OSError:
-                return
+            except TimeoutError:
+                continue
             request = m.decode(data)
             self.names.append(request.questions[0].name)
-            self.sock.sendto(m.encode(m.response(request, (m.a_record(request.questions[0].name, UPSTREAM_ANSWER),))),
-                             client)  # fmt: skip
+            answer = m.a_record(request.questions[0].name, UPSTREAM_ANSWER)
+            self.sock.sendto(m.encode(m.response(request, (answer,))), client)
+
+    def stop(self) -> None:
+        self.stopping = True
+        self.thread.join(5)
+        self.sock.close()
 
 
 @pytest.fixture
 def upstream() -> Iterator[FakeUpstream]:
     up = FakeUpstream()
     yield up
-    up.sock.close()
+    up.stop()
 
 
 @pytest.fixture

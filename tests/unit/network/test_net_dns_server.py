@@ -15,25 +15,37 @@ from dockyard.network import dnsmsg as m
 
 
 class FakeUpstream:
-    """A UDP DNS server on 127.0.0.1 answering every A query with 10.77.0.1."""
+    """A UDP DNS server on 127.0.0.1 answering every A query with 10.77.0.1.
+
+    Its thread polls a stop flag and is joined before the socket closes: a thread left blocked on a closed
+    socket would read whatever later socket reuses the descriptor number.
+    """
 
     def __init__(self) -> None:
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.05)
         self.port = self.sock.getsockname()[1]
         self.seen: list[m.Message] = []
-        threading.Thread(target=self._run, daemon=True).start()
+        self.stopping = False
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
 
     def _run(self) -> None:
-        while True:
+        while not self.stopping:
             try:
                 data, client = self.sock.recvfrom(4096)
-            except OSError:
-                return
+            except TimeoutError:
+                continue
             request = m.decode(data)
             self.seen.append(request)
             reply = m.response(request, (m.a_record(request.questions[0].name, "10.77.0.1"),))
             self.sock.sendto(m.encode(reply), client)
+
+    def stop(self) -> None:
+        self.stopping = True
+        self.thread.join(5)
+        self.sock.close()
 
 
 @pytest.fixture
@@ -60,7 +72,8 @@ def server(tmp_path: Path) -> Iterator[tuple[dns.Server, FakeUpstream, int]]:
     yield srv, upstream, udp.getsockname()[1]
     os.write(stop_w, b"x")
     thread.join(5)
-    for s in (up4, udp, tcp, upstream.sock, dead):
+    upstream.stop()
+    for s in (up4, udp, tcp, dead):
         s.close()
     os.close(stop_r)
     os.close(stop_w)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -18,45 +19,60 @@ def free_port(kind: int = socket.SOCK_STREAM) -> int:
         return int(s.getsockname()[1])
 
 
+def serve_until_stopped(sock: socket.socket, handle: Callable[[socket.socket], None]) -> Callable[[], None]:
+    """Run `handle(sock)` in a loop on a thread; the returned function stops and joins it, then closes the
+    socket (a thread left blocked on a closed socket would read a later socket that reuses the descriptor)."""
+    stopping = threading.Event()
+    sock.settimeout(0.05)
+
+    def loop() -> None:
+        while not stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                handle(sock)
+
+    thread = threading.Thread(target=loop, daemon=True)
+    thread.start()
+
+    def stop() -> None:
+        stopping.set()
+        thread.join(5)
+        sock.close()
+
+    return stop
+
+
+def _echo_tcp(srv: socket.socket) -> None:
+    conn, _ = srv.accept()
+    with conn:
+        conn.settimeout(5)
+        data = b""
+        while chunk := conn.recv(4096):
+            data += chunk
+        conn.sendall(b"echo:" + data)  # answers after the client's half-close
+
+
+def _echo_udp(srv: socket.socket) -> None:
+    data, client = srv.recvfrom(4096)
+    srv.sendto(b"echo:" + data, client)
+
+
 @pytest.fixture
 def tcp_echo() -> Iterator[int]:
     srv = socket.socket()
     srv.bind(("127.0.0.1", 0))
     srv.listen(8)
-
-    def serve() -> None:
-        while True:
-            try:
-                conn, _ = srv.accept()
-            except OSError:
-                return
-            with conn:
-                data = b""
-                while chunk := conn.recv(4096):
-                    data += chunk
-                conn.sendall(b"echo:" + data)  # answers after the client's half-close
-
-    threading.Thread(target=serve, daemon=True).start()
+    stop = serve_until_stopped(srv, _echo_tcp)
     yield srv.getsockname()[1]
-    srv.close()
+    stop()
 
 
 @pytest.fixture
 def udp_echo() -> Iterator[int]:
     srv = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     srv.bind(("127.0.0.1", 0))
-
-    def serve() -> None:
-        while True:
-            try:
-                data, client = srv.recvfrom(4096)
-            except OSError:
-                return
-            srv.sendto(b"echo:" + data, client)
-
-    threading.Thread(target=serve, daemon=True).start()
+    stop = serve_until_stopped(srv, _echo_udp)
     yield srv.getsockname()[1]
-    srv.close()
+    stop()
 
 
 def test_tcp_relay_with_half_close(tcp_echo: int) -> None:
