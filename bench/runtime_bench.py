@@ -82,34 +82,58 @@ def bench_startup(iterations: int) -> list[Timing]:
 _IMPORTTIME = re.compile(r"^import time:\s+(\d+)\s+\|\s+(\d+)\s+\|(\s*)(\S+)")
 
 
-def import_profile(top: int = 12) -> dict[str, Any]:
-    """`python -X importtime -c 'import <entry>'`: total cumulative µs and the costliest modules by self time."""
-    proc = subprocess.run(
-        [sys.executable, "-X", "importtime", "-c", f"import {ENTRY_MODULE}"], capture_output=True, text=True
-    )
+def _parse_importtime(stderr: str) -> list[dict[str, Any]]:
     rows = []
-    for line in proc.stderr.splitlines():
+    for line in stderr.splitlines():
         m = _IMPORTTIME.match(line)
         if m:
-            rows.append({"module": m.group(4), "self_us": int(m.group(1)), "cumulative_us": int(m.group(2))})
-    entry = next((r for r in rows if r["module"] == ENTRY_MODULE), None)
-    ours = sum(r["self_us"] for r in rows if r["module"].startswith("dockyard"))
+            depth = (len(m.group(3)) - 1) // 2
+            rows.append(
+                {"module": m.group(4), "self_us": int(m.group(1)), "cumulative_us": int(m.group(2)), "depth": depth}
+            )
+    return rows
+
+
+def _summarise(rows: list[dict[str, Any]], top: int) -> dict[str, Any]:
     return {
-        "ok": proc.returncode == 0,
-        "error": proc.stderr.strip()[-300:] if proc.returncode else "",
-        "entry_cumulative_us": entry["cumulative_us"] if entry else None,
-        "dockyard_self_us": ours,
-        "all_self_us": sum(r["self_us"] for r in rows),
+        "top_level_cumulative_us": sum(r["cumulative_us"] for r in rows if r["depth"] == 0),
+        "dockyard_self_us": sum(r["self_us"] for r in rows if r["module"].startswith("dockyard")),
         "modules": len(rows),
         "top_self": sorted(rows, key=lambda r: r["self_us"], reverse=True)[:top],
     }
+
+
+def import_profile(top: int = 12) -> dict[str, Any]:
+    """`python -X importtime -c 'import <entry>'`: what importing the entry point costs, costliest modules first."""
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", f"import {ENTRY_MODULE}"], capture_output=True, text=True
+    )
+    return {"ok": proc.returncode == 0, "error": proc.stderr.strip()[-300:] if proc.returncode else ""} | _summarise(
+        _parse_importtime(proc.stderr), top
+    )
+
+
+def run_path_import_profile(bundle: Path, state: Path, top: int = 12) -> dict[str, Any]:
+    """`python -X importtime -m <entry> run …` once: every import the `run` path really makes (lazy ones too)."""
+    cid = f"bench-imports-{uuid.uuid4().hex[:8]}"
+    argv = [sys.executable, "-X", "importtime", "-m", ENTRY_MODULE, "--root", str(state), "run", "--bundle"]
+    proc = subprocess.run([*argv, str(bundle), cid], capture_output=True, text=True, cwd=bundle, check=False)
+    return {"ok": proc.returncode == 0, "error": proc.stderr.strip()[-300:] if proc.returncode else ""} | _summarise(
+        _parse_importtime(proc.stderr), top
+    )
 
 
 def _fmt(ms: float) -> str:
     return "n/a" if ms != ms else f"{ms:.1f}"  # NaN: no successful sample
 
 
-def report(run: list[Timing], startup: list[Timing], imports: dict[str, Any], iterations: int) -> dict[str, Any]:
+def report(
+    run: list[Timing],
+    startup: list[Timing],
+    imports: dict[str, Any],
+    run_imports: dict[str, Any] | None,
+    iterations: int,
+) -> dict[str, Any]:
     by_name = {t.name: t for t in run}
     ratio = None
     if "runc" in by_name and "dockyard-runtime" in by_name and by_name["runc"].samples_ms:
@@ -126,19 +150,9 @@ def report(run: list[Timing], startup: list[Timing], imports: dict[str, Any], it
     print(
         markdown_table(["command", "median ms", "min ms"], [[t.name, _fmt(t.median), _fmt(t.minimum)] for t in startup])
     )
-    if imports["ok"]:
-        total = imports["entry_cumulative_us"]
-        print(
-            f"\n`python -X importtime -c 'import {ENTRY_MODULE}'`: {total / 1000:.1f} ms cumulative for the entry "
-            f"module; {imports['dockyard_self_us'] / 1000:.1f} ms in dockyard's own modules; "
-            f"{imports['modules']} modules imported\n"
-        )
-        rows = [
-            [r["module"], f"{r['self_us'] / 1000:.2f}", f"{r['cumulative_us'] / 1000:.2f}"] for r in imports["top_self"]
-        ]
-        print(markdown_table(["module", "self ms", "cumulative ms"], rows))
-    else:
-        print(f"\nimporting {ENTRY_MODULE} failed: {imports['error']}")
+    _print_imports(f"`python -X importtime -c 'import {ENTRY_MODULE}'`", imports)
+    if run_imports is not None:
+        _print_imports(f"`python -X importtime -m {ENTRY_MODULE} run …` (the whole run path)", run_imports)
     return {
         "iterations": iterations,
         "run": [t.to_json() for t in run],
@@ -146,7 +160,22 @@ def report(run: list[Timing], startup: list[Timing], imports: dict[str, Any], it
         "target_ratio": TARGET_RATIO,
         "startup": [t.to_json() for t in startup],
         "imports": imports,
+        "run_path_imports": run_imports,
     }
+
+
+def _print_imports(title: str, profile: dict[str, Any]) -> None:
+    if not profile["ok"]:
+        print(f"\n{title} failed: {profile['error']}")
+        return
+    print(
+        f"\n{title}: {profile['top_level_cumulative_us'] / 1000:.1f} ms of imports, "
+        f"{profile['dockyard_self_us'] / 1000:.1f} ms of it in dockyard's own modules; {profile['modules']} modules\n"
+    )
+    rows = [
+        [r["module"], f"{r['self_us'] / 1000:.2f}", f"{r['cumulative_us'] / 1000:.2f}"] for r in profile["top_self"]
+    ]
+    print(markdown_table(["module", "self ms", "cumulative ms"], rows))
 
 
 def main() -> int:
@@ -166,8 +195,11 @@ def main() -> int:
         bundle = make_bundle(Path(tmp) / "bundle", config)
         (bundle / "config.json").write_text(json.dumps(config, indent=2))
         run = bench_run(names, bundle, Path(tmp) / "state", opts.iterations)
+        run_imports = None
+        if "dockyard-runtime" in names:
+            run_imports = run_path_import_profile(bundle, Path(tmp) / "state-imports")
     startup = bench_startup(max(5, opts.iterations // 2))
-    payload = report(run, startup, import_profile(), opts.iterations)
+    payload = report(run, startup, import_profile(), run_imports, opts.iterations)
     path = write_results("runtime", payload)
     print(f"\nresults: {path.relative_to(REPO)}")
     return 0

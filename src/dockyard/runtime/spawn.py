@@ -174,10 +174,11 @@ def create(opts: CreateOptions) -> st.State:
 
 # runc's specconv.AllowedDevices (1.1): appended after the spec's own rules, so the devices a container always
 # gets (/dev/null, the ptys, …) stay usable under a "deny all" rule; (type, major, minor, access), -1 = any.
+# No /dev/console (5:1): runc 1.1 leaves it out, and our console is a bind of a pty slave (136:*).
 _ALWAYS_ALLOWED = (
     ("c", -1, -1, "m"), ("b", -1, -1, "m"), ("c", 1, 3, "rwm"), ("c", 1, 8, "rwm"), ("c", 1, 7, "rwm"),
-    ("c", 5, 0, "rwm"), ("c", 1, 5, "rwm"), ("c", 1, 9, "rwm"), ("c", 5, 1, "rwm"), ("c", 136, -1, "rwm"),
-    ("c", 5, 2, "rwm"), ("c", 10, 200, "rwm"),
+    ("c", 5, 0, "rwm"), ("c", 1, 5, "rwm"), ("c", 1, 9, "rwm"), ("c", 136, -1, "rwm"), ("c", 5, 2, "rwm"),
+    ("c", 10, 200, "rwm"),
 )  # fmt: skip
 
 

@@ -68,6 +68,16 @@ def _describe(result: RunResult) -> str:
     return f"exit {result.exit_code}\n--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}"
 
 
+# The named `name=systemd` hierarchy and the (nearly empty, hybrid) unified one carry no resource controls.
+# Whether the container joins them is compared once, by test_dockyard_runtime_joins_every_hierarchy, rather than
+# in every variant, so that one gap does not hide the variants' other differences.
+_EXTRA_HIERARCHY = re.compile(r"^\d+:(name=systemd)?:.*\n?", re.M)
+
+
+def _without_extra_hierarchies(text: str) -> str:
+    return _EXTRA_HIERARCHY.sub("", text)
+
+
 def _runc() -> Runtime:
     found = runc()
     require(found is not None, "needs runc (Debian's runc package) as the reference runtime")
@@ -113,7 +123,7 @@ def test_dockyard_runtime_matches_runc(variant: Variant, workdir: Path, results:
     if variant.known_runc_gap:
         theirs_text = re.sub(variant.known_runc_gap, "<runc gap>", theirs_text, flags=re.M)
         mine_text = re.sub(variant.known_runc_gap, "<runc gap>", mine_text, flags=re.M)
-    theirs, mine = sections(theirs_text), sections(mine_text)
+    theirs, mine = sections(_without_extra_hierarchies(theirs_text)), sections(_without_extra_hierarchies(mine_text))
     diffs = []
     for name in sorted(set(theirs) | set(mine)):
         a, b = theirs.get(name, "<missing>"), mine.get(name, "<missing>")
@@ -121,3 +131,19 @@ def test_dockyard_runtime_matches_runc(variant: Variant, workdir: Path, results:
             lines = difflib.unified_diff(a.splitlines(), b.splitlines(), "runc", "dockyard-runtime", lineterm="")
             diffs.append(f"[{name}]\n" + "\n".join(lines))
     assert not diffs, "probe output differs:\n" + "\n".join(diffs) + f"\n--- dockyard-runtime stderr\n{result.stderr}"
+
+
+def _extra_hierarchy_lines(result: RunResult) -> list[str]:
+    cgroup = sections(normalise(result.stdout, result.container_id)).get("cgroup", "")
+    return [m.group(0).strip() for m in _EXTRA_HIERARCHY.finditer(cgroup + "\n")]
+
+
+def test_dockyard_runtime_joins_every_hierarchy(workdir: Path, results: Cache) -> None:
+    ours = dockyard_runtime()
+    require(ours is not None, "dockyard-runtime (src/dockyard/runtime/cli.py) does not exist yet")
+    assert ours is not None
+    default = VARIANTS[0]
+    theirs = _extra_hierarchy_lines(_run(default, _runc(), workdir, results))
+    mine = _extra_hierarchy_lines(_run(default, ours, workdir, results))
+    require(bool(theirs), "this host has no name=systemd or unified cgroup hierarchy")
+    assert mine == theirs
