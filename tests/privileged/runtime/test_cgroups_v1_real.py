@@ -44,9 +44,9 @@ def cg() -> Iterator[CgroupManager]:
     finally:
         manager.kill_all(signal.SIGKILL)
         manager.destroy()
-        for controller in NEEDED:
-            if os.path.isdir(os.path.join(ROOT, controller, parent)):
-                os.rmdir(os.path.join(ROOT, controller, parent))
+        for hierarchy in os.listdir(ROOT):
+            if os.path.isdir(os.path.join(ROOT, hierarchy, parent)):
+                os.rmdir(os.path.join(ROOT, hierarchy, parent))
         leftovers = [c for c in os.listdir(ROOT) if os.path.exists(os.path.join(ROOT, c, parent))]
         assert leftovers == [], "cgroups left behind"
 

@@ -27,6 +27,11 @@ FREEZE_TIMEOUT = 5.0
 UNLIMITED_FLOOR = 1 << 62  # v1 reports "no limit" as PAGE_COUNTER_MAX pages, i.e. just under 2**63
 
 
+# Hierarchies without a controller that a container still joins, as runc does: systemd's named hierarchy and,
+# on a hybrid host, the cgroup2 mount. Joining them keeps /proc/<pid>/cgroup pointing at the container.
+NAMED_HIERARCHIES = {"systemd": "name=systemd", "unified": "unified"}
+
+
 def find_hierarchies(root: str) -> dict[str, str]:
     """controller → its hierarchy's directory under `root` (co-mounted "cpu,cpuacct" and symlinks resolved)."""
     found: dict[str, str] = {}
@@ -34,6 +39,8 @@ def find_hierarchies(root: str) -> dict[str, str]:
         full = os.path.join(root, entry)
         if not os.path.isdir(full):
             continue
+        if entry in NAMED_HIERARCHIES:
+            found.setdefault(NAMED_HIERARCHIES[entry], os.path.realpath(full))
         for name in entry.split(","):
             if name in CONTROLLERS:
                 found.setdefault(name, os.path.realpath(full))

@@ -49,7 +49,7 @@ def test_detects_v2_by_cgroup_controllers(tmp_path: Path) -> None:
     assert isinstance(open_manager("/c", "c", root=str(tmp_path)), v2.V2Manager)
 
 
-def test_detects_hybrid_v1_and_ignores_named_and_unified_dirs(tmp_path: Path) -> None:
+def test_detects_hybrid_v1_with_named_and_unified_hierarchies(tmp_path: Path) -> None:
     for name in ("cpu,cpuacct", "memory", "systemd", "unified", "net_cls,net_prio"):
         (tmp_path / name).mkdir()
     (tmp_path / "cpu").symlink_to("cpu,cpuacct")
@@ -63,6 +63,8 @@ def test_detects_hybrid_v1_and_ignores_named_and_unified_dirs(tmp_path: Path) ->
         "memory": str((tmp_path / "memory").resolve()),
         "net_cls": str((tmp_path / "net_cls,net_prio").resolve()),
         "net_prio": str((tmp_path / "net_cls,net_prio").resolve()),
+        "name=systemd": str((tmp_path / "systemd").resolve()),
+        "unified": str((tmp_path / "unified").resolve()),
     }
 
 

@@ -40,6 +40,7 @@ KERNEL_FILES = {
               "blkio.throttle.write_iops_device": ""},
     "devices": {"devices.allow": "", "devices.deny": "", "devices.list": "a *:* rwm"},
     "freezer": {"freezer.state": "THAWED"},
+    "systemd": {},  # a named hierarchy without a controller: joined, never written to but cgroup.procs
 }  # fmt: skip
 
 
@@ -60,7 +61,6 @@ def root(tmp_path: Path) -> Path:
     kernel_mkdir(tmp_path, "/")
     (tmp_path / "cpuset" / "cpuset.cpus").write_text("0-3\n")
     (tmp_path / "cpuset" / "cpuset.mems").write_text("0\n")
-    (tmp_path / "systemd").mkdir()  # a named hierarchy: not a controller
     return tmp_path
 
 
