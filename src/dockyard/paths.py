@@ -2,14 +2,16 @@
 
 Only computes paths; creates nothing. Layout:
 
-    <data>/images/names.json                  name → image id
-    <data>/images/<hex>/{rootfs/,config.json}  one simple image (replaced by the content store later)
+    <data>/image/content/{blobs/sha256/,ingest/}  the content store: manifests, configs, layers by digest
+    <data>/image/images.json                  names → manifest digests and image records (image/store.py)
+    <data>/image/snapshotter                  the snapshotter this data root uses (overlay or native)
+    <data>/image/snapshots/<name>/            the snapshotter's state: meta/, snapshots/<id>/{fs,work}/
+    <data>/image/locks/                       one lock per layer being unpacked
     <data>/containers/<id>/config.v2.json      the container record
     <data>/containers/<id>/<id>-json.log       Docker's json-file log
     <data>/containers/<id>/{hostname,hosts,resolv.conf}  bind-mounted into the container
-    <data>/containers/<id>/{upper,work}/       the overlay's writable layer
     <data>/containers/<id>/monitor.lock        held by the container's monitor while it runs
-    <exec>/containers/<id>/{config.json,rootfs/}  the OCI bundle (rootfs is the overlay mount point)
+    <exec>/containers/<id>/{config.json,rootfs/}  the OCI bundle (rootfs: where the container's snapshot is mounted)
     <exec>/runtime/                            the OCI runtime's state root (--root)
 
 DOCKYARD_DATA_ROOT moves the data root; the exec root then defaults to <data>/run so that a test's data root
@@ -42,8 +44,15 @@ class Paths:
         )
 
     @property
-    def images(self) -> str:
-        return os.path.join(self.data_root, "images")
+    def image_root(self) -> str:
+        return os.path.join(self.data_root, "image")
+
+    @property
+    def content_root(self) -> str:
+        return os.path.join(self.image_root, "content")
+
+    def snapshots_root(self, snapshotter: str) -> str:
+        return os.path.join(self.image_root, "snapshots", snapshotter)
 
     @property
     def containers(self) -> str:

@@ -29,3 +29,15 @@ def human_duration(seconds: float) -> str:
     if hours < 24 * 365 * 2:
         return f"{hours // 24 // 30} months"
     return f"{hours // 24 // 365} years"
+
+
+_DECIMAL_UNITS = ("B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB")
+
+
+def human_size(size: float, precision: int = 4) -> str:
+    """go-units HumanSizeWithPrecision: decimal units and `%.*g` (`1.99MB` at precision 3, `0B`); HumanSize is 4."""
+    i = 0
+    while size >= 1000 and i < len(_DECIMAL_UNITS) - 1:
+        size /= 1000
+        i += 1
+    return f"{size:.{precision}g}{_DECIMAL_UNITS[i]}"

@@ -7,7 +7,7 @@ from collections import deque
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from dockyard.api import streams, wire
+from dockyard.api import networks, streams, wire
 from dockyard.api.messages import Request, Response
 from dockyard.errors import InvalidArgument
 
@@ -50,7 +50,10 @@ def remove(engine: Engine, req: Request) -> Response:
 
 def inspect(engine: Engine, req: Request) -> Response:
     record = engine.containers.get(req.params["id"])
-    return Response.json(wire.inspect_json(record, engine.paths))
+    doc = wire.inspect_json(record, engine.paths)
+    doc["NetworkSettings"].update(networks.container_network_settings(engine, record))  # networking: api/networks.py
+    doc["HostConfig"]["NetworkMode"] = record.host_config.network_mode or "default"
+    return Response.json(doc)
 
 
 def list_(engine: Engine, req: Request) -> Response:

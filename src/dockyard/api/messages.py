@@ -6,13 +6,38 @@ Pure data plus small helpers for JSON bodies and Docker's boolean query values; 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from dockyard.errors import InvalidArgument
 
 JSON = "application/json"
+RAW_STREAM = "application/vnd.docker.raw-stream"  # TTY: the container's bytes as they are
+MULTIPLEXED_STREAM = "application/vnd.docker.multiplexed-stream"  # no TTY: 8-byte stdcopy frames (API >= 1.42)
+
+
+class Duplex(Protocol):
+    """The raw, bidirectional byte stream of a hijacked connection (attach, exec start), used from one thread.
+
+    Contract: `read(n)` blocks until at least one byte is there and returns at most `n` bytes; it returns b""
+    once the client half-closed (or went away), and keeps returning b"" then. Bytes the client sent in the
+    same packet as its request headers come first (never lost). `write(data)` sends all of `data`; it raises
+    `BrokenPipeError` once the client is gone (and after `close()`). `close_write()` half-closes: the client
+    reads EOF while `read` keeps working (the way `docker run` learns the output ended). `close()` closes both
+    directions; the server also closes after the hijack callable returns.
+    """
+
+    def read(self, n: int = 65536) -> bytes: ...
+
+    def write(self, data: bytes) -> None: ...
+
+    def close_write(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+Hijack = Callable[[Duplex], None]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -47,6 +72,12 @@ class Response:
     content_type: str | None = None
     headers: tuple[tuple[str, str], ...] = ()
     stream: Iterator[bytes] | None = None  # a streamed body (logs --follow); `body` is then empty
+    # Connection hijack (attach, exec start): the server answers `101 UPGRADED` (`200 OK` when the client did
+    # not ask for `Upgrade: tcp`) with `content_type` (default RAW_STREAM), then calls `hijack(duplex)` in a
+    # worker thread and closes the connection when it returns; `status`, `body` and `stream` are ignored.
+    # The in-process transport calls it with its own Duplex. Errors must be answered *before* (a plain
+    # error Response), since after the 101 only bytes can flow.
+    hijack: Hijack | None = None
 
     @classmethod
     def json(cls, data: Any, status: int = 200) -> Response:

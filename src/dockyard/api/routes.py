@@ -13,7 +13,8 @@ from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import TYPE_CHECKING
 
-from dockyard.api import containers, images, system
+from dockyard.api import containers, containers_info, images, networks, system, system_events
+from dockyard.api import exec as exec_api
 from dockyard.api.messages import Request, Response
 from dockyard.api.versions import API_VERSION, MIN_API_VERSION, VERSION
 from dockyard.errors import DockyardError
@@ -35,16 +36,43 @@ ROUTES = (
     Route("GET", "/_ping", system.ping),
     Route("HEAD", "/_ping", system.ping),
     Route("GET", "/version", system.version),
-    Route("GET", "/containers/json", containers.list_),
+    Route("GET", "/info", system.info),
+    Route("GET", "/containers/json", containers_info.list_),
     Route("POST", "/containers/create", containers.create),
-    Route("GET", "/containers/{id}/json", containers.inspect),
+    Route("GET", "/containers/{id}/json", containers_info.inspect_),
+    Route("GET", "/containers/{id}/top", containers_info.top_),
+    Route("GET", "/containers/{id}/changes", containers_info.changes),
+    Route("GET", "/containers/{id}/stats", containers_info.stats_),
+    Route("GET", "/containers/{id}/export", containers_info.export),
+    Route("HEAD", "/containers/{id}/archive", containers_info.archive_head),
+    Route("GET", "/containers/{id}/archive", containers_info.archive_get),
+    Route("PUT", "/containers/{id}/archive", containers_info.archive_put),
+    Route("POST", "/containers/{id}/update", containers_info.update),
+    Route("POST", "/containers/{id}/rename", containers_info.rename),
+    Route("POST", "/containers/prune", containers_info.prune),
+    Route("POST", "/commit", containers_info.commit),
+    Route("POST", "/containers/{id}/exec", exec_api.create),
+    Route("POST", "/exec/{id}/start", exec_api.start),
+    Route("POST", "/exec/{id}/resize", exec_api.resize),
+    Route("GET", "/exec/{id}/json", exec_api.inspect),
+    Route("GET", "/events", system_events.events_),
+    Route("GET", "/system/df", system_events.system_df),
     Route("GET", "/containers/{id}/logs", containers.logs),
     Route("POST", "/containers/{id}/start", containers.start),
     Route("POST", "/containers/{id}/wait", containers.wait),
     Route("POST", "/containers/{id}/kill", containers.kill),
     Route("DELETE", "/containers/{id}", containers.remove),
     Route("GET", "/images/json", images.list_),
+    Route("GET", "/networks", networks.list_),
+    Route("GET", "/networks/{id}", networks.inspect),
+    Route("POST", "/networks/create", networks.create),
+    Route("POST", "/networks/prune", networks.prune),
+    Route("DELETE", "/networks/{id}", networks.remove),
+    Route("POST", "/networks/{id}/connect", networks.connect),
+    Route("POST", "/networks/{id}/disconnect", networks.disconnect),
     Route("POST", "/_dockyard/images/busybox", images.build_busybox),
+    Route("POST", "/_dockyard/images/debian", images.build_debian),
+    Route("GET", "/_dockyard/system/check", system.check),
 )
 
 _VERSION_PREFIX = re.compile(r"/v([0-9]+)\.([0-9]+)(/.*)")

@@ -1,4 +1,4 @@
-"""Handlers for /_ping and /version."""
+"""Handlers for /_ping, /version, /info and dockyard's own /_dockyard/system/check."""
 
 from __future__ import annotations
 
@@ -40,3 +40,14 @@ def version(engine: Engine, req: Request) -> Response:
             **{k: v for k, v in details.items() if k != "Experimental"},
         }
     )
+
+
+def info(engine: Engine, req: Request) -> Response:
+    from dockyard.api.system_info import info_json
+
+    return Response.json(info_json(engine))
+
+
+def check(engine: Engine, req: Request) -> Response:
+    """Not Docker's API: re-hash every blob, report corruption and dangling references (`dockyard system check`)."""
+    return Response.json({"Problems": engine.system_check()})

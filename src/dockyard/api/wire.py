@@ -53,6 +53,7 @@ def _labels(data: dict[str, Any]) -> dict[str, str] | None:
 
 def create_request(body: Any) -> CreateRequest:
     """The POST /containers/create body → CreateRequest."""
+    from dockyard.api import networks
     from dockyard.engine.containers import CreateRequest
     from dockyard.engine.records import HostConfig
 
@@ -74,6 +75,7 @@ def create_request(body: Any) -> CreateRequest:
         cap_add=_strings(hc, "CapAdd") or (),
         cap_drop=_strings(hc, "CapDrop") or (),
         security_opt=_strings(hc, "SecurityOpt") or (),
+        **networks.host_config_fields(body, hc),
     )
     if host_config.memory < 0 or host_config.nano_cpus < 0:
         raise InvalidArgument("invalid resources: Memory and NanoCpus must not be negative")
@@ -92,6 +94,8 @@ def create_request(body: Any) -> CreateRequest:
         tty=_field(body, "Tty", bool, "a boolean", False),
         open_stdin=_field(body, "OpenStdin", bool, "a boolean", False),
         host_config=host_config,
+        exposed_ports=networks.exposed_ports(body),
+        mac_address=_field(body, "MacAddress", str, "a string", ""),
     )
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from dockyard.cli import output, parse
+from dockyard.cli import networks, output, parse
 from dockyard.client.client import API_VERSION, APIError, Client, CreateOptions
 from dockyard.errors import EXIT_CANNOT_INVOKE, EXIT_ENGINE_ERROR, EXIT_NOT_FOUND
 
@@ -71,6 +71,7 @@ def start_error_code(message: str) -> int:
 @click.option("--cap-drop", multiple=True, help="Drop Linux capabilities")
 @click.option("--security-opt", multiple=True, help="Security options")
 @click.option("--privileged", is_flag=True, help="Give extended privileges to this container")
+@networks.run_options
 @click.argument("image")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 @click.pass_context
@@ -94,6 +95,7 @@ def run(ctx: click.Context, /, image: str, command: tuple[str, ...], **opts: Any
         cap_add=opts["cap_add"],
         cap_drop=opts["cap_drop"],
         security_opt=opts["security_opt"],
+        **networks.create_options(opts),
     )
     client = client_of(ctx)
     try:
@@ -279,6 +281,40 @@ def build_busybox(ctx: click.Context) -> int:
     return 0
 
 
+@image.command("build-debian", context_settings=CONTEXT)
+@click.option("--suite", default="bookworm", show_default=True, help="Debian suite to bootstrap")
+@click.pass_context
+def build_debian(ctx: click.Context, suite: str) -> int:
+    """Build debian:SUITE with mmdebstrap --variant=minbase (needs the mmdebstrap package and a Debian mirror)."""
+    try:
+        image_id = client_of(ctx).build_debian(suite)
+    except APIError as err:
+        raise daemon_error(err) from err
+    click.echo(image_id)
+    return 0
+
+
 image.add_command(images, "ls")
 
-COMMANDS = (run, ps, logs, rm, inspect, version, images, image)
+
+@click.group(context_settings=CONTEXT)
+def system() -> None:
+    """Manage dockyard."""
+
+
+@system.command("check", context_settings=CONTEXT)
+@click.pass_context
+def system_check(ctx: click.Context) -> int:
+    """Re-hash every blob and report corruption and dangling references; exits 1 when anything is wrong."""
+    try:
+        problems = client_of(ctx).system_check()
+    except APIError as err:
+        raise daemon_error(err) from err
+    for problem in problems:
+        click.echo(problem)
+    if problems:
+        raise CliExit(1, f"{len(problems)} problem{'s' if len(problems) != 1 else ''} found")
+    click.echo("no problems found")
+    return 0
+
+COMMANDS = (run, ps, logs, rm, inspect, version, images, image, system, *networks.COMMANDS)

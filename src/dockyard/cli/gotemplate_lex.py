@@ -61,11 +61,21 @@ class Tok(enum.Enum):
     WITH = "with"
 
 
-KEYWORDS = {
-    t.value: t
-    for t in (Tok.BLOCK, Tok.BREAK, Tok.CONTINUE, Tok.DOT, Tok.DEFINE, Tok.ELSE, Tok.END)
-    + (Tok.IF, Tok.NIL, Tok.RANGE, Tok.TEMPLATE, Tok.WITH)
-}
+_KEYWORD_LIST = (
+    Tok.BLOCK,
+    Tok.BREAK,
+    Tok.CONTINUE,
+    Tok.DOT,
+    Tok.DEFINE,
+    Tok.ELSE,
+    Tok.END,
+    Tok.IF,
+    Tok.NIL,
+    Tok.RANGE,
+    Tok.TEMPLATE,
+    Tok.WITH,
+)
+KEYWORDS = {t.value: t for t in _KEYWORD_LIST}
 _KEYWORD_TOKENS = frozenset(KEYWORDS.values())
 
 
@@ -256,7 +266,7 @@ class Lexer:
 
     # -- inside an action ----------------------------------------------------------------------------------
 
-    def _lex_inside_action(self) -> bool:  # noqa: PLR0911, PLR0912 - one branch per token kind, as lex.go
+    def _lex_inside_action(self) -> bool:
         ch = self._peek()
         if not ch:
             return self._error("unclosed action")

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection
-from typing import NoReturn
 from dataclasses import dataclass
+from typing import NoReturn
 
 from dockyard.cli import gotemplate_nodes as n
-from dockyard.cli.gotemplate_lex import Tok, Token, TemplateFailure, go_quote, tokenize
+from dockyard.cli.gotemplate_lex import TemplateFailure, Tok, Token, go_quote, tokenize
 
 
 @dataclass(frozen=True, slots=True)
@@ -328,7 +328,7 @@ class Parser:
             raise self.error(f"unexpected . after term {go_quote(str(node))}")
         return n.ChainNode(pos, node, tuple(fields))
 
-    def term(self) -> n.Node | None:  # noqa: PLR0911 - one return per operand kind, as parse.go
+    def term(self) -> n.Node | None:
         token = self.next_non_space()
         typ = token.typ
         if typ is Tok.IDENTIFIER:
@@ -380,7 +380,7 @@ class Parser:
         except ValueError:
             raise self.error(f"illegal number syntax: {go_quote(text)}") from None
         if not re.search(r"[.eEpP]", text):
-            raise self.error(f"integer overflow: {text}")
+            raise self.error(f"integer overflow: {go_quote(text)}")
         integral = int(value_f) if value_f.is_integer() and abs(value_f) < 2**63 else None
         return n.NumberNode(token.pos, text, integral, value_f, True)
 
@@ -394,10 +394,8 @@ def _parse_int(text: str) -> int | None:
     body = text.lstrip("+-")
     sign = -1 if text.startswith("-") else 1
     try:
-        if re.fullmatch(r"0[0-7_]+", body):
-            value = int(body[1:].lstrip("_") or "0", 8)
-        else:
-            value = int(body, 0)
+        octal = re.fullmatch(r"0[0-7_]+", body)  # Go reads a leading 0 as octal
+        value = int(body[1:].lstrip("_") or "0", 8) if octal else int(body, 0)
     except ValueError:
         return None
     value *= sign

@@ -45,8 +45,60 @@ class CreateOptions:
     cap_add: tuple[str, ...] = ()
     cap_drop: tuple[str, ...] = ()
     security_opt: tuple[str, ...] = ()
+    network: str = ""
+    ip: str = ""
+    network_aliases: tuple[str, ...] = ()
+    dns: tuple[str, ...] = ()
+    dns_search: tuple[str, ...] = ()
+    dns_options: tuple[str, ...] = ()
+    extra_hosts: tuple[str, ...] = ()
+    mac_address: str = ""
+    expose: tuple[str, ...] = ()
+    publish: tuple[str, ...] = ()  # raw `-p` values; parsed (Docker's messages) into PortBindings
+    publish_all: bool = False
 
     def to_json(self) -> dict[str, Any]:
+        body = self._base_json()
+        body["HostConfig"].update(self._network_json())
+        body["ExposedPorts"] = {key: {} for key in self._exposed()}
+        if self.mac_address:
+            body["MacAddress"] = self.mac_address
+        if self.ip or self.network_aliases:
+            endpoint: dict[str, Any] = {"Aliases": list(self.network_aliases) or None}
+            if self.ip:
+                endpoint["IPAMConfig"] = {"IPv4Address": self.ip}
+            body["NetworkingConfig"] = {"EndpointsConfig": {self.network or "default": endpoint}}
+        return body
+
+    def _exposed(self) -> list[str]:
+        from dockyard.engine.networks import parse_expose, parse_publish
+
+        keys = list(parse_expose(self.expose))
+        keys += [s.key for s in parse_publish(self.publish) if s.key not in keys]
+        return keys
+
+    def _network_json(self) -> dict[str, Any]:
+        from dockyard.engine.networks import parse_publish
+
+        bindings: dict[str, list[dict[str, str]]] = {}
+        for spec in parse_publish(self.publish):
+            host_port = ""
+            if spec.host_port_start:
+                host_port = str(spec.host_port_start)
+                if spec.host_port_end != spec.host_port_start:
+                    host_port += f"-{spec.host_port_end}"
+            bindings.setdefault(spec.key, []).append({"HostIp": spec.host_ip, "HostPort": host_port})
+        return {
+            "NetworkMode": self.network or "default",
+            "PortBindings": bindings,
+            "PublishAllPorts": self.publish_all,
+            "Dns": list(self.dns),
+            "DnsSearch": list(self.dns_search),
+            "DnsOptions": list(self.dns_options),
+            "ExtraHosts": list(self.extra_hosts) or None,
+        }
+
+    def _base_json(self) -> dict[str, Any]:
         return {
             "Image": self.image,
             "Cmd": list(self.cmd) if self.cmd is not None else None,
@@ -68,7 +120,6 @@ class CreateOptions:
                 "CapAdd": list(self.cap_add) or None,
                 "CapDrop": list(self.cap_drop) or None,
                 "SecurityOpt": list(self.security_opt) or None,
-                "NetworkMode": "none",
             },
         }
 
@@ -110,6 +161,10 @@ class Client:
 
     def _json(self, method: str, path: str, **kw: Any) -> Any:
         return json.loads(self._call(method, path, **kw).read() or b"null")
+
+    def request_json(self, method: str, path: str, *, query: Mapping[str, str] | None = None, body: Any = None) -> Any:
+        """Any Engine API call whose answer is JSON (or empty: None); the resource verbs (network …) use it."""
+        return self._json(method, path, query=query, body=body)
 
     def ping(self) -> Mapping[str, str]:
         return self._call("GET", "/_ping").headers
@@ -164,6 +219,12 @@ class Client:
 
     def build_busybox(self) -> str:
         return str(self._json("POST", "/_dockyard/images/busybox")["Id"])
+
+    def build_debian(self, suite: str = "bookworm") -> str:
+        return str(self._json("POST", "/_dockyard/images/debian", query={"suite": suite})["Id"])
+
+    def system_check(self) -> list[str]:
+        return [str(p) for p in self._json("GET", "/_dockyard/system/check")["Problems"]]
 
     def logs(
         self, container: str, *, follow: bool = False, timestamps: bool = False, tail: str = "all"

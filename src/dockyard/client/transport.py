@@ -7,6 +7,9 @@ touches the data root. Neither knows Docker's JSON: they move bytes, status and 
 
 from __future__ import annotations
 
+import contextlib
+import socket
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
@@ -14,6 +17,7 @@ from typing import TYPE_CHECKING, Protocol
 from dockyard.errors import InvalidArgument, Unsupported
 
 if TYPE_CHECKING:
+    from dockyard.api.messages import Hijack
     from dockyard.api.routes import Api
     from dockyard.engine.engine import Engine
 
@@ -23,6 +27,7 @@ class RawResponse:
     status: int
     headers: Mapping[str, str] = field(default_factory=dict)  # lower-case names
     chunks: Iterator[bytes] = field(default_factory=lambda: iter(()))
+    sock: socket.socket | None = None  # a hijacked connection (status 101): raw bytes both ways
 
     def read(self) -> bytes:
         return b"".join(self.chunks)
@@ -52,8 +57,51 @@ class InProcessTransport:
         headers = {k.lower(): v for k, v in response.headers}
         if response.content_type:
             headers["content-type"] = response.content_type
+        if response.hijack is not None:
+            return RawResponse(status=101, headers=headers, sock=_run_hijack(response.hijack))
         chunks = response.stream if response.stream is not None else iter((response.body,))
         return RawResponse(status=response.status, headers=headers, chunks=chunks)
+
+
+class _SocketDuplex:
+    """The api's Duplex over one end of a socketpair (the in-process hijack)."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+
+    def read(self, n: int = 65536) -> bytes:
+        try:
+            return self.sock.recv(n)
+        except OSError:
+            return b""
+
+    def write(self, data: bytes) -> None:
+        try:
+            self.sock.sendall(data)
+        except OSError as err:
+            raise BrokenPipeError(str(err)) from err
+
+    def close_write(self) -> None:
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_WR)
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def _run_hijack(hijack: Hijack) -> socket.socket:
+    """Run the handler's hijack in a thread on one end of a socketpair; the caller gets the other end."""
+    ours, theirs = socket.socketpair()
+    duplex = _SocketDuplex(theirs)
+
+    def run() -> None:
+        try:
+            hijack(duplex)
+        finally:
+            duplex.close()
+
+    threading.Thread(target=run, name="hijack", daemon=True).start()
+    return ours
 
 
 def parse_host(host: str) -> str:

@@ -1,8 +1,8 @@
-"""`dockyardd [-H unix:///run/dockyard.sock] [--data-root DIR]`: the api handlers over HTTP/1.1 on a unix socket.
+"""`dockyardd [-H unix:///run/dockyard.sock]… [--data-root DIR] [--pidfile F] [--debug] [--tls…]`: the Engine API.
 
-asyncio + h11; each handler call (and each chunk of a streamed body) runs in a worker thread because handlers
-block (wait, logs --follow). No hijacking yet (attach/exec come later). Unexpected errors answer 500 and are
-logged with their traceback on the daemon's stderr; the socket is mode 0660.
+Composition only: parses flags, builds the engine (lazily, once), runs its recovery hook, opens the listeners
+(daemon/listeners.py) and serves the api handlers through daemon/server.py until SIGTERM or SIGINT. Unexpected
+handler errors answer 500 and are logged with their traceback on stderr; users never see one.
 """
 
 from __future__ import annotations
@@ -10,161 +10,167 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import http
+import logging
 import os
 import signal
 import sys
-import traceback
-import urllib.parse
-from collections.abc import Iterator, Sequence
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-import h11
-
-if TYPE_CHECKING:
-    from dockyard.engine.engine import Engine
-from dockyard.api.messages import Response
-from dockyard.api.routes import Api, common_headers
+from dockyard.daemon import listeners
+from dockyard.daemon.listeners import Address, TLSOptions
+from dockyard.daemon.server import Server
+from dockyard.errors import DockyardError
 from dockyard.paths import DEFAULT_SOCKET
 
-_READ = 65536
-_DONE = object()
+if TYPE_CHECKING:
+    from dockyard.api.routes import Api
+    from dockyard.engine.engine import Engine
+
+log = logging.getLogger("dockyardd")
 
 
-def _reason(status: int) -> bytes:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Options:
+    hosts: tuple[Address, ...]
+    data_root: str | None = None
+    pidfile: str | None = None
+    debug: bool = False
+    tls: TLSOptions | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+def recover(engine: object) -> None:
+    """Call the engine's recovery hook when it has one (containers left running are found with their state)."""
+    hook = getattr(engine, "recover", None)
+    if not callable(hook):
+        return
     try:
-        return http.HTTPStatus(status).phrase.encode()
-    except ValueError:
-        return b""
+        hook()
+    except DockyardError as err:
+        log.error("recovery: %s", err.message)
+    except Exception:
+        log.exception("recovery failed")
 
 
-def _next_chunk(stream: Iterator[bytes]) -> object:
-    return next(stream, _DONE)
+def make_api(data_root: str | None) -> tuple[Api, Callable[[], Engine]]:
+    from dockyard.api.routes import Api
+
+    lock = threading.Lock()
+    built: list[Engine] = []
+
+    def engine() -> Engine:
+        with lock:
+            if not built:
+                from dockyard.engine.engine import Engine
+
+                built.append(Engine.from_env(data_root))
+            return built[0]
+
+    return Api(engine), engine
 
 
-class Server:
-    def __init__(self, api: Api) -> None:
-        self.api = api
+async def serve(
+    hosts: Sequence[Address], api: Api, ready: asyncio.Event | None = None, tls: TLSOptions | None = None
+) -> list[str]:
+    """Listen on every host, serve until SIGTERM/SIGINT, remove the sockets; returns the bound addresses."""
+    from dockyard.api.routes import common_headers
 
-    async def connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        conn = h11.Connection(h11.SERVER)
-        try:
-            while await self._one_request(conn, reader, writer):
-                conn.start_next_cycle()
-        except (h11.RemoteProtocolError, ConnectionError):
-            pass
-        finally:
-            with contextlib.suppress(Exception):
-                writer.close()
-                await writer.wait_closed()
-
-    async def _next_event(self, conn: h11.Connection, reader: asyncio.StreamReader) -> object:
-        while True:
-            event = conn.next_event()
-            if event is not h11.NEED_DATA:
-                return event
-            conn.receive_data(await reader.read(_READ))
-
-    async def _one_request(
-        self, conn: h11.Connection, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-    ) -> bool:
-        event = await self._next_event(conn, reader)
-        if not isinstance(event, h11.Request):
-            return False
-        body = b""
-        while True:
-            part = await self._next_event(conn, reader)
-            if isinstance(part, h11.Data):
-                body += part.data
-            elif isinstance(part, h11.EndOfMessage):
-                break
-            else:
-                return False
-        method = event.method.decode()
-        target = urllib.parse.urlsplit(event.target.decode())
-        query = dict(urllib.parse.parse_qsl(target.query, keep_blank_values=True))
-        headers = {k.decode().lower(): v.decode() for k, v in event.headers}
-        loop = asyncio.get_running_loop()
-        try:
-            response = await loop.run_in_executor(None, self.api.handle, method, target.path, query, headers, body)
-        except Exception as err:
-            traceback.print_exc(file=sys.stderr)
-            response = Response.error(500, f"internal error: {type(err).__name__}: {err}")
-            response = Response(status=500, body=response.body, content_type=response.content_type,
-                                headers=common_headers())  # fmt: skip
-        await self._send(conn, writer, method, response)
-        return conn.our_state is h11.DONE and conn.their_state is h11.DONE
-
-    async def _send(self, conn: h11.Connection, writer: asyncio.StreamWriter, method: str, response: Response) -> None:
-        headers = list(response.headers)
-        if response.content_type:
-            headers.append(("Content-Type", response.content_type))
-        if response.stream is None:
-            length = 0 if method == "HEAD" and not response.body else len(response.body)
-            if response.status not in (204, 304):
-                headers.append(("Content-Length", str(length)))
-        else:
-            headers.append(("Transfer-Encoding", "chunked"))
-        writer.write(
-            conn.send(h11.Response(status_code=response.status, headers=headers, reason=_reason(response.status)))
-            or b""
-        )
-        if response.stream is not None:
-            loop = asyncio.get_running_loop()
-            while True:
-                chunk = await loop.run_in_executor(None, _next_chunk, response.stream)
-                if chunk is _DONE or not isinstance(chunk, bytes):
-                    break
-                if chunk:
-                    writer.write(conn.send(h11.Data(data=chunk)) or b"")
-                    await writer.drain()
-        elif response.body and method != "HEAD":
-            writer.write(conn.send(h11.Data(data=response.body)) or b"")
-        writer.write(conn.send(h11.EndOfMessage()) or b"")
-        await writer.drain()
-
-
-async def serve(socket_path: str, api: Api, ready: asyncio.Event | None = None) -> None:
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(socket_path)
-    server = await asyncio.start_unix_server(Server(api).connection, path=socket_path)
-    os.chmod(socket_path, 0o660)
+    server = Server(api.handle, extra_headers=common_headers)
+    opened: list[tuple[asyncio.Server, Address]] = []
+    bound: list[str] = []
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    if ready is not None:
-        ready.set()
     try:
-        async with server:
-            await stop.wait()
+        for address in hosts:
+            srv, where = await listeners.listen(address, server.connection, tls if address.scheme == "tcp" else None)
+            opened.append((srv, address))
+            bound.append(where)
+            log.info("API listen on %s", where)
+        if ready is not None:
+            ready.set()
+        await stop.wait()
+        log.info("stopping: %d connection(s) open", len(server.connections))
     finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(socket_path)
+        for srv, address in opened:
+            srv.close()
+            listeners.cleanup(address)
+        for task in list(server.connections):
+            task.cancel()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(asyncio.gather(*server.connections, return_exceptions=True), 2)
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+    return bound
+
+
+def parse_args(argv: Sequence[str] | None) -> Options:
+    parser = argparse.ArgumentParser(prog="dockyardd", description="The dockyard Engine API daemon")
+    parser.add_argument("-H", "--host", action="append", default=[], help="unix:///path or tcp://host:port (repeat)")
+    parser.add_argument("--data-root", default=None, help="root of persistent state (default /var/lib/dockyard)")
+    parser.add_argument("--pidfile", default=None, help="write the daemon's pid to this file")
+    parser.add_argument("-D", "--debug", action="store_true", help="log every request")
+    parser.add_argument("--tlsverify", action="store_true", help="require client certificates signed by --tlscacert")
+    parser.add_argument("--tlscacert", default=None)
+    parser.add_argument("--tlscert", default=None)
+    parser.add_argument("--tlskey", default=None)
+    args = parser.parse_args(argv)
+    hosts = tuple(listeners.parse_address(h) for h in (args.host or [f"unix://{DEFAULT_SOCKET}"]))
+    tls = None
+    if args.tlscert or args.tlskey or args.tlsverify:
+        if not (args.tlscert and args.tlskey):
+            raise DockyardError("TLS needs both --tlscert and --tlskey")
+        tls = TLSOptions(cert=args.tlscert, key=args.tlskey, cacert=args.tlscacert, verify=args.tlsverify)
+    return Options(hosts=hosts, data_root=args.data_root, pidfile=args.pidfile, debug=args.debug, tls=tls)
+
+
+def _write_pidfile(path: str) -> None:
+    tmp = f"{path}.tmp"
+    with open(tmp, "w") as f:
+        f.write(f"{os.getpid()}\n")
+    os.replace(tmp, path)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="dockyardd", description="The dockyard Engine API daemon")
-    parser.add_argument("-H", "--host", default=f"unix://{DEFAULT_SOCKET}", help="unix:///path of the socket")
-    parser.add_argument("--data-root", default=None, help="root of persistent state (default /var/lib/dockyard)")
-    args = parser.parse_args(argv)
-    scheme, _, path = args.host.partition("://")
-    if scheme != "unix" or not path.startswith("/"):
-        sys.stderr.write(f"dockyardd: host `{args.host}`: only unix:///absolute/path sockets are supported\n")
-        return 1
-
-    def engine_factory() -> Engine:
-        from dockyard.engine.engine import Engine
-
-        return Engine.from_env(args.data_root)
-
     try:
-        asyncio.run(serve(path, Api(engine_factory)))
-    except OSError as err:
-        sys.stderr.write(f"dockyardd: listen on `{path}`: {err.strerror or err}\n")
+        opts = parse_args(argv)
+    except DockyardError as err:
+        sys.stderr.write(f"dockyardd: {err.message}\n")
+        return 2
+    # --debug raises only our loggers: pyroute2 at DEBUG logs every netlink message.
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    log.setLevel(logging.DEBUG if opts.debug else logging.INFO)
+    logging.getLogger("dockyard").setLevel(logging.DEBUG if opts.debug else logging.INFO)
+    api, engine = make_api(opts.data_root)
+    try:
+        if opts.pidfile:
+            _write_pidfile(opts.pidfile)
+        recover(engine())
+        asyncio.run(serve(opts.hosts, api, tls=opts.tls))
+    except DockyardError as err:
+        sys.stderr.write(f"dockyardd: {err.message}\n")
         return 1
+    except OSError as err:
+        sys.stderr.write(f"dockyardd: {err.strerror or err}: {err.filename or ''}\n")
+        return 1
+    finally:
+        if opts.pidfile:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(opts.pidfile)
     return 0
 
 
+def run() -> None:
+    """Process entry: exit without joining worker threads still blocked in a handler (wait, logs -f, attach)."""
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

@@ -20,10 +20,11 @@ from functools import cached_property
 from dockyard.engine import monitor, rootfs, spec
 from dockyard.engine.logs import LogEntry, read_log
 from dockyard.engine.names import random_name, validate_name
+from dockyard.engine.networks import ContainerNetworks, mode_of
 from dockyard.engine.records import ContainerConfig, ContainerRecord, HostConfig, RecordStore, State, now
 from dockyard.engine.runtime_client import CliRuntime, RuntimeFailure, find_runtime
 from dockyard.engine.users import resolve_user
-from dockyard.errors import Conflict, InvalidArgument, NotFound
+from dockyard.errors import Conflict, DockyardError, InvalidArgument, NotFound
 from dockyard.image.store import ImageStore
 from dockyard.paths import Paths
 
@@ -44,6 +45,8 @@ class CreateRequest:
     tty: bool = False
     open_stdin: bool = False
     host_config: HostConfig = HostConfig()
+    exposed_ports: tuple[str, ...] = ()  # `80/tcp` keys
+    mac_address: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -67,12 +70,19 @@ class Containers:
     def host(self) -> spec.HostInfo:
         return host_info()
 
+    @cached_property
+    def networks(self) -> ContainerNetworks:
+        return ContainerNetworks(self.paths, self.get)
+
     # ---- create ------------------------------------------------------------------------------------------
 
     def create(self, request: CreateRequest, name: str | None = None) -> ContainerRecord:
         image = self.images.get(request.image)
         spec.capabilities(request.host_config, self.host.capabilities)  # validates --cap-add/--cap-drop
         spec.parse_security_opts(request.host_config.security_opt)
+        hc = request.host_config
+        self.networks.validate(mode_of(hc.network_mode), ip=hc.network_ip, aliases=hc.network_aliases,
+                               ports=hc.port_bindings)  # fmt: skip
         image_config = image.run_config
         entrypoint = request.entrypoint if request.entrypoint is not None else tuple(image_config.entrypoint or ())
         cmd = request.cmd
@@ -93,6 +103,8 @@ class Containers:
             labels=_merge_labels(image_config.labels, request.labels),
             tty=request.tty,
             open_stdin=request.open_stdin,
+            exposed_ports=tuple(sorted({*image_config.ports(), *request.exposed_ports})),
+            mac_address=request.mac_address,
         )
         container_id = secrets.token_hex(32)
         record = ContainerRecord(
@@ -105,13 +117,19 @@ class Containers:
             config=config,
             host_config=request.host_config,
         )
-        with self._names_lock():
-            record = replace(record, name=self._pick_name(name))
-            directory = self.paths.container_dir(container_id)
-            os.makedirs(directory, mode=0o710)
-            rootfs.write_etc_files(directory, config.hostname or container_id[:12])
-            open(self.paths.log(container_id), "ab").close()
-            self.records.save(record)
+        record = replace(record, snapshot_key=container_id)
+        rootfs.prepare_snapshot(self.images, image, record.snapshot_key)
+        try:
+            with self._names_lock():
+                record = replace(record, name=self._pick_name(name))
+                directory = self.paths.container_dir(container_id)
+                os.makedirs(directory, mode=0o710)
+                rootfs.write_etc_files(directory, config.hostname or container_id[:12])
+                open(self.paths.log(container_id), "ab").close()
+                self.records.save(record)
+        except BaseException:
+            rootfs.release_snapshot(self.images, record.snapshot_key)
+            raise
         return record
 
     def _pick_name(self, name: str | None) -> str:
@@ -149,12 +167,11 @@ class Containers:
         if record.state.status == "running":
             return record
         cid = record.id
-        image = self.images.get(record.image_id)
         directory = self.paths.container_dir(cid)
         bundle = self.paths.bundle(cid)
         os.makedirs(bundle, mode=0o700, exist_ok=True)
         target = self.paths.rootfs(cid)
-        rootfs.mount_overlay(image.rootfs, os.path.join(directory, "upper"), os.path.join(directory, "work"), target)
+        rootfs.mount_snapshot(self.images, record.snapshot_key or cid, target)
         try:
             files = spec.EtcFiles(
                 hostname=os.path.join(directory, "hostname"),
@@ -162,7 +179,9 @@ class Containers:
                 resolv_conf=os.path.join(directory, "resolv.conf"),
             )
             user = resolve_user(record.config.user, target)
-            config = spec.build_spec(record, rootfs=target, user=user, files=files, host=self.host)
+            netns = self.networks.setup(record)
+            config = spec.build_spec(record, rootfs=target, user=user, files=files, host=self.host,
+                                     netns_path=netns)  # fmt: skip
             with open(os.path.join(bundle, "config.json"), "w", encoding="utf-8") as f:
                 json.dump(config.to_json(), f)
             monitor.launch(
@@ -175,6 +194,8 @@ class Containers:
                 )
             )
         except BaseException:
+            with contextlib.suppress(DockyardError, OSError):
+                self.networks.remove(cid)
             rootfs.unmount(target)
             raise
         return self.records.load(cid)
@@ -263,6 +284,8 @@ class Containers:
             if os.path.isdir(os.path.join(self.paths.runtime_root, cid)):
                 runtime.delete(cid, force=True)
         rootfs.unmount(self.paths.rootfs(cid))
+        rootfs.release_snapshot(self.images, record.snapshot_key or cid)
+        self.networks.remove(cid)
         shutil.rmtree(self.paths.bundle(cid), ignore_errors=True)
         shutil.rmtree(self.paths.container_dir(cid), ignore_errors=True)
 

@@ -10,10 +10,16 @@ import os
 import platform
 from dataclasses import dataclass
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from dockyard.engine.containers import Containers
-from dockyard.image.store import ImageStore
+from dockyard.engine.networks import ContainerNetworks
 from dockyard.paths import Paths
+
+if TYPE_CHECKING:
+    from dockyard.image.gc import GcReport
+    from dockyard.image.rmi import ImageUser
+    from dockyard.image.store import ImageStore
 
 VERSION = "0.1.0"
 
@@ -39,11 +45,18 @@ class Engine:
 
     @cached_property
     def images(self) -> ImageStore:
-        return ImageStore(self.paths.images)
+        from dockyard.image import open_store
+
+        return open_store(self.paths)
 
     @cached_property
     def containers(self) -> Containers:
         return Containers(self.paths, self.images, self._runtime)
+
+    @property
+    def networks(self) -> ContainerNetworks:
+        """Networks and container endpoints (engine/networks.py); its NetworkManager is built on first use."""
+        return self.containers.networks
 
     def system_info(self) -> SystemInfo:
         machine = platform.machine()
@@ -60,3 +73,38 @@ class Engine:
         from dockyard.image.busybox import build_busybox
 
         return str(build_busybox(self.images).id)
+
+    def build_debian(self, suite: str = "bookworm") -> str:
+        """Build `debian:<suite>` with mmdebstrap; returns its id."""
+        from dockyard.image.debian import build_debian
+
+        return str(build_debian(self.images, suite).id)
+
+    def image_users(self) -> list[ImageUser]:
+        """Every container with the image it was created from (for rmi's conflict rules)."""
+        from dockyard.image.rmi import ImageUser
+        from dockyard.oci.digest import Digest
+
+        return [
+            ImageUser(container_id=r.id, image_id=Digest.parse(r.image_id), running=r.state.status == "running")
+            for r in self.containers.list(all=True)
+        ]
+
+    def collect_garbage(self) -> GcReport:
+        """Remove blobs and snapshots no image and no container uses."""
+        from dockyard.image.gc import collect
+
+        keys = [r.snapshot_key or r.id for r in self.containers.list(all=True)]
+        return collect(self.images, keys)
+
+    def system_check(self) -> list[str]:
+        """Re-hash every blob; report corruption and dangling references (images, snapshots, containers)."""
+        from dockyard.image.gc import check
+
+        problems = check(self.images)
+        snapshotter = self.images.snapshotter
+        for record in self.containers.list(all=True):
+            key = record.snapshot_key or record.id
+            if snapshotter is not None and not snapshotter.exists(key):
+                problems.append(f"container `{record.id[:12]}`: snapshot `{key}` is missing")
+        return problems

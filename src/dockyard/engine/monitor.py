@@ -1,37 +1,32 @@
-"""The per-container monitor: a detached process that runs the runtime's create/start, holds the container's stdio,
-writes the json-file log, reaps the container's init, records the exit and cleans up.
+"""The per-container monitor (compare containerd-shim, conmon): a detached process that runs the runtime's
+create/start, holds the container's stdio (pipes, or the pty master for a terminal), serves the attach socket,
+writes the json-file log, reaps the init, records the exit, applies the restart policy, runs health checks, and
+cleans up.
 
-Compare containerd-shim and conmon. The parent side (`launch`) forks it (double fork + setsid) when the caller is
-single-threaded — no interpreter start-up — and otherwise executes `python -m dockyard.engine.monitor`. It reports
-"started" (the init pid) or the runtime's error over a pipe. While it runs it holds an exclusive flock on
-<container>/monitor.lock; waiters take a shared lock and read the exit status the monitor wrote into that file.
+The parent side (`launch`) forks it (double fork + setsid) when the caller is single-threaded — no interpreter
+start-up — and otherwise executes `python -m dockyard.engine.monitor`. It reports {"pid": …} (the container runs,
+or waits for attachers requested before the start) or {"error": …} over a pipe. While it runs it holds an
+exclusive flock on <container>/monitor.lock; waiters take a shared lock and read the exit status it wrote there.
+Single-threaded by design (a poll loop), so it may fork the runtime without exec (engine/runtime_fork.py).
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import errno
-import fcntl
 import json
 import os
-import select
-import shutil
 import subprocess
 import sys
 import threading
 import traceback
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 
-from dockyard.engine.logs import LogWriter
-from dockyard.engine.records import RecordStore, State, now
-from dockyard.engine.rootfs import unmount
-from dockyard.engine.runtime_client import CliRuntime, RuntimeFailure
 from dockyard.errors import InternalError
 from dockyard.paths import Paths
 
 PR_SET_CHILD_SUBREAPER = 36
 EXIT_UNKNOWN = 128  # moby's exit code for a container whose start failed for another reason
+ATTACH_WAIT_SECONDS = 10.0  # how long pre-start attachers may take to arrive before the container starts anyway
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -41,6 +36,7 @@ class MonitorConfig:
     exec_root: str
     runtime: str
     auto_remove: bool = False
+    expect_attach: int = 0  # attach requests made before the start: wait for them before starting
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -63,6 +59,8 @@ def start_exit_code(message: str) -> int:
 
 def launch(config: MonitorConfig) -> int:
     """Start the monitor and wait until the container runs; returns its init pid or raises the runtime's error."""
+    from dockyard.engine.runtime_client import RuntimeFailure
+
     read_fd, write_fd = os.pipe()
     try:
         if threading.active_count() == 1 and os.environ.get("DOCKYARD_MONITOR_EXEC") != "1":
@@ -106,8 +104,12 @@ def _fork_monitor(config: MonitorConfig, read_fd: int, write_fd: int) -> None:
 
 
 def _exec_monitor(config: MonitorConfig, write_fd: int) -> None:
+    src = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    # why: -S skips site (and the editable-install finder): the monitor lives as long as its container, so a
+    # small interpreter matters; the package is found through the explicit path instead.
+    code = f"import sys; sys.path.insert(0, {src!r}); from dockyard.engine.monitor import main; sys.exit(main())"
     subprocess.Popen(
-        [sys.executable, "-m", "dockyard.engine.monitor", json.dumps(asdict(config)), str(write_fd)],
+        [sys.executable, "-S", "-c", code, json.dumps(asdict(config)), str(write_fd)],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -125,9 +127,7 @@ def _detach_stdio(keep: int) -> None:
 
 
 def _debug_log(config: MonitorConfig) -> None:
-    path = os.path.join(
-        Paths(data_root=config.data_root, exec_root=config.exec_root).container_dir(config.container_id)
-    )
+    path = Paths(data_root=config.data_root, exec_root=config.exec_root).container_dir(config.container_id)
     with contextlib.suppress(OSError), open(os.path.join(path, "monitor.log"), "a", encoding="utf-8") as f:
         f.write(traceback.format_exc())
 
@@ -136,136 +136,10 @@ def _debug_log(config: MonitorConfig) -> None:
 
 
 def run(config: MonitorConfig, ready_fd: int) -> int:
-    """The monitor's life: create + start, report, pump the logs, reap, record the exit, clean up."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    # why: the runtime's create exits and leaves the container's init behind; as a subreaper we inherit it and can
-    # wait(2) for it (prctl(2) PR_SET_CHILD_SUBREAPER, as containerd-shim and conmon do).
-    libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
-    paths = Paths(data_root=config.data_root, exec_root=config.exec_root)
-    cid = config.container_id
-    records = RecordStore(paths)
-    lock_fd = os.open(paths.monitor_lock(cid), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    fcntl.flock(lock_fd, fcntl.LOCK_EX)
-    os.ftruncate(lock_fd, 0)
-    runtime = CliRuntime(config.runtime, paths.runtime_root)
-    out_r, out_w = os.pipe()
-    err_r, err_w = os.pipe()
-    null = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
-    bundle = paths.bundle(cid)
-    try:
-        try:
-            runtime.create(
-                cid,
-                bundle,
-                pid_file=os.path.join(bundle, "init.pid"),
-                log_file=os.path.join(bundle, "runtime.log"),
-                stdio=(null, out_w, err_w),
-            )
-        finally:
-            for fd in (out_w, err_w, null):
-                os.close(fd)
-        runtime.start(cid)
-        with open(os.path.join(bundle, "init.pid"), encoding="ascii") as f:
-            pid = int(f.read().strip())
-    except (RuntimeFailure, OSError, ValueError) as err:
-        message = err.detail if isinstance(err, RuntimeFailure) else str(err)
-        _fail(config, records, runtime, StartError(message=message, exit_code=start_exit_code(message)), ready_fd)
-        return 1
-    started = now()
-    records.update_state(cid, lambda s: State(status="running", pid=pid, started_at=started))
-    os.write(ready_fd, json.dumps({"pid": pid}).encode())
-    os.close(ready_fd)
-    status = _pump(pid, out_r, err_r, paths.log(cid))
-    exit_code = os.waitstatus_to_exitcode(status)
-    exit_code = 128 - exit_code if exit_code < 0 else exit_code
-    finished = now()
-    records.update_state(cid, lambda s: replace(s, status="exited", pid=0, exit_code=exit_code, finished_at=finished))
-    os.write(lock_fd, json.dumps({"StatusCode": exit_code, "FinishedAt": finished}).encode())
-    _cleanup(config, runtime)
-    return 0
+    """The monitor's life (engine/monitor_core.py): create + start, report, serve, reap, restart, clean up."""
+    from dockyard.engine.monitor_core import Monitor
 
-
-def _fail(config: MonitorConfig, records: RecordStore, runtime: CliRuntime, err: StartError, ready_fd: int) -> None:
-    finished = now()
-    records.update_state(
-        config.container_id,
-        lambda s: replace(s, status="created", error=err.message, exit_code=err.exit_code, finished_at=finished),
-    )
-    with contextlib.suppress(RuntimeFailure):
-        runtime.delete(config.container_id, force=True)
-    _cleanup(config, runtime, deleted=True)
-    os.write(ready_fd, json.dumps({"error": err.message, "exit_code": err.exit_code}).encode())
-    os.close(ready_fd)
-
-
-def _cleanup(config: MonitorConfig, runtime: CliRuntime, deleted: bool = False) -> None:
-    paths = Paths(data_root=config.data_root, exec_root=config.exec_root)
-    if not deleted:
-        with contextlib.suppress(RuntimeFailure):
-            runtime.delete(config.container_id)
-    unmount(paths.rootfs(config.container_id))
-    shutil.rmtree(paths.bundle(config.container_id), ignore_errors=True)
-    if config.auto_remove:
-        shutil.rmtree(paths.container_dir(config.container_id), ignore_errors=True)
-
-
-def _pump(pid: int, out_r: int, err_r: int, log_path: str) -> int:
-    """Copy the container's output into the log until it exits and its pipes close; returns the wait status."""
-    writer = LogWriter(log_path)
-    streams = {out_r: "stdout", err_r: "stderr"}
-    try:
-        pidfd: int | None = os.pidfd_open(pid)
-    except OSError:
-        pidfd = None
-    poller = select.poll()
-    for fd in (*streams, *([pidfd] if pidfd is not None else [])):
-        poller.register(fd, select.POLLIN)
-    status: int | None = None
-    while streams:
-        # After the init exited, anything still holding the pipes (a process outside the pid namespace) gets 1 s.
-        events = poller.poll(None if status is None else 1000)
-        if not events:
-            break
-        for fd, _ in events:
-            if fd == pidfd:
-                status = _reap(pid)
-                poller.unregister(pidfd)
-                os.close(pidfd)
-                pidfd = None
-                continue
-            data = _read(fd)
-            if data:
-                writer.feed(streams[fd], data)
-                continue
-            writer.flush(streams.pop(fd))
-            poller.unregister(fd)
-            os.close(fd)
-    writer.close()
-    for fd in streams:
-        os.close(fd)
-    if pidfd is not None:
-        os.close(pidfd)
-    return status if status is not None else _reap(pid)
-
-
-def _read(fd: int) -> bytes:
-    try:
-        return os.read(fd, 65536)
-    except OSError as err:
-        if err.errno == errno.EINTR:
-            return _read(fd)
-        return b""
-
-
-def _reap(pid: int) -> int:
-    while True:
-        try:
-            _, status = os.waitpid(pid, 0)
-            return status
-        except InterruptedError:
-            continue
-        except ChildProcessError:
-            return 255 << 8  # not our child after all (no subreaper support): unknown status
+    return Monitor(config).main(ready_fd)
 
 
 def main(argv: list[str] | None = None) -> int:

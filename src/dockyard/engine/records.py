@@ -43,12 +43,45 @@ class ContainerConfig:
     labels: dict[str, str] | None = None
     tty: bool = False
     open_stdin: bool = False
+    stdin_once: bool = False
+    attach_stdin: bool = False
+    attach_stdout: bool = False
+    attach_stderr: bool = False
+    stop_signal: str = ""
+    stop_timeout: int | None = None
+    healthcheck: Healthcheck | None = None
+    exposed_ports: tuple[str, ...] = ()  # `80/tcp` keys (image EXPOSE + --expose)
+    mac_address: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Healthcheck:
+    """Docker's HEALTHCHECK: `test` is ["NONE"], ["CMD", …] or ["CMD-SHELL", cmd]; durations in nanoseconds."""
+
+    test: tuple[str, ...] = ()
+    interval: int = 0
+    timeout: int = 0
+    start_period: int = 0
+    retries: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RestartPolicy:
+    name: str = "no"  # no | always | on-failure | unless-stopped
+    maximum_retry_count: int = 0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class HostConfig:
     auto_remove: bool = False
+    restart_policy: RestartPolicy = RestartPolicy()
+    log_driver: str = "json-file"  # json-file | none
+    log_opts: dict[str, str] | None = None
+    init: bool = False
+    console_size: tuple[int, ...] = ()  # (height, width) of the pty before the first resize
     memory: int = 0
+    memory_swap: int = 0  # Docker's MemorySwap: memory + swap; 0 unset (twice the memory), -1 unlimited
+    cpu_shares: int = 0
     nano_cpus: int = 0
     pids_limit: int = 0
     read_only: bool = False
@@ -56,16 +89,45 @@ class HostConfig:
     cap_add: tuple[str, ...] = ()
     cap_drop: tuple[str, ...] = ()
     security_opt: tuple[str, ...] = ()
+    # networking (engine/networks.py): `default`/`bridge`, `host`, `none`, `container:<id>` or a network name
+    network_mode: str = ""
+    port_bindings: tuple[str, ...] = ()  # `-p` specs as `ip:hostport:port/proto` (hostport empty: any)
+    publish_all_ports: bool = False
+    dns: tuple[str, ...] = ()
+    dns_search: tuple[str, ...] = ()
+    dns_options: tuple[str, ...] = ()
+    extra_hosts: tuple[str, ...] = ()  # `name:ip`
+    network_ip: str = ""  # --ip on the first network
+    network_aliases: tuple[str, ...] = ()  # --network-alias on the first network
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HealthResult:
+    start: str
+    end: str
+    exit_code: int
+    output: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Health:
+    status: str = "starting"  # starting | healthy | unhealthy
+    failing_streak: int = 0
+    log: tuple[HealthResult, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class State:
-    status: str = "created"  # created | running | exited | dead
+    status: str = "created"  # created | running | restarting | exited | dead (paused: running + `paused`)
     pid: int = 0
     exit_code: int = 0
     error: str = ""
     started_at: str = ZERO_TIME
     finished_at: str = ZERO_TIME
+    paused: bool = False
+    restarting: bool = False
+    oom_killed: bool = False
+    health: Health | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -79,6 +141,9 @@ class ContainerRecord:
     config: ContainerConfig
     host_config: HostConfig = HostConfig()
     state: State = State()
+    snapshot_key: str = ""  # the container's writable snapshot (image snapshotter); "" in older records: the id
+    restart_count: int = 0
+    manually_stopped: bool = False  # Docker's HasBeenManuallyStopped: no restart policy until the next start
 
 
 class RecordStore:
@@ -160,5 +225,12 @@ class RecordStore:
         with self.locked(container_id):
             record = self.load(container_id)
             record = replace(record, state=change(record.state))
+            self.save(record)
+            return record
+
+    def update(self, container_id: str, change: Callable[[ContainerRecord], ContainerRecord]) -> ContainerRecord:
+        """Read-modify-write the whole record under its lock (restart count, manual-stop flag, state together)."""
+        with self.locked(container_id):
+            record = change(self.load(container_id))
             self.save(record)
             return record

@@ -1,19 +1,25 @@
-"""A container's filesystem on the host: the overlay rootfs mount and the /etc files Docker bind-mounts.
+"""A container's filesystem on the host: its writable snapshot, mounted as the bundle's rootfs, and the /etc
+files Docker bind-mounts.
 
-mount(2)/umount2(2) through ctypes here because the engine must not import dockyard.runtime (layering). Owns
-nothing about records or processes; every function is idempotent so cleanup can be retried after a crash.
+The snapshot (key = the container id) sits on the image's top layer; the snapshotter returns its mounts as data
+and image.snapshots.mount performs them (the engine must not import dockyard.runtime). Owns nothing about
+records or processes; every function is idempotent so cleanup can be retried after a crash.
 """
 
 from __future__ import annotations
 
-import ctypes
-import errno
+import contextlib
 import os
+from typing import TYPE_CHECKING
 
-from dockyard.errors import SyscallError
+from dockyard.errors import NotFound
+from dockyard.image.snapshots.mount import mount_all, unmount
 
-MNT_DETACH = 2
-_libc: ctypes.CDLL | None = None
+if TYPE_CHECKING:
+    from dockyard.image.snapshots.base import Snapshotter
+    from dockyard.image.store import Image, ImageStore
+
+__all__ = ["mount_snapshot", "prepare_snapshot", "release_snapshot", "resolv_conf", "unmount", "write_etc_files"]
 
 HOSTS = """\
 127.0.0.1\tlocalhost
@@ -27,28 +33,31 @@ ff02::2\tip6-allrouters
 DEFAULT_NAMESERVERS = "nameserver 8.8.8.8\nnameserver 8.8.4.4\n"
 
 
-def _c() -> ctypes.CDLL:
-    global _libc
-    if _libc is None:
-        _libc = ctypes.CDLL(None, use_errno=True)
-    return _libc
+def prepare_snapshot(images: ImageStore, image: Image, key: str) -> None:
+    """Unpack the image if needed and prepare the container's writable snapshot `key` on its top layer."""
+    snapshotter = _snapshotter(images)
+    with images.lease():  # no garbage collection between the unpack and the new snapshot that keeps it
+        image = images.unpack(image)
+        snapshotter.prepare(key, image.top_layer)
 
 
-def mount_overlay(lower: str, upper: str, work: str, target: str) -> None:
-    """Mount an overlay of the read-only image rootfs `lower` with the container's `upper` layer at `target`."""
-    for path in (upper, work, target):
-        os.makedirs(path, exist_ok=True)
-    data = f"lowerdir={lower},upperdir={upper},workdir={work}".encode()
-    if _c().mount(b"overlay", target.encode(), b"overlay", 0, data) != 0:
-        raise SyscallError("mount overlay", target, ctypes.get_errno())
+def mount_snapshot(images: ImageStore, key: str, target: str) -> None:
+    """Mount the container's snapshot at `target` (created when missing)."""
+    os.makedirs(target, exist_ok=True)
+    mount_all(_snapshotter(images).mounts(key), target)
 
 
-def unmount(target: str) -> None:
-    """Detach the mount at `target`; nothing to do when it is not mounted or does not exist."""
-    if _c().umount2(target.encode(), MNT_DETACH) != 0:
-        err = ctypes.get_errno()
-        if err not in (errno.EINVAL, errno.ENOENT):
-            raise SyscallError("umount", target, err)
+def release_snapshot(images: ImageStore, key: str) -> None:
+    """Remove the container's snapshot (unmount it first); nothing to do when it is gone already."""
+    if images.snapshotter is not None:
+        with contextlib.suppress(NotFound):
+            images.snapshotter.remove(key)
+
+
+def _snapshotter(images: ImageStore) -> Snapshotter:
+    if images.snapshotter is None:
+        raise NotFound("image store: no snapshotter")
+    return images.snapshotter
 
 
 def resolv_conf(host_text: str) -> str:

@@ -40,8 +40,18 @@ class RuntimeState:
 class Runtime(Protocol):
     """The OCI runtime CLI operations the engine uses; implemented by `CliRuntime` (dockyard-runtime or runc)."""
 
-    def create(self, container_id: str, bundle: str, *, pid_file: str, log_file: str, stdio: Sequence[int]) -> None:
-        """Create the container; its process inherits `stdio` (stdin, stdout, stderr) and waits for `start`."""
+    def create(
+        self,
+        container_id: str,
+        bundle: str,
+        *,
+        pid_file: str,
+        log_file: str,
+        stdio: Sequence[int],
+        console_socket: str | None = None,
+    ) -> None:
+        """Create the container; its process inherits `stdio` (stdin, stdout, stderr) and waits for `start`; with
+        a terminal, the pty master is sent to `console_socket` instead."""
 
     def start(self, container_id: str) -> None: ...
 
@@ -50,6 +60,14 @@ class Runtime(Protocol):
     def kill(self, container_id: str, signal: str) -> None: ...
 
     def delete(self, container_id: str, *, force: bool = False) -> None: ...
+
+    def pause(self, container_id: str) -> None: ...
+
+    def resume(self, container_id: str) -> None: ...
+
+    def spawn_exec(self, container_id: str, argv: Sequence[str], *, stdout: int, pid_file: str) -> int:
+        """Start `exec` of `argv` in the container (stdout and stderr to `stdout`); returns the runtime's pid, which
+        the caller reaps."""
 
 
 def find_runtime(name: str | None = None) -> str:
@@ -61,6 +79,16 @@ def find_runtime(name: str | None = None) -> str:
     if not os.access(found, os.X_OK):
         raise NotFound(f"OCI runtime `{name}`: not found in $PATH", hint="run `make demo` or set DOCKYARD_RUNTIME")
     return found
+
+
+def create_args(
+    root: str, container_id: str, bundle: str, pid_file: str, log_file: str, console_socket: str | None
+) -> list[str]:
+    """The runtime's command line for `create`, after the program name."""
+    args = ["--root", root, "--log", log_file, "--log-format", "json", "create", "--bundle", bundle]
+    if console_socket:
+        args += ["--console-socket", console_socket]
+    return [*args, "--pid-file", pid_file, container_id]
 
 
 def error_from_log(log_file: str) -> str | None:
@@ -99,9 +127,17 @@ class CliRuntime:
             raise RuntimeFailure(command, _clean(proc.stderr) or f"exit status {proc.returncode}")
         return proc.stdout
 
-    def create(self, container_id: str, bundle: str, *, pid_file: str, log_file: str, stdio: Sequence[int]) -> None:
-        argv = [self.binary, "--root", self.root, "--log", log_file, "--log-format", "json", "create"]
-        argv += ["--bundle", bundle, "--pid-file", pid_file, container_id]
+    def create(
+        self,
+        container_id: str,
+        bundle: str,
+        *,
+        pid_file: str,
+        log_file: str,
+        stdio: Sequence[int],
+        console_socket: str | None = None,
+    ) -> None:
+        argv = [self.binary, *create_args(self.root, container_id, bundle, pid_file, log_file, console_socket)]
         try:
             proc = subprocess.run(argv, stdin=stdio[0], stdout=stdio[1], stderr=stdio[2], check=False)
         except OSError as err:
@@ -125,6 +161,21 @@ class CliRuntime:
 
     def delete(self, container_id: str, *, force: bool = False) -> None:
         self._run("delete", *(["--force"] if force else []), container_id)
+
+    def pause(self, container_id: str) -> None:
+        self._run("pause", container_id)
+
+    def resume(self, container_id: str) -> None:
+        self._run("resume", container_id)
+
+    def spawn_exec(self, container_id: str, argv: Sequence[str], *, stdout: int, pid_file: str) -> int:
+        null = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            actions = [(os.POSIX_SPAWN_DUP2, null, 0), (os.POSIX_SPAWN_DUP2, stdout, 1), (os.POSIX_SPAWN_DUP2, stdout, 2)]
+            args = self._argv("exec", "--pid-file", pid_file, container_id, *argv)
+            return os.posix_spawn(self.binary, args, os.environ, file_actions=actions)
+        finally:
+            os.close(null)
 
 
 def _clean(stderr: str) -> str:

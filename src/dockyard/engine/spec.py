@@ -7,7 +7,7 @@ oci/caps TweakCapabilities and daemon/oci_linux.go); must not touch files, mount
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from dockyard.engine import security_defaults as sec
 from dockyard.engine.records import ContainerRecord, HostConfig
@@ -164,10 +164,13 @@ def resources(host_config: HostConfig) -> Resources:
     memory = None
     if host_config.memory > 0:
         # Docker: with --memory and no --memory-swap, memory+swap is twice the memory limit.
-        memory = Memory(limit=host_config.memory, swap=host_config.memory * 2)
+        swap = host_config.memory_swap or host_config.memory * 2
+        memory = Memory(limit=host_config.memory, swap=swap)
     cpu = None
     if host_config.nano_cpus > 0:
         cpu = Cpu(period=CPU_PERIOD, quota=host_config.nano_cpus * CPU_PERIOD // 1_000_000_000)
+    if host_config.cpu_shares > 0:
+        cpu = replace(cpu, shares=host_config.cpu_shares) if cpu else Cpu(shares=host_config.cpu_shares)
     pids = Pids(limit=host_config.pids_limit) if host_config.pids_limit > 0 else None
     return Resources(devices=devices, memory=memory, cpu=cpu, pids=pids)
 
@@ -196,8 +199,26 @@ def mounts(host_config: HostConfig, files: EtcFiles) -> tuple[Mount, ...]:
     return tuple(out)
 
 
-def build_spec(record: ContainerRecord, *, rootfs: str, user: User, files: EtcFiles, host: HostInfo) -> Spec:
-    """The config.json for `record`: Docker's default mounts, capabilities, seccomp, masked paths and namespaces."""
+def network_namespaces(types: list[str], netns_path: str | None) -> tuple[Namespace, ...]:
+    """The namespace list with the network one new (""), joined (a path) or left out (None: host network)."""
+    return tuple(
+        Namespace(type=t, path=netns_path or None) if t == "network" else Namespace(type=t)
+        for t in types
+        if t != "network" or netns_path is not None
+    )
+
+
+def build_spec(
+    record: ContainerRecord,
+    *,
+    rootfs: str,
+    user: User,
+    files: EtcFiles,
+    host: HostInfo,
+    netns_path: str | None = "",
+) -> Spec:
+    """The config.json for `record`: Docker's default mounts, capabilities, seccomp, masked paths and namespaces.
+    `netns_path`: "" a new empty network namespace, a path to join (engine/networks.py), None the host's."""
     hc = record.host_config
     opts = parse_security_opts(hc.security_opt)
     caps = capabilities(hc, host.capabilities)
@@ -223,7 +244,7 @@ def build_spec(record: ContainerRecord, *, rootfs: str, user: User, files: EtcFi
         oom_score_adj=0,
     )
     linux = Linux(
-        namespaces=tuple(Namespace(type=t) for t in namespaces),
+        namespaces=network_namespaces(namespaces, netns_path),
         cgroups_path=f"/dockyard/{record.id}",
         resources=resources(hc),
         sysctl=sysctl,

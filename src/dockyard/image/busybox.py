@@ -1,19 +1,23 @@
-"""Builds the stand-in `busybox:latest` image from Debian's busybox-static: /bin/busybox, its applet links, users.
+"""Builds the stand-in `busybox:latest` from Debian's busybox-static: one gzip layer (busybox, its applet links,
+/etc/passwd and /etc/group), an OCI manifest and a config with Cmd ["sh"] and PATH.
 
-Deterministic: the same busybox binary always gives the same image id, so building twice is a no-op. Writes only
-inside the image store; never downloads anything.
+Reproducible: entries sorted, owned by 0:0, every mtime the busybox binary's, gzip without name or time, so the
+same binary always gives the same layer, config and manifest digests (building twice is a no-op). Writes only
+through the image store; never downloads anything.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import platform
-import shutil
 import subprocess
+import tarfile
 from datetime import UTC, datetime
 
 from dockyard.errors import NotFound
+from dockyard.image.mutate import append_layer, new_image, store_layer
 from dockyard.image.store import Image, ImageStore
 from dockyard.oci.image_spec import ContainerConfig, History, ImageConfig, RootFS
 
@@ -74,34 +78,47 @@ def applets(busybox: str) -> list[str]:
     return [line.strip() for line in out.splitlines() if line.strip() and "/" in line.strip()]
 
 
-def image_config(busybox_digest: str, created: str) -> ImageConfig:
-    """The image config: Cmd ["sh"], Env PATH; the history names the busybox binary so the id follows it."""
+def image_config(created: str) -> ImageConfig:
+    """The image config before its layer: Cmd ["sh"], Env PATH, the host's architecture."""
     return ImageConfig(
         created=created,
         architecture=_GO_ARCH.get(platform.machine(), platform.machine()),
         os="linux",
         config=ContainerConfig(env=(f"PATH={DEFAULT_PATH}",), cmd=("sh",)),
         rootfs=RootFS(type="layers"),
-        history=(History(created=created, created_by=f"dockyard busybox from sha256:{busybox_digest}"),),
     )
 
 
-def populate(rootfs: str, busybox: str, applet_paths: list[str]) -> None:
-    """Fill an empty directory with the busybox tree."""
+def layer_tar(busybox: str, applet_paths: list[str], mtime: int) -> bytes:
+    """The layer as an uncompressed tar, byte-for-byte reproducible for the same inputs."""
+    entries: dict[str, tarfile.TarInfo] = {}
+    payload: dict[str, bytes] = {}
+
+    def add(name: str, kind: bytes, mode: int, data: bytes = b"", link: str = "") -> None:
+        info = tarfile.TarInfo(name)
+        info.type, info.mode, info.mtime, info.linkname, info.size = kind, mode, mtime, link, len(data)
+        info.uid = info.gid = 0
+        info.uname = info.gname = "root"
+        entries[name] = info
+        payload[name] = data
+
     for rel, mode in _DIRS.items():
-        path = os.path.join(rootfs, rel)
-        os.makedirs(path, exist_ok=True)
-        os.chmod(path, mode)
-    shutil.copy2(busybox, os.path.join(rootfs, "bin/busybox"))
+        add(rel, tarfile.DIRTYPE, mode)
+    with open(busybox, "rb") as f:
+        add("bin/busybox", tarfile.REGTYPE, 0o755, f.read())
     for rel in applet_paths:
-        link = os.path.join(rootfs, rel)
-        if rel == "bin/busybox" or os.path.lexists(link):
-            continue
-        os.makedirs(os.path.dirname(link), exist_ok=True)
-        os.symlink("/bin/busybox", link)
-    for name, text in (("passwd", PASSWD), ("group", GROUP)):
-        with open(os.path.join(rootfs, "etc", name), "w", encoding="ascii") as f:
-            f.write(text)
+        if rel not in entries:
+            parent = os.path.dirname(rel)
+            if parent and parent not in entries:
+                add(parent, tarfile.DIRTYPE, 0o755)
+            add(rel, tarfile.SYMTYPE, 0o777, link="/bin/busybox")
+    add("etc/passwd", tarfile.REGTYPE, 0o644, PASSWD.encode())
+    add("etc/group", tarfile.REGTYPE, 0o644, GROUP.encode())
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.USTAR_FORMAT) as tf:
+        for name in sorted(entries):
+            tf.addfile(entries[name], io.BytesIO(payload[name]) if entries[name].isreg() else None)
+    return out.getvalue()
 
 
 def build_busybox(store: ImageStore, busybox: str = DEFAULT_BUSYBOX, name: str = "busybox:latest") -> Image:
@@ -110,10 +127,11 @@ def build_busybox(store: ImageStore, busybox: str = DEFAULT_BUSYBOX, name: str =
         raise NotFound(f"build busybox image: `{busybox}` does not exist", hint="apt-get install busybox-static")
     with open(busybox, "rb") as f:
         digest = hashlib.sha256(f.read()).hexdigest()
-    mtime = datetime.fromtimestamp(int(os.stat(busybox).st_mtime), tz=UTC)
-    config = image_config(digest, mtime.strftime("%Y-%m-%dT%H:%M:%SZ"))
-    existing = os.path.join(store.root, config.id().hex, "config.json")
-    staging = store.staging_dir()
-    if not os.path.isfile(existing):
-        populate(staging, busybox, applets(busybox))
-    return store.add(name, staging, config)
+    mtime = int(os.stat(busybox).st_mtime)
+    created = datetime.fromtimestamp(mtime, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    tar = layer_tar(busybox, applets(busybox), mtime)
+    with store.lease():
+        layer, diff_id = store_layer(store.content, io.BytesIO(tar))
+        history = History(created=created, created_by=f"dockyard image build-busybox (busybox sha256:{digest})")
+        built = append_layer(new_image(image_config(created)), layer, diff_id, history)
+        return store.add(built.manifest_raw, built.config_raw, [name])

@@ -23,8 +23,10 @@ class HelperFailed(OSError):
 def spawn_helper(module: str, args: Sequence[str]) -> int:
     """Run the helper and wait for its ready line; its pid."""
     cmd = [sys.executable, "-m", module, *args]
-    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, close_fds=True,
-                            start_new_session=True)  # fmt: skip
+    # why: a helper outlives the CLI that started it; an inherited stderr would keep the caller's pipe open (a
+    # `dockyard run -d` under capture would never see EOF).
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                            close_fds=True, start_new_session=True)  # fmt: skip
     assert proc.stdout is not None
     with proc.stdout:
         answer = proc.stdout.read().decode(errors="replace")

@@ -1,57 +1,133 @@
-"""Typed decoding of untrusted JSON into frozen dataclasses, naming the JSON path of any bad field.
+"""Typed decoding of untrusted JSON into frozen models, naming the JSON path of any bad field; and the way back.
 
-A model field's JSON name is its `json` metadata (default: the Python name). Supported annotations:
-str, int, bool, float, nested models, `X | None`, `tuple[X, ...]` and `dict[str, X]`, and any class with a
-`__json_decode__(value, path)` classmethod and a `__json_encode__()` method (a scalar such as a digest). Semantic checks
-(absolute paths, known enum values) live in each model's `_check(path)` hook. Pure: imports nothing of dockyard
-but errors.
+Models are `dockyard.oci.model.Model` subclasses or frozen dataclasses. A field's JSON name is its `json` (Model
+`field(json=…)`, dataclass field metadata `json`; default: the Python name). Supported annotations: str, int, bool,
+float, nested models, `X | None`, `tuple[X, ...]` and `dict[str, X]`, and any class with a
+`__json_decode__(value, path)` classmethod and a `__json_encode__()` method (a scalar such as a digest). Semantic
+checks (absolute paths, known enum values) live in each model's `_check(path)` hook. Pure: imports nothing of
+dockyard but errors and model.
+
+Start-up cost matters here (the runtime decodes a config.json per invocation): a Model's string annotations are
+turned into types by a small parser (`_annotation`) instead of typing.get_type_hints, and `typing`/`dataclasses`
+are imported only when a dataclass is decoded (a program that has dataclasses has imported them already).
 """
 
 from __future__ import annotations
 
-import dataclasses
+import sys
 import types
-import typing
-from typing import Any, TypeVar
 
 from dockyard.errors import SpecError
+from dockyard.oci.model import MISSING, is_model
 
-T = TypeVar("T")
+TYPE_CHECKING = False  # why: `import typing` costs ~2 ms of each runtime start; mypy reads this name as typing's
+if TYPE_CHECKING:
+    import dataclasses
+    from typing import Any, TypeVar
+
+    T = TypeVar("T")
 
 _hints_cache: dict[type, dict[str, Any]] = {}
+_SCALARS: dict[str, Any] = {"str": str, "int": int, "bool": bool, "float": float, "bytes": bytes, "None": None}
 
 
 def json_name(f: dataclasses.Field[Any]) -> str:
+    """The JSON name of a dataclass field."""
     return str(f.metadata.get("json", f.name))
 
 
-def field(json: str | None = None, default: Any = dataclasses.MISSING, **kw: Any) -> Any:
-    """A dataclass field with an optional JSON name; mutable defaults are not needed (tuples are used)."""
+def field(json: str | None = None, default: Any = MISSING, **kw: Any) -> Any:
+    """A dataclass field with an optional JSON name (Models use `dockyard.oci.model.field`)."""
+    import dataclasses
+
     meta = {"json": json} if json else {}
-    return dataclasses.field(default=default, metadata=meta, **kw)
+    return dataclasses.field(default=dataclasses.MISSING if default is MISSING else default, metadata=meta, **kw)
+
+
+def _split_top(text: str, sep: str) -> list[str]:
+    """`text` split at `sep` outside brackets."""
+    parts, depth, start = [], 0, 0
+    for i, ch in enumerate(text):
+        if ch == "[":
+            depth += 1
+        elif ch == "]":
+            depth -= 1
+        elif ch == sep and depth == 0:
+            parts.append(text[start:i].strip())
+            start = i + 1
+    parts.append(text[start:].strip())
+    return parts
+
+
+def _annotation(text: str, namespace: dict[str, Any]) -> Any:
+    """The type a (PEP 563 string) annotation names, for the forms models use; anything else is evaluated."""
+    text = text.strip()
+    alternatives = _split_top(text, "|")
+    if len(alternatives) > 1:
+        resolved = [_annotation(a, namespace) for a in alternatives]
+        union = resolved[0] if resolved[0] is not None else type(None)
+        for tp in resolved[1:]:
+            union = union | (type(None) if tp is None else tp)
+        return union
+    if text in _SCALARS:
+        return _SCALARS[text]
+    if text.endswith("]") and "[" in text:
+        head, _, inner = text[:-1].partition("[")
+        args = _split_top(inner, ",")
+        if head == "tuple" and len(args) == 2 and args[1] == "...":
+            return tuple[_annotation(args[0], namespace), ...]  # type: ignore[misc]
+        if head == "dict" and len(args) == 2:
+            return dict[_annotation(args[0], namespace), _annotation(args[1], namespace)]  # type: ignore[misc]
+    if text.isidentifier() and text in namespace:
+        return namespace[text]
+    return eval(text, namespace)  # why: a form the parser does not know; typing.get_type_hints evaluates too
 
 
 def _hints(cls: type) -> dict[str, Any]:
     hints = _hints_cache.get(cls)
     if hints is None:
-        hints = typing.get_type_hints(cls)
+        if is_model(cls):
+            namespace = vars(sys.modules[cls.__module__])
+            hints = {f.name: _annotation(f.annotation, namespace) for f in cls.__model_fields__}
+        else:
+            import typing
+
+            hints = typing.get_type_hints(cls)
         _hints_cache[cls] = hints
     return hints
 
 
+def _fields(cls: type) -> list[tuple[str, str, bool]]:
+    """(Python name, JSON name, required) of each field of a model class."""
+    if is_model(cls):
+        return [(f.name, f.json, f.required) for f in cls.__model_fields__]
+    import dataclasses
+
+    return [
+        (f.name, json_name(f), f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING)
+        for f in dataclasses.fields(cls)
+    ]
+
+
+def _is_dataclass(obj: Any) -> bool:
+    module = sys.modules.get("dataclasses")  # why: no dataclass exists unless dataclasses was imported
+    return module is not None and bool(module.is_dataclass(obj))
+
+
+def _typing_special(tp: Any, name: str) -> bool:
+    """Whether `tp` is typing.<name> (Any, Union); typing is not imported unless a dataclass needed it."""
+    module = sys.modules.get("typing")
+    return module is not None and tp is getattr(module, name)
+
+
 def _type_name(tp: Any) -> str:
-    if tp is str:
-        return "a string"
-    if tp is int:
-        return "an integer"
-    if tp is bool:
-        return "a boolean"
-    if tp is float:
-        return "a number"
-    origin = typing.get_origin(tp)
+    names = {str: "a string", int: "an integer", bool: "a boolean", float: "a number"}
+    if tp in names:
+        return names[tp]
+    origin = getattr(tp, "__origin__", None)
     if origin is tuple:
         return "an array"
-    if origin is dict or dataclasses.is_dataclass(tp):
+    if origin is dict or is_model(tp) or _is_dataclass(tp):
         return "an object"
     return str(tp)
 
@@ -72,16 +148,7 @@ def _json_kind(value: Any) -> str:
     return type(value).__name__
 
 
-def decode_value(tp: Any, value: Any, path: str) -> Any:
-    """Decode `value` as type `tp`, raising SpecError naming `path` on mismatch."""
-    origin = typing.get_origin(tp)
-    if origin in (typing.Union, types.UnionType):
-        args = [a for a in typing.get_args(tp) if a is not type(None)]
-        if value is None:
-            return None
-        return decode_value(args[0], value, path)
-    if tp is Any:
-        return value
+def _decode_scalar(tp: Any, value: Any, path: str) -> Any:
     if tp is bool:
         if not isinstance(value, bool):
             raise SpecError(path, f"expected a boolean, got {_json_kind(value)}")
@@ -96,24 +163,36 @@ def decode_value(tp: Any, value: Any, path: str) -> Any:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise SpecError(path, f"expected a number, got {_json_kind(value)}")
         return float(value)
-    if tp is str:
-        if not isinstance(value, str):
-            raise SpecError(path, f"expected a string, got {_json_kind(value)}")
+    if not isinstance(value, str):
+        raise SpecError(path, f"expected a string, got {_json_kind(value)}")
+    return value
+
+
+def decode_value(tp: Any, value: Any, path: str) -> Any:
+    """Decode `value` as type `tp`, raising SpecError naming `path` on mismatch."""
+    if tp is str or tp is int or tp is bool or tp is float:
+        return _decode_scalar(tp, value, path)
+    origin = getattr(tp, "__origin__", None)
+    if isinstance(tp, types.UnionType) or (origin is not None and _typing_special(origin, "Union")):
+        if value is None:
+            return None
+        return decode_value(next(a for a in tp.__args__ if a is not type(None)), value, path)
+    if _typing_special(tp, "Any"):
         return value
     if origin is tuple:
         if not isinstance(value, list):
             raise SpecError(path, f"expected an array, got {_json_kind(value)}")
-        (item_tp, _ellipsis) = typing.get_args(tp)
+        item_tp = tp.__args__[0]
         return tuple(decode_value(item_tp, v, f"{path}[{i}]") for i, v in enumerate(value))
     if origin is dict:
         if not isinstance(value, dict):
             raise SpecError(path, f"expected an object, got {_json_kind(value)}")
-        (_key_tp, val_tp) = typing.get_args(tp)
+        val_tp = tp.__args__[1]
         return {str(k): decode_value(val_tp, v, f"{path}.{k}") for k, v in value.items()}
     hook = getattr(tp, "__json_decode__", None)
     if hook is not None:
         return hook(value, path)
-    if dataclasses.is_dataclass(tp) and isinstance(tp, type):
+    if isinstance(tp, type) and (is_model(tp) or _is_dataclass(tp)):
         return decode(tp, value, path)
     raise TypeError(f"unsupported annotation {tp!r} at {path}")
 
@@ -124,12 +203,12 @@ def decode(cls: type[T], data: Any, path: str = "") -> T:
         raise SpecError(path or "(root)", f"expected an object, got {_json_kind(data)}")
     hints = _hints(cls)
     kwargs: dict[str, Any] = {}
-    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
-        key = json_name(f)
+    for name, key, required in _fields(cls):
         sub = f"{path}.{key}" if path else key
-        if key in data and data[key] is not None:
-            kwargs[f.name] = decode_value(hints[f.name], data[key], sub)
-        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+        value = data.get(key)
+        if value is not None:
+            kwargs[name] = decode_value(hints[name], value, sub)
+        elif required:
             raise SpecError(sub, "required field is missing")
     obj = cls(**kwargs)
     check = getattr(obj, "_check", None)
@@ -143,13 +222,16 @@ def encode(obj: Any) -> Any:
     hook = getattr(obj, "__json_encode__", None)
     if hook is not None:
         return hook()
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+    if is_model(type(obj)):
+        return {f.json: encode(v) for f in obj.__model_fields__ if (v := getattr(obj, f.name)) is not None}
+    if _is_dataclass(obj) and not isinstance(obj, type):
+        import dataclasses
+
         out: dict[str, Any] = {}
         for f in dataclasses.fields(obj):
             value = getattr(obj, f.name)
-            if value is None:
-                continue
-            out[json_name(f)] = encode(value)
+            if value is not None:
+                out[json_name(f)] = encode(value)
         return out
     if isinstance(obj, tuple | list):
         return [encode(v) for v in obj]

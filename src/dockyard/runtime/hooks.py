@@ -11,10 +11,13 @@ import json
 import logging
 import signal
 import subprocess
-from collections.abc import Mapping, Sequence
 
 from dockyard.errors import InternalError
 from dockyard.oci.runtime_spec import Hook
+
+TYPE_CHECKING = False  # why: `import typing` costs ~2 ms of each runtime start; mypy reads this name as typing's
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
 
 log = logging.getLogger("dockyard.runtime")
 

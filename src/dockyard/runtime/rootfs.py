@@ -12,9 +12,9 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from dataclasses import dataclass, replace
 
 from dockyard.errors import SpecError, SyscallError
+from dockyard.oci.model import Model, replace
 from dockyard.oci.runtime_spec import Mount, Spec
 from dockyard.runtime import devices
 from dockyard.runtime.linux import consts as c
@@ -51,8 +51,7 @@ _KEPT_FLAGS = (
 )  # fmt: skip
 
 
-@dataclass(frozen=True, slots=True)
-class _Context:
+class _Context(Model, kw_only=False):
     rootfs: str
     bundle: str
     userns: bool

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import os
 import signal
-from dataclasses import dataclass
 from typing import Protocol
 
+from dockyard.oci.model import Model
 from dockyard.oci.runtime_spec import Resources
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class CgroupStats:
+class CgroupStats(Model):
     """One reading of a cgroup's counters. None: the controller or file is absent, or the limit is unlimited.
 
     Units: bytes, nanoseconds, counts. `memory_cache` is v1's memory.stat `cache` or v2's `file`.

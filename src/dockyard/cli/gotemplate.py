@@ -1,0 +1,78 @@
+"""Go text/template for the CLI's `--format` and `inspect -f`, with docker's functions and error wording.
+
+    parse(text) -> Template            # syntax errors raise TemplateError now
+    Template.execute(data) -> str      # data: Docker JSON (dicts, lists, scalars) or objects with attributes
+    render(text, data) -> str          # both at once
+
+The work is split by stage: gotemplate_lex (tokens), gotemplate_parse (tree), gotemplate_exec (evaluation),
+gotemplate_funcs (builtin and docker functions), gotemplate_values / gotemplate_printf (Go's fmt and json).
+This module only ties them together; it does no terminal output.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+from dockyard.cli.gotemplate_exec import Executor
+from dockyard.cli.gotemplate_funcs import BUILTINS, HEADER_FUNCTIONS, Function
+from dockyard.cli.gotemplate_lex import TemplateFailure
+from dockyard.cli.gotemplate_parse import Tree, parse_tree
+from dockyard.cli.gotemplate_values import MISSING
+from dockyard.errors import InvalidArgument
+
+__all__ = ["HEADER_FUNCTIONS", "MISSING", "MissingKey", "Template", "TemplateError", "parse", "render"]
+
+MissingKey = Literal["default", "error"]
+
+
+class TemplateError(InvalidArgument):
+    """A template failed to parse or to execute.
+
+    The message is what the docker CLI prints, e.g. ``template parsing error: template: :1: function "foo"
+    not defined`` or ``template parsing error: template: :1:2: executing "" at <.Foo>: …`` (docker's
+    formatter and inspect wrap both kinds alike). `detail` is Go's own error text without the prefix;
+    `partial` is the output written before an execution error (Go keeps it; docker's table header uses it).
+    """
+
+    def __init__(self, detail: str, *, partial: str = "") -> None:
+        super().__init__(f"template parsing error: {detail}")
+        self.detail = detail
+        self.partial = partial
+
+
+@dataclass(frozen=True, slots=True)
+class Template:
+    """A parsed template; execute it any number of times."""
+
+    text: str
+    tree: Tree
+
+    def execute(
+        self,
+        data: object,
+        *,
+        missing_key: MissingKey = "default",
+        functions: Mapping[str, Function] | None = None,
+    ) -> str:
+        """Render over `data`. A missing map key prints `<no value>`; with missing_key="error" it fails as Go's
+        `missingkey=error` (docker inspect's fallback over raw JSON). `functions` override builtins by name."""
+        table = {**BUILTINS, **functions} if functions else BUILTINS
+        executor = Executor(self.tree, table, missing_key_error=missing_key == "error")
+        try:
+            return executor.run(data)
+        except TemplateFailure as err:
+            raise TemplateError(err.message, partial=err.partial) from err
+
+
+def parse(text: str) -> Template:
+    """Parse a Go template; TemplateError with Go's message on bad syntax or an unknown function."""
+    try:
+        return Template(text, parse_tree(text, BUILTINS.keys()))
+    except TemplateFailure as err:
+        raise TemplateError(err.message) from err
+
+
+def render(text: str, data: object) -> str:
+    return parse(text).execute(data)

@@ -1,0 +1,295 @@
+"""HTTP/1.1 connection handling for dockyardd (asyncio + h11): keep-alive, chunked streams, connection hijack.
+
+Owns the bytes on one connection and nothing else: it never imports the engine or Docker's JSON beyond the error
+body `{"message": …}`. Handlers block (wait, logs --follow, attach), so every handler call, every `next()` of a
+streamed body and every hijack run in a worker thread; the event loop only moves bytes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import http
+import logging
+import urllib.parse
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+import h11
+
+from dockyard.api.messages import RAW_STREAM, Response
+from dockyard.daemon.duplex import AsyncDuplex
+
+log = logging.getLogger("dockyardd")
+
+HandleFn = Callable[[str, str, Mapping[str, str], Mapping[str, str], bytes], Response]
+
+MAX_BODY = 100 * 1024 * 1024
+# Endpoints whose body is a tar stream (load, import, archive PUT, build) get a larger limit.
+MAX_BULK_BODY = 4 * 1024 * 1024 * 1024
+_BULK_SUFFIXES = ("/images/load", "/images/create", "/archive", "/build", "/commit")
+_READ = 65536
+_DONE = object()
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    max_body: int = MAX_BODY
+    max_bulk_body: int = MAX_BULK_BODY
+
+    def for_path(self, path: str) -> int:
+        bare = path.split("?", 1)[0]
+        return self.max_bulk_body if bare.endswith(_BULK_SUFFIXES) else self.max_body
+
+
+class _Reject(Exception):
+    """A request the server answers itself (malformed, too large) before any handler sees it."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def _reason(status: int) -> bytes:
+    try:
+        return http.HTTPStatus(status).phrase.encode()
+    except ValueError:
+        return b""
+
+
+def _next_chunk(stream: Iterator[bytes]) -> object:
+    return next(stream, _DONE)
+
+
+def _close_iterator(stream: Iterator[bytes]) -> None:
+    close = getattr(stream, "close", None)
+    if callable(close):
+        with contextlib.suppress(Exception):
+            close()
+
+
+def wants_upgrade(headers: Mapping[str, str]) -> bool:
+    """`Connection: Upgrade` with `Upgrade: tcp` (or h2c, which old docker clients sent): Docker's hijack."""
+    tokens = {t.strip().lower() for t in headers.get("connection", "").split(",")}
+    return "upgrade" in tokens and bool(headers.get("upgrade"))
+
+
+class Server:
+    """Serves `handle(method, target_path, query, headers, body)` on asyncio streams, one task per connection."""
+
+    def __init__(
+        self,
+        handle: HandleFn,
+        *,
+        executor: concurrent.futures.Executor | None = None,
+        limits: Limits | None = None,
+        extra_headers: Callable[[], tuple[tuple[str, str], ...]] = tuple,
+    ) -> None:
+        self.handle = handle
+        # Blocking handlers each hold a thread for their whole life (wait, logs -f, attach): a small default pool
+        # would deadlock `docker run` (attach + wait held while start queues), hence the large bound.
+        self.executor = executor or concurrent.futures.ThreadPoolExecutor(512, thread_name_prefix="dockyardd")
+        self.limits = limits or Limits()
+        self.extra_headers = extra_headers
+        self.connections: set[asyncio.Task[None]] = set()
+
+    async def connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self.connections.add(task)
+        conn = h11.Connection(h11.SERVER)
+        try:
+            while await self._one_request(conn, reader, writer):
+                conn.start_next_cycle()
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            if task is not None:
+                self.connections.discard(task)
+            with contextlib.suppress(Exception):
+                writer.close()
+                await writer.wait_closed()
+
+    async def _next_event(self, conn: h11.Connection, reader: asyncio.StreamReader) -> object:
+        while True:
+            event = conn.next_event()
+            if event is not h11.NEED_DATA:
+                return event
+            conn.receive_data(await reader.read(_READ))
+
+    async def _read_request(
+        self, conn: h11.Connection, reader: asyncio.StreamReader
+    ) -> tuple[h11.Request, bytes] | None:
+        try:
+            event = await self._next_event(conn, reader)
+            if not isinstance(event, h11.Request):
+                return None
+            limit = self.limits.for_path(event.target.decode("latin-1"))
+            length = dict(event.headers).get(b"content-length")
+            if length is not None and int(length) > limit:
+                raise _Reject(413, f"request body of {int(length)} bytes exceeds the limit of {limit} bytes")
+            parts: list[bytes] = []
+            size = 0
+            while True:
+                part = await self._next_event(conn, reader)
+                if isinstance(part, h11.Data):
+                    size += len(part.data)
+                    if size > limit:
+                        raise _Reject(413, f"request body exceeds the limit of {limit} bytes")
+                    parts.append(bytes(part.data))
+                elif isinstance(part, h11.EndOfMessage):
+                    return event, b"".join(parts)
+                else:
+                    return None
+        except h11.RemoteProtocolError as err:
+            raise _Reject(err.error_status_hint, f"malformed request: {err}") from err
+
+    async def _one_request(
+        self, conn: h11.Connection, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> bool:
+        try:
+            got = await self._read_request(conn, reader)
+        except _Reject as reject:
+            await self._reject(conn, writer, reject)
+            return False
+        if got is None:
+            return False
+        event, body = got
+        method = event.method.decode("latin-1")
+        target = urllib.parse.urlsplit(event.target.decode("latin-1"))
+        query = dict(urllib.parse.parse_qsl(target.query, keep_blank_values=True))
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in event.headers}
+        loop = asyncio.get_running_loop()
+        try:
+            response = await loop.run_in_executor(self.executor, self.handle, method, target.path, query, headers, body)
+        except Exception as err:
+            log.exception("%s %s: unexpected error", method, target.path)
+            response = self._error(500, f"internal error: {type(err).__name__}: {err}")
+        log.debug("%s %s → %s", method, event.target.decode("latin-1"), 101 if response.hijack else response.status)
+        if response.hijack is not None:
+            await self._hijack(conn, reader, writer, response, wants_upgrade(headers))
+            return False
+        ok = await self._send(conn, reader, writer, method, response)
+        return ok and conn.our_state is h11.DONE and conn.their_state is h11.DONE
+
+    def _error(self, status: int, message: str) -> Response:
+        response = Response.error(status, message)
+        return replace(response, headers=self.extra_headers() + response.headers)
+
+    async def _reject(self, conn: h11.Connection, writer: asyncio.StreamWriter, reject: _Reject) -> None:
+        response = self._error(reject.status, reject.message)
+        headers = [*response.headers, ("Content-Type", "application/json"), ("Connection", "close")]
+        headers.append(("Content-Length", str(len(response.body))))
+        try:
+            data = conn.send(h11.Response(status_code=reject.status, headers=headers, reason=_reason(reject.status)))
+            data = (data or b"") + (conn.send(h11.Data(data=response.body)) or b"")
+        except h11.LocalProtocolError:
+            # h11 refuses to answer a request line it could not parse: write the response by hand.
+            head = f"HTTP/1.1 {reject.status} {_reason(reject.status).decode()}\r\n"
+            data = (head + "".join(f"{k}: {v}\r\n" for k, v in headers) + "\r\n").encode() + response.body
+        writer.write(data)
+        with contextlib.suppress(ConnectionError):
+            await writer.drain()
+
+    def _head(self, response: Response, method: str) -> list[tuple[str, str]]:
+        headers = list(response.headers)
+        if response.content_type:
+            headers.append(("Content-Type", response.content_type))
+        if response.stream is None:
+            length = 0 if method == "HEAD" and not response.body else len(response.body)
+            if response.status not in (204, 304) and response.status >= 200:
+                headers.append(("Content-Length", str(length)))
+        return headers
+
+    async def _send(
+        self,
+        conn: h11.Connection,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        method: str,
+        response: Response,
+    ) -> bool:
+        """Write the response; False when the connection must end (stream failed or the client left)."""
+        head = h11.Response(
+            status_code=response.status, headers=self._head(response, method), reason=_reason(response.status)
+        )
+        writer.write(conn.send(head) or b"")
+        # Flush the headers now: `docker run` waits for the headers of /wait before it calls /start.
+        await writer.drain()
+        if response.stream is not None:
+            if not await self._stream(conn, reader, writer, response.stream):
+                return False
+        elif response.body and method != "HEAD":
+            writer.write(conn.send(h11.Data(data=response.body)) or b"")
+        writer.write(conn.send(h11.EndOfMessage()) or b"")
+        await writer.drain()
+        return True
+
+    async def _stream(
+        self, conn: h11.Connection, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, stream: Iterator[bytes]
+    ) -> bool:
+        loop = asyncio.get_running_loop()
+        # Watch the client while the iterator blocks (logs -f with no new line): EOF means it went away.
+        watch: asyncio.Future[Any] = asyncio.ensure_future(reader.read(_READ))
+        try:
+            while True:
+                chunk_fut: asyncio.Future[Any] = loop.run_in_executor(self.executor, _next_chunk, stream)
+                while True:
+                    done, _ = await asyncio.wait({chunk_fut, watch}, return_when=asyncio.FIRST_COMPLETED)
+                    if watch in done:
+                        early = watch.result()
+                        if not early:
+                            log.debug("client left mid-stream")
+                            chunk_fut.add_done_callback(lambda _f: self.executor.submit(_close_iterator, stream))
+                            return False
+                        conn.receive_data(early)  # a pipelined request: h11 keeps it for the next cycle
+                        watch = asyncio.ensure_future(reader.read(_READ))
+                    if chunk_fut in done:
+                        break
+                try:
+                    chunk = chunk_fut.result()
+                except Exception:
+                    log.exception("streamed body failed")
+                    _close_iterator(stream)
+                    return False
+                if chunk is _DONE or not isinstance(chunk, bytes):
+                    return True
+                if chunk:
+                    writer.write(conn.send(h11.Data(data=chunk)) or b"")
+                    await writer.drain()
+        except ConnectionError:
+            self.executor.submit(_close_iterator, stream)
+            return False
+        finally:
+            watch.cancel()
+
+    async def _hijack(
+        self,
+        conn: h11.Connection,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        response: Response,
+        upgrade: bool,
+    ) -> None:
+        assert response.hijack is not None
+        content_type = response.content_type or RAW_STREAM
+        headers = [("Content-Type", content_type)]
+        if upgrade:
+            headers += [("Connection", "Upgrade"), ("Upgrade", "tcp")]
+            head = "HTTP/1.1 101 UPGRADED\r\n"
+        else:
+            head = "HTTP/1.1 200 OK\r\n"
+        # Written by hand: h11 frames a 200 body, and Docker's hijacked 200 is unframed raw bytes.
+        writer.write((head + "".join(f"{k}: {v}\r\n" for k, v in headers) + "\r\n").encode())
+        await writer.drain()
+        early, _closed = conn.trailing_data
+        duplex = AsyncDuplex(asyncio.get_running_loop(), reader, writer, bytes(early))
+        try:
+            await asyncio.get_running_loop().run_in_executor(self.executor, response.hijack, duplex)
+        except Exception:
+            log.exception("hijacked stream failed")
+        finally:
+            duplex.closed = True

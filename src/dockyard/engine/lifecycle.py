@@ -1,0 +1,283 @@
+"""The lifecycle verbs on a container that exists: stop, kill, restart, pause, unpause, wait, attach, resize.
+
+Called through `Containers` (engine/containers.py); talks to the container's monitor over its socket
+(engine/attach.py) and to the runtime for signals and the freezer. Docker's messages and semantics: a stop sends
+the stop signal, then SIGKILL after the timeout, and disables the restart policy until the next start.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import select
+import signal
+import socket
+import time
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+from dockyard.engine import attach
+from dockyard.engine.runtime_client import RuntimeFailure
+from dockyard.engine.runtime_fork import runtime_for
+from dockyard.errors import Conflict, InvalidArgument, NotFound
+
+if TYPE_CHECKING:
+    from dockyard.engine.containers import Containers, ExitStatus
+    from dockyard.engine.records import ContainerRecord
+
+DEFAULT_STOP_TIMEOUT = 10
+KILL_WAIT = 10.0  # after SIGKILL, how long to wait for the monitor to see the exit
+LIVE = ("running", "restarting")
+CONDITIONS = ("not-running", "next-exit", "removed")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Stopped:
+    """The result of stop/kill: whether anything was running (Docker answers 304 when not)."""
+
+    was_running: bool
+
+
+def signal_number(sig: str) -> int:
+    """`SIGTERM`, `term`, `15` → 15; Docker's message otherwise."""
+    name = sig.strip().upper()
+    if name.isdigit():
+        number = int(name)
+        if not 0 < number < signal.NSIG:
+            raise InvalidArgument(f"Invalid signal: {sig}")
+        return number
+    try:
+        return int(signal.Signals[name if name.startswith("SIG") else "SIG" + name])
+    except KeyError as err:
+        raise InvalidArgument(f"Invalid signal: {sig}") from err
+
+
+def _runtime(c: Containers):  # type: ignore[no-untyped-def]
+    return runtime_for(c.runtime_binary, c.paths.runtime_root)
+
+
+def _socket_dir(c: Containers, cid: str) -> str:
+    return c.paths.bundle(cid)
+
+
+def _control(c: Containers, cid: str, header: dict[str, object]) -> None:
+    with contextlib.suppress(Conflict), attach.connect(_socket_dir(c, cid), header) as sock:
+        sock.shutdown(socket.SHUT_WR)
+        sock.recv(1)
+
+
+def _send_signal(c: Containers, record: ContainerRecord, number: int) -> None:
+    try:
+        _runtime(c).kill(record.id, str(number))
+    except RuntimeFailure:
+        fresh = c.get(record.id)
+        if fresh.state.status == "running":
+            raise
+
+
+def kill(c: Containers, ref: str, sig: str = "SIGKILL") -> None:
+    """Send a signal to the container's init; any kill counts as a manual stop for the restart policy (moby)."""
+    number = signal_number(sig)
+    record = c.get(ref)
+    if record.state.status != "running":
+        raise Conflict(f"Cannot kill container: {ref}: Container {record.id} is not running")
+    stop_signal = signal_number(record.config.stop_signal) if record.config.stop_signal else 0
+    if number in (signal.SIGKILL, stop_signal) or not stop_signal:
+        _mark_stopped(c, record.id)
+    _send_signal(c, record, number)
+    if record.state.paused and number == signal.SIGKILL:
+        with contextlib.suppress(RuntimeFailure):
+            _runtime(c).resume(record.id)  # a frozen task does not die before it is thawed (freezer v1)
+
+
+def _mark_stopped(c: Containers, cid: str) -> None:
+    c.records.update(cid, lambda r: replace(r, manually_stopped=True))
+    _control(c, cid, {"op": "stop"})
+
+
+def stop(c: Containers, ref: str, *, timeout: int | None = None, sig: str | None = None) -> Stopped:
+    """The stop signal, then SIGKILL after `timeout` seconds (-1: wait forever); waits until it exited."""
+    record = c.get(ref)
+    if sig:
+        signal_number(sig)
+    if record.state.status not in LIVE:
+        return Stopped(was_running=False)
+    _mark_stopped(c, record.id)
+    if record.state.status == "restarting":
+        _await_not_running(c, record.id, KILL_WAIT)
+        return Stopped(was_running=True)
+    number = signal_number(sig or record.config.stop_signal or "SIGTERM")
+    if timeout is None:
+        timeout = record.config.stop_timeout if record.config.stop_timeout is not None else DEFAULT_STOP_TIMEOUT
+    waiter = _exit_waiter(c, record.id)
+    try:
+        with contextlib.suppress(RuntimeFailure):
+            _send_signal(c, record, number)
+        if record.state.paused:
+            with contextlib.suppress(RuntimeFailure):
+                _runtime(c).resume(record.id)
+            c.records.update_state(record.id, lambda s: replace(s, paused=False))
+        if waiter is not None and _wait_line(waiter, None if timeout < 0 else float(timeout)) is not None:
+            return Stopped(was_running=True)
+        with contextlib.suppress(RuntimeFailure, Conflict):
+            _send_signal(c, c.get(record.id), int(signal.SIGKILL))
+        if waiter is not None:
+            _wait_line(waiter, KILL_WAIT)
+    finally:
+        if waiter is not None:
+            waiter.close()
+    _await_not_running(c, record.id, KILL_WAIT)
+    return Stopped(was_running=True)
+
+
+def _exit_waiter(c: Containers, cid: str) -> socket.socket | None:
+    try:
+        sock = attach.connect(_socket_dir(c, cid), {"op": "wait"}, what="wait")
+    except Conflict:
+        return None
+    sock.shutdown(socket.SHUT_WR)
+    return sock
+
+
+def _wait_line(sock: socket.socket, timeout: float | None) -> dict[str, object] | None:
+    """The monitor's exit line; None on timeout. A closed socket without a line also means the exit (or its
+    monitor died, which the next lookup repairs)."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    buf = b""
+    while True:
+        wait = None if deadline is None else max(0.0, deadline - time.monotonic())
+        ready, _, _ = select.select([sock], [], [], wait)
+        if not ready:
+            return None
+        data = sock.recv(4096)
+        if not data:
+            with contextlib.suppress(ValueError):
+                return dict(json.loads(buf)) if buf else {}
+            return {}
+        buf += data
+        if b"\n" in buf:
+            with contextlib.suppress(ValueError):
+                return dict(json.loads(buf.split(b"\n", 1)[0]))
+            return {}
+
+
+def _await_not_running(c: Containers, cid: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if c.get(cid).state.status not in LIVE:
+                return
+        except NotFound:
+            return
+        time.sleep(0.01)
+
+
+def restart(c: Containers, ref: str, *, timeout: int | None = None, sig: str | None = None) -> None:
+    record = c.get(ref)
+    stop(c, record.id, timeout=timeout, sig=sig)
+    _await_monitor_gone(c, record.id)
+    c.start(record.id)
+
+
+def _await_monitor_gone(c: Containers, cid: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while c._monitor_alive(cid) and time.monotonic() < deadline:  # noqa: SLF001
+        time.sleep(0.005)
+
+
+def pause(c: Containers, ref: str) -> None:
+    record = c.get(ref)
+    if record.state.status != "running":
+        raise Conflict(f"Container {record.id} is not running")
+    if record.state.paused:
+        raise Conflict(f"Container {record.id} is already paused")
+    _runtime(c).pause(record.id)
+    c.records.update_state(record.id, lambda s: replace(s, paused=True))
+    _emit(c, record, "pause")
+
+
+def unpause(c: Containers, ref: str) -> None:
+    record = c.get(ref)
+    if record.state.status != "running" or not record.state.paused:
+        raise Conflict(f"Container {record.id} is not paused")
+    _runtime(c).resume(record.id)
+    c.records.update_state(record.id, lambda s: replace(s, paused=False))
+    _emit(c, record, "unpause")
+
+
+def resize(c: Containers, ref: str, height: int, width: int) -> None:
+    record = c.get(ref)
+    if record.state.status != "running":
+        raise Conflict(f"Container {record.id} is not running")
+    if not record.config.tty:
+        return
+    _control(c, record.id, {"op": "resize", "height": height, "width": width})
+
+
+def attach_socket(c: Containers, ref: str, *, stdin: bool, stdout: bool, stderr: bool, pending: bool) -> socket.socket:
+    """A connection to the monitor streaming the container's output (Docker's attach wire format)."""
+    record = c.get(ref)
+    stdin = stdin and record.config.open_stdin
+    header = {"op": "attach", "stdin": stdin, "stdout": stdout, "stderr": stderr, "pending": pending}
+    return attach.connect(_socket_dir(c, record.id), header)
+
+
+def wait(c: Containers, ref: str, condition: str = "not-running") -> ExitStatus:
+    """Docker's wait conditions: not-running (now if not running), next-exit, removed."""
+    from dockyard.engine.containers import ExitStatus
+
+    if condition not in CONDITIONS:
+        raise InvalidArgument(f"invalid condition: {condition}")
+    record = c.get(ref)
+    if condition == "removed":
+        return _wait_removed(c, record)
+    if condition == "not-running" and record.state.status not in LIVE:
+        return ExitStatus(status_code=record.state.exit_code, error=record.state.error)
+    while True:
+        waiter = _exit_waiter(c, record.id)
+        if waiter is not None:
+            with waiter:
+                line = _wait_line(waiter, None)
+            if line and "StatusCode" in line:
+                return ExitStatus(status_code=int(str(line["StatusCode"])), error=str(line.get("Error") or ""))
+        try:
+            record = c.get(record.id)
+        except NotFound:
+            return c._final_status(record.id, b"")  # noqa: SLF001
+        if record.state.status not in LIVE and (condition == "not-running" or waiter is not None):
+            return ExitStatus(status_code=record.state.exit_code, error=record.state.error)
+        time.sleep(0.02)  # next-exit of a container that is not running yet: wait for its start
+
+
+def _wait_removed(c: Containers, record: ContainerRecord) -> ExitStatus:
+    import fcntl
+
+    cid = record.id
+    while True:
+        try:
+            fd = os.open(c.paths.monitor_lock(cid), os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            fd = -1
+        data = b""
+        if fd >= 0:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH)
+                data = os.pread(fd, 4096, 0)
+            finally:
+                os.close(fd)
+        try:
+            current = c.records.load(cid)
+        except NotFound:
+            return c._final_status(cid, data)  # noqa: SLF001
+        if current.state.status not in LIVE and not current.host_config.auto_remove:
+            time.sleep(0.05)  # removed by someone else later (docker rm)
+        elif fd < 0:
+            time.sleep(0.01)
+
+
+def _emit(c: Containers, record: ContainerRecord, action: str, **extra: str) -> None:
+    with contextlib.suppress(Exception):
+        from dockyard.engine import events
+
+        events.emit_container(c.paths, record, action, **extra)

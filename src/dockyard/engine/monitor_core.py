@@ -1,0 +1,324 @@
+"""The monitor's main loop: one `Monitor` per container process lifetime, restarts included.
+
+Runs in the detached monitor process only (engine/monitor.py launches it). It never raises into its caller for
+a container failure: every outcome ends as a record state (running, restarting, exited with code, error) and the
+runtime's leftovers are cleaned. Single-threaded: a poll loop (engine/pollloop.py), pidfds for exits.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import fcntl
+import json
+import os
+import shutil
+import time
+from dataclasses import replace
+from typing import Any
+
+from dockyard.engine import health, runtime_fork
+from dockyard.engine.attach import AttachHub
+from dockyard.engine.logs import LogWriter, validate_log_config
+from dockyard.engine.monitor import ATTACH_WAIT_SECONDS, PR_SET_CHILD_SUBREAPER, MonitorConfig, StartError
+from dockyard.engine.monitor import start_exit_code as _start_exit_code
+from dockyard.engine.monitor_stdio import Stdio
+from dockyard.engine.pollloop import IN, Loop
+from dockyard.engine.records import ContainerRecord, HealthResult, RecordStore, State, now
+from dockyard.engine.restart import BackoffState, should_restart
+from dockyard.engine.rootfs import release_snapshot, unmount
+from dockyard.engine.runtime_client import RuntimeFailure
+from dockyard.paths import Paths
+
+EXIT_GRACE = 1.0  # after the init exited, processes outside its pid namespace may hold the pipes this long
+FLUSH_GRACE = 2.0  # attach clients get this long to read the last output
+
+
+class Monitor:
+    def __init__(self, config: MonitorConfig) -> None:
+        self.config = config
+        self.cid = config.container_id
+        self.paths = Paths(data_root=config.data_root, exec_root=config.exec_root)
+        self.records = RecordStore(self.paths)
+        self.record = self.records.load(self.cid)
+        self.bundle = self.paths.bundle(self.cid)
+        self.runtime = runtime_fork.runtime_for(config.runtime, self.paths.runtime_root)
+        self.loop = Loop()
+        self.pid = 0
+        self.status: int | None = None
+        self.started = 0.0
+        self.backoff = BackoffState()
+        self.stop_requested = False
+        self.prober: health.Prober | None = None
+        self.final: dict[str, Any] = {}
+        self.deleted = True
+
+    # ---- life ----------------------------------------------------------------------------------------------
+
+    def main(self, ready_fd: int) -> int:
+        libc = ctypes.CDLL(None, use_errno=True)
+        # why: the runtime's create exits and leaves the container's init behind; as a subreaper we inherit it and
+        # can wait(2) for it (prctl(2) PR_SET_CHILD_SUBREAPER, as containerd-shim and conmon do).
+        libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+        lock_fd = os.open(self.paths.monitor_lock(self.cid), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        fcntl.flock(lock_fd, fcntl.LOCK_EX)
+        os.ftruncate(lock_fd, 0)
+        if isinstance(self.runtime, runtime_fork.ForkRuntime):
+            runtime_fork.preload()
+        hc = self.record.host_config
+        options = validate_log_config(hc.log_driver or "json-file", hc.log_opts)
+        log_path = None if hc.log_driver == "none" else self.paths.log(self.cid)
+        self.writer = LogWriter(log_path, options, _log_attrs(self.record))
+        self.io = Stdio(self.loop, self.record, self.bundle, self.writer)
+        self.hub = AttachHub(self.loop, self.bundle, tty=self.record.config.tty, on_stdin=self.io.write_stdin,
+                             on_stdin_eof=self.io.stdin_detached, on_control=self._control)  # fmt: skip
+        self.io.hub = self.hub
+        try:
+            return self._lifetime(ready_fd)
+        finally:
+            self._finish(lock_fd)
+
+    def _lifetime(self, ready_fd: int) -> int:
+        first = True
+        while True:
+            error = self._create_and_start(ready_fd if first else -1)
+            if error is not None:
+                if first:
+                    self._fail(error, ready_fd)
+                    return 1
+                self._set_exited(error.exit_code, error=error.message)
+                return 0
+            first = False
+            code = self._serve_until_exit()
+            if not self._after_exit(code):
+                return 0
+
+    def _create_and_start(self, ready_fd: int) -> StartError | None:
+        try:
+            stdio = self.io.prepare()
+            try:
+                self.deleted = False
+                self.runtime.create(self.cid, self.bundle, pid_file=os.path.join(self.bundle, "init.pid"),
+                                    log_file=os.path.join(self.bundle, "runtime.log"), stdio=stdio,
+                                    console_socket=self.io.console_path)  # fmt: skip
+            finally:
+                self.io.created()
+            with open(os.path.join(self.bundle, "init.pid"), encoding="ascii") as f:
+                self.pid = int(f.read().strip())
+            self.status = None
+            pidfd = os.pidfd_open(self.pid)
+            self.loop.add(pidfd, IN, self._exited)
+            if ready_fd >= 0:
+                self._set_running()
+                _report(ready_fd, {"pid": self.pid})
+                self._await_attachers()
+            self.runtime.start(self.cid)
+        except (RuntimeFailure, OSError, ValueError) as err:
+            message = err.detail if isinstance(err, RuntimeFailure) else str(err)
+            self.io.close()
+            return StartError(message=message, exit_code=_start_exit_code(message))
+        self.started = time.monotonic()
+        self._set_running()
+        self._emit("start")
+        return None
+
+    def _await_attachers(self) -> None:
+        deadline = time.monotonic() + ATTACH_WAIT_SECONDS
+        while self.hub.pending_arrived < self.config.expect_attach and time.monotonic() < deadline:
+            self.loop.run_once(0.05)
+
+    def _serve_until_exit(self) -> int:
+        check = self.record.config.healthcheck
+        if health.enabled(check) and check is not None:
+            self.prober = health.Prober(self.loop, check, self._spawn_probe, self._health_result,
+                                        os.path.join(self.bundle, "health.pid"))  # fmt: skip
+            self.prober.schedule()
+        while self.status is None:
+            self.loop.run_once(5.0)
+            self._reap()
+        deadline = time.monotonic() + EXIT_GRACE
+        while self.io.reading() and time.monotonic() < deadline:
+            self.loop.run_once(0.05)
+        if self.prober is not None:
+            self.prober.stop()
+            self.prober = None
+        self.io.close()
+        code = os.waitstatus_to_exitcode(self.status)
+        return 128 - code if code < 0 else code
+
+    def _exited(self, fd: int, _ev: int) -> None:
+        self.loop.remove(fd)
+        os.close(fd)
+        self._reap()
+
+    def _reap(self) -> None:
+        """Reap every exited child: the init (its status ends the run), probes, orphans re-parented to us."""
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            if pid == self.pid:
+                self.status = status
+            elif self.prober is not None:
+                self.prober.reaped(pid, os.waitstatus_to_exitcode(status))
+
+    def _after_exit(self, code: int) -> bool:
+        """Record the exit; restart after the backoff delay when the policy says so. True: run again."""
+        record = self.records.load(self.cid)
+        oom = _oom_killed(record.id)
+        decision = should_restart(record.host_config.restart_policy, self.backoff, exit_code=code,
+                                  manually_stopped=record.manually_stopped or self.stop_requested,
+                                  ran_for=time.monotonic() - self.started)  # fmt: skip
+        self.backoff = decision.state
+        self.hub.exited(code)
+        self._emit("die", exitCode=str(code))
+        if not decision.restart:
+            self._set_exited(code, oom=oom)
+            return False
+        finished = now()
+        self.record = self.records.update(self.cid, lambda r: replace(
+            r, restart_count=r.restart_count + 1,
+            state=replace(r.state, status="restarting", restarting=True, pid=0, exit_code=code, oom_killed=oom,
+                          finished_at=finished, paused=False),
+        ))  # fmt: skip
+        self._delete()
+        deadline = time.monotonic() + decision.delay
+        while time.monotonic() < deadline and not self.stop_requested:
+            self.loop.run_once(deadline - time.monotonic())
+        self.record = self.records.load(self.cid)
+        if self.stop_requested or self.record.manually_stopped:
+            self._set_exited(code, oom=oom)
+            return False
+        return True
+
+    # ---- events from clients and probes --------------------------------------------------------------------
+
+    def _control(self, header: dict[str, Any]) -> None:
+        if header.get("op") == "resize":
+            self.io.resize(int(header.get("height", 0)), int(header.get("width", 0)))
+        elif header.get("op") == "stop":
+            self.stop_requested = True
+
+    def _spawn_probe(self, argv: tuple[str, ...], out_fd: int, pid_file: str) -> int:
+        return self.runtime.spawn_exec(self.cid, argv, stdout=out_fd, pid_file=pid_file)
+
+    def _health_result(self, result: HealthResult) -> None:
+        check = self.record.config.healthcheck
+        started_ns = int(self.started * 1e9)
+        start_ns = int(time.monotonic() * 1e9)
+
+        def change(r: ContainerRecord) -> ContainerRecord:
+            if r.state.status != "running" or r.state.pid != self.pid:
+                return r
+            current = r.state.health or health.Health()
+            new = health.apply_result(current, result, retries=check.retries if check else 0,
+                                      start_period_ns=check.start_period if check else 0,
+                                      started_at_ns=started_ns, start_ns=start_ns)  # fmt: skip
+            if new.status != current.status:
+                self._emit(f"health_status: {new.status}")
+            return replace(r, state=replace(r.state, health=new))
+
+        self.record = self.records.update(self.cid, change)
+
+    # ---- state ---------------------------------------------------------------------------------------------
+
+    def _set_running(self) -> None:
+        started = now()
+        check = self.record.config.healthcheck
+        fresh_health = health.Health() if health.enabled(check) else None
+        self.record = self.records.update(self.cid, lambda r: replace(
+            r, state=replace(r.state, status="running", pid=self.pid, started_at=started, error="", paused=False,
+                             restarting=False, oom_killed=False, exit_code=0, health=fresh_health),
+        ))  # fmt: skip
+
+    def _set_exited(self, code: int, *, oom: bool = False, error: str = "") -> None:
+        finished = now()
+        self.record = self.records.update(self.cid, lambda r: replace(r, state=replace(
+            r.state, status="exited", pid=0, exit_code=code, finished_at=finished, oom_killed=oom, error=error,
+            restarting=False, paused=False)))  # fmt: skip
+        self.final = {"StatusCode": code, "FinishedAt": finished}
+
+    def _fail(self, err: StartError, ready_fd: int) -> None:
+        finished = now()
+        self.records.update_state(self.cid, lambda s: replace(
+            s, status="created", error=err.message, exit_code=err.exit_code, finished_at=finished))  # fmt: skip
+        self.final = {"StatusCode": err.exit_code, "FinishedAt": finished}
+        self._delete(force=True)
+        _report(ready_fd, {"error": err.message, "exit_code": err.exit_code})
+
+    def _emit(self, action: str, **extra: str) -> None:
+        with contextlib.suppress(Exception):
+            from dockyard.engine import events
+
+            events.emit_container(self.paths, self.record, action, **extra)
+
+    # ---- teardown ------------------------------------------------------------------------------------------
+
+    def _delete(self, force: bool = False) -> None:
+        if self.deleted:
+            return
+        with contextlib.suppress(RuntimeFailure):
+            self.runtime.delete(self.cid, force=force)
+        self.deleted = True
+
+    def _finish(self, lock_fd: int) -> None:
+        deadline = time.monotonic() + FLUSH_GRACE
+        while self.hub.busy() and time.monotonic() < deadline:
+            self.loop.run_once(0.05)
+        self.hub.close()
+        self.io.close()
+        self.writer.close()
+        self._delete(force=True)
+        unmount(self.paths.rootfs(self.cid))
+        shutil.rmtree(self.bundle, ignore_errors=True)
+        from dockyard.engine.networks import release_on_exit  # lazy: networking is paid for only at exit
+
+        release_on_exit(self.paths, self.cid, remove_netns=self.config.auto_remove)
+        if self.config.auto_remove:
+            from dockyard.image import open_store
+
+            release_snapshot(open_store(self.paths), self.cid)
+            shutil.rmtree(self.paths.container_dir(self.cid), ignore_errors=True)
+            self._emit("destroy")
+        if self.final:
+            os.write(lock_fd, json.dumps(self.final).encode())
+
+
+def _report(fd: int, data: dict[str, Any]) -> None:
+    try:
+        os.write(fd, json.dumps(data).encode())
+    finally:
+        os.close(fd)
+
+
+def _oom_killed(cid: str) -> bool:
+    """Whether the kernel's OOM killer hit the container's memory cgroup (v1 memory.oom_control, v2 memory.events)."""
+    for path in (f"/sys/fs/cgroup/memory/dockyard/{cid}/memory.oom_control", f"/sys/fs/cgroup/dockyard/{cid}/memory.events"):
+        with contextlib.suppress(OSError, ValueError):
+            with open(path, encoding="ascii") as f:
+                for line in f:
+                    key, _, value = line.partition(" ")
+                    if key == "oom_kill":
+                        return int(value) > 0
+    return False
+
+
+def _log_attrs(record: ContainerRecord) -> dict[str, str] | None:
+    """The `labels=` and `env=` log options: container labels and env values attached to every log line."""
+    opts = record.host_config.log_opts or {}
+    attrs: dict[str, str] = {}
+    labels = record.config.labels or {}
+    for key in filter(None, opts.get("labels", "").split(",")):
+        if key in labels:
+            attrs[key] = labels[key]
+    env = dict(e.partition("=")[::2] for e in record.config.env)
+    for key in filter(None, opts.get("env", "").split(",")):
+        if key in env:
+            attrs[key] = env[key]
+    return attrs or None
+
+
+__all__ = ["Monitor", "State"]

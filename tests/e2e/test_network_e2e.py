@@ -1,0 +1,246 @@
+"""Networking end to end through the CLI: user-defined networks with names, published ports, modes, bad input,
+and nothing left behind (links, namespace files, DOCKYARD iptables rules, IPAM leases).
+
+Traffic goes only to loopback and to containers on networks these tests create; every name starts with `dyt`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from ipaddress import IPv4Network
+from pathlib import Path
+
+import pytest
+
+from conftest import require
+
+pytestmark = pytest.mark.privileged
+
+RUNTIME = os.path.join(os.path.dirname(sys.executable), "dockyard-runtime")
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+
+class Dockyard:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.env = {k: v for k, v in os.environ.items() if k not in ("DOCKYARD_HOST", "DOCKER_HOST")}
+        self.env.update(DOCKYARD_DATA_ROOT=str(root), DOCKYARD_RUNTIME=RUNTIME)
+        self.env.pop("DOCKYARD_EXEC_ROOT", None)
+
+    def __call__(self, *args: str, timeout: float = 30) -> Result:
+        proc = subprocess.run([sys.executable, "-m", "dockyard.cli.main", *args], env=self.env, capture_output=True,
+                              text=True, timeout=timeout, check=False)  # fmt: skip
+        return Result(proc.returncode, proc.stdout, proc.stderr)
+
+    def ok(self, *args: str) -> str:
+        result = self(*args)
+        assert result.code == 0, (args, result)
+        return result.out
+
+
+def _links() -> set[str]:
+    out = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True, check=True).stdout
+    return {line.split(": ")[1].split("@")[0] for line in out.splitlines()}
+
+
+def _rules(tag: str) -> list[str]:
+    out = subprocess.run(["iptables-save"], capture_output=True, text=True, check=True).stdout
+    return [line for line in out.splitlines() if tag in line]
+
+
+def _free_subnets(count: int) -> list[str]:
+    from dockyard.network import ipam
+
+    routes = ipam.host_routes()
+    start = int.from_bytes(os.urandom(1), "big")
+    found = []
+    for i in range(256):
+        net = IPv4Network(f"10.251.{(start + i) % 256}.0/24")
+        if not ipam.overlaps(net, routes):
+            found.append(str(net))
+        if len(found) == count:
+            return found
+    pytest.fail("no free 10.251.x.0/24 subnets")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def image_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    require(os.geteuid() == 0, "needs root")
+    require(os.path.isfile("/bin/busybox"), "busybox-static is not installed")
+    for tool in ("ip", "iptables-save", "unshare"):
+        require(shutil.which(tool) is not None, f"needs {tool}")
+    root = tmp_path_factory.mktemp("dyt-net")
+    assert Dockyard(root)("image", "build-busybox").code == 0
+    return root
+
+
+@pytest.fixture
+def d(image_root: Path) -> Iterator[Dockyard]:
+    from dockyard.engine.networks import ContainerNetworks
+    from dockyard.paths import Paths
+
+    links_before = _links()
+    dy = Dockyard(image_root)
+    yield dy
+    for cid in dy("ps", "-aq", "--no-trunc").out.split():
+        dy("rm", "-f", cid)
+    dy("network", "prune", "-f")
+    networks = ContainerNetworks(Paths.from_env(str(image_root)), lambda ref: pytest.fail(ref))
+    leases = {p.name: p.read_text() for p in (image_root / "network").rglob("*") if "lease" in str(p) and p.is_file()}
+    endpoints = list((image_root / "network" / "endpoints").rglob("*.json"))
+    netns = list((image_root / "run" / "netns").glob("*")) if (image_root / "run" / "netns").exists() else []
+    tag = networks.manager.tag
+    networks.manager.purge()  # the default bridge of this private data root goes too
+    assert endpoints == [], "endpoints left behind"
+    assert netns == [], "namespace files left behind"
+    assert all("{}" in v or v.strip() in ("", "{}") for v in leases.values()), leases
+    assert _links() - links_before == set(), "links left behind"
+    assert _rules(tag) == [], "firewall rules left behind"
+
+
+def _wait_http(url: str) -> bytes:
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                return bytes(r.read())
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+def test_two_containers_reach_each_other_by_name(d: Dockyard) -> None:
+    net = f"dyt{os.getpid()}a"
+    (subnet,) = _free_subnets(1)
+    d.ok("network", "create", "--subnet", subnet, net)
+    d.ok("run", "-d", "--name", f"{net}-srv", "--network", net, "--network-alias", "web", "busybox",
+         "sh", "-c", "while true; do echo pong | nc -l -p 7000; done")  # fmt: skip
+    out = d.ok("run", "--rm", "--network", net, "busybox", "sh", "-c",
+               f"ping -c1 -W2 {net}-srv >/dev/null && echo ping-ok; nc {net}-srv 7000 </dev/null; nc web 7000 </dev/null")  # fmt: skip
+    assert out.split() == ["ping-ok", "pong", "pong"]
+    doc = json.loads(d.ok("network", "inspect", net))[0]
+    assert doc["Name"] == net and doc["IPAM"]["Config"][0]["Subnet"] == subnet
+    assert [c["Name"] for c in doc["Containers"].values()] == [f"{net}-srv"]
+    assert d.ok("network", "ls", "-q", "--filter", f"name={net}").strip() == doc["Id"][:12]
+
+
+def test_published_port_answers_on_loopback_and_port_verb(d: Dockyard) -> None:
+    port = _free_port()
+    cid = d.ok("run", "-d", "-p", f"{port}:80", "busybox", "sh", "-c",
+               "mkdir /www && echo hello-dyt > /www/index.html && httpd -f -p 80 -h /www").strip()  # fmt: skip
+    assert _wait_http(f"http://127.0.0.1:{port}/index.html") == b"hello-dyt\n"
+    assert d.ok("port", cid).strip() == f"80/tcp -> 0.0.0.0:{port}"
+    settings = json.loads(d.ok("inspect", cid))[0]["NetworkSettings"]
+    assert settings["Ports"]["80/tcp"] == [{"HostIp": "0.0.0.0", "HostPort": str(port)}]
+    assert settings["IPAddress"] and settings["Networks"]["bridge"]["IPAddress"] == settings["IPAddress"]
+
+
+def test_publish_all_with_expose(d: Dockyard) -> None:
+    cid = d.ok("run", "-d", "--expose", "8081", "-P", "busybox", "sleep", "30").strip()
+    line = d.ok("port", cid).strip()
+    assert line.startswith("8081/tcp -> 0.0.0.0:") and int(line.rpartition(":")[2]) > 0
+
+
+def test_networks_are_isolated(d: Dockyard) -> None:
+    a, b = f"dyt{os.getpid()}i1", f"dyt{os.getpid()}i2"
+    s1, s2 = _free_subnets(2)
+    d.ok("network", "create", "--subnet", s1, a)
+    d.ok("network", "create", "--subnet", s2, b)
+    cid = d.ok("run", "-d", "--network", a, "busybox", "sleep", "30").strip()
+    ip = json.loads(d.ok("inspect", cid))[0]["NetworkSettings"]["Networks"][a]["IPAddress"]
+    result = d("run", "--rm", "--network", b, "busybox", "ping", "-c1", "-W1", ip)
+    assert result.code != 0
+
+
+def test_connect_and_disconnect_while_running(d: Dockyard) -> None:
+    net = f"dyt{os.getpid()}c"
+    (subnet,) = _free_subnets(1)
+    d.ok("network", "create", "--subnet", subnet, net)
+    cid = d.ok("run", "-d", "--network", "none", "busybox", "sleep", "30").strip()
+    assert d("network", "connect", net, cid).err.startswith("Error response from daemon: container cannot be")
+    cid = d.ok("run", "-d", "busybox", "sleep", "30").strip()
+    d.ok("network", "connect", "--alias", "extra", net, cid)
+    doc = json.loads(d.ok("network", "inspect", net))[0]
+    assert cid in doc["Containers"]
+    out = d.ok("run", "--rm", "--network", net, "busybox", "ping", "-c1", "-W2", "extra")
+    assert "1 packets received" in out
+    d.ok("network", "disconnect", net, cid)
+    assert json.loads(d.ok("network", "inspect", net))[0]["Containers"] == {}
+
+
+def test_host_none_and_container_modes(d: Dockyard) -> None:
+    none = d.ok("run", "--rm", "--network", "none", "busybox", "ls", "/sys/class/net").split()
+    assert none == ["lo"]
+    host = d.ok("run", "--rm", "--network", "host", "busybox", "ls", "/sys/class/net").split()
+    assert set(host) == set(os.listdir("/sys/class/net"))
+    cid = d.ok("run", "-d", "busybox", "sleep", "30").strip()
+    ip = json.loads(d.ok("inspect", cid))[0]["NetworkSettings"]["IPAddress"]
+    shared = d.ok("run", "--rm", "--network", f"container:{cid}", "busybox", "ip", "-o", "-4", "addr")
+    assert f"inet {ip}/" in shared
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("network", "create", "--subnet", "10.0.0.0/33", "NAME"), "invalid CIDR address: 10.0.0.0/33"),
+        (("network", "create", "--subnet", "SUBNET", "--gateway", "192.0.2.1", "NAME"), "no matching subnet"),
+        (("network", "connect", "dyt-missing-net", "busybox"), "network dyt-missing-net not found"),
+        (("run", "--rm", "-p", "70000:80", "busybox", "true"), "invalid hostPort: 70000"),
+        (("run", "--rm", "--network", "dyt-missing-net", "busybox", "true"), "network dyt-missing-net not found"),
+    ],
+)
+def test_bad_input_gives_dockers_message(d: Dockyard, args: tuple[str, ...], message: str) -> None:
+    (subnet,) = _free_subnets(1)
+    name = f"dyt{os.getpid()}bad"
+    args = tuple(subnet if a == "SUBNET" else name if a == "NAME" else a for a in args)
+    result = d(*args)
+    assert result.code != 0 and message in result.err, result
+    assert name not in d.ok("network", "ls", "--format", "{{.Name}}")
+
+
+def test_duplicate_name_and_overlap_leave_nothing(d: Dockyard) -> None:
+    net = f"dyt{os.getpid()}dup"
+    (subnet,) = _free_subnets(1)
+    d.ok("network", "create", "--subnet", subnet, net)
+    links = _links()
+    dup = d("network", "create", net)
+    assert dup.err.strip() == f"Error response from daemon: network with name {net} already exists"
+    overlap = d("network", "create", "--subnet", subnet, net + "2")
+    assert "Pool overlaps with other one on this address space" in overlap.err
+    assert _links() == links
+    assert d.ok("network", "ls", "--format", "{{.Name}}").split().count(net) == 1
+
+
+def test_host_port_in_use_fails_and_leaves_nothing(d: Dockyard) -> None:
+    with socket.socket() as s:
+        s.bind(("0.0.0.0", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        result = d("run", "-d", "-p", f"{port}:80", "busybox", "sleep", "30")
+        assert result.code != 0 and "address already in use" in result.err, result
+    with contextlib.suppress(Exception):
+        for cid in d("ps", "-aq").out.split():
+            d("rm", "-f", cid)
