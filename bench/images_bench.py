@@ -19,13 +19,13 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import Timing, markdown_table, time_command, write_results  # noqa: E402
+from common import Timing, markdown_table, time_command, write_results
 
-from dockyard.image import open_store  # noqa: E402
-from dockyard.image.busybox import build_busybox  # noqa: E402
-from dockyard.image.mutate import Built, set_config  # noqa: E402
-from dockyard.oci.image_spec import ContainerConfig  # noqa: E402
-from dockyard.paths import Paths  # noqa: E402
+from dockyard.image import open_store
+from dockyard.image.busybox import build_busybox
+from dockyard.image.mutate import Built, set_config
+from dockyard.oci.image_spec import ContainerConfig
+from dockyard.paths import Paths
 
 
 def populate(root: str, count: int) -> None:

@@ -10,7 +10,6 @@ import contextlib
 import http.client
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -106,11 +105,11 @@ def start_daemon(root: Path, *, busybox: bool = True) -> Iterator[Daemon]:
     )
     daemon = Daemon(sock=sock, root=root, proc=proc)
     try:
-        for _ in range(1000):
-            if os.path.exists(sock) or proc.poll() is not None:
+        for _ in range(1000):  # ready = answers /_ping (a stale socket file from a killed daemon is not)
+            if _answers(daemon) or proc.poll() is not None:
                 break
             time.sleep(0.01)
-        if not os.path.exists(sock):
+        if not _answers(daemon):
             pytest.fail(f"dockyardd did not start: {(root / 'dockyardd.log').read_text()}")
         if busybox:
             status, _, body = daemon.request("POST", "/_dockyard/images/busybox")
@@ -127,6 +126,13 @@ def start_daemon(root: Path, *, busybox: bool = True) -> Iterator[Daemon]:
         log.close()
 
 
+def _answers(daemon: Daemon) -> bool:
+    try:
+        return daemon.request("GET", "/_ping")[0] == 200
+    except OSError:
+        return False
+
+
 def _cleanup(daemon: Daemon) -> None:
     """Remove the containers a test left behind (their monitors outlive the daemon otherwise)."""
     with contextlib.suppress(Exception):
@@ -139,7 +145,3 @@ def _cleanup(daemon: Daemon) -> None:
 def log_tail(daemon: Daemon, lines: int = 30) -> str:
     text = (daemon.root / "dockyardd.log").read_text(errors="replace")
     return "\n".join(text.splitlines()[-lines:])
-
-
-def remove_tree(path: Path) -> None:
-    shutil.rmtree(path, ignore_errors=True)

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from dockyard.api import filters as api_filters
-from dockyard.api import inspect_json
+from dockyard.api import inspect_json, networks
 from dockyard.api.messages import Request, Response
 from dockyard.engine import changes as changes_
 from dockyard.engine import copy, inspect, stats, top
@@ -43,7 +43,10 @@ def list_(engine: Engine, req: Request) -> Response:
 def inspect_(engine: Engine, req: Request) -> Response:
     record = engine.containers.get(req.params["id"])
     view = inspect.view(engine.containers, record, size=req.flag("size"))
-    return Response.json(inspect_json.container_json(view))
+    doc = inspect_json.container_json(view)
+    doc["NetworkSettings"].update(networks.container_network_settings(engine, record))  # networking: api/networks.py
+    doc["HostConfig"]["NetworkMode"] = record.host_config.network_mode or "default"
+    return Response.json(doc)
 
 
 def top_(engine: Engine, req: Request) -> Response:

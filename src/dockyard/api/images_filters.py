@@ -163,9 +163,7 @@ def predicate(store: ImageStore, filters: Filters, *, prune: bool = False) -> Ca
             return False
         if any(created >= limit for limit in until):
             return False
-        if references and not matching_tags(image, references):
-            return False
-        return True
+        return not references or bool(matching_tags(image, references))
 
     return test
 

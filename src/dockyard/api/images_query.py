@@ -7,7 +7,6 @@ Docker's field names live here and in client/; the engine's image models come fr
 from __future__ import annotations
 
 import json
-import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -81,7 +80,7 @@ def container_config_json(config: ContainerConfig | None) -> dict[str, Any]:
     out["Cmd"] = list(c.cmd) if c and c.cmd is not None else None
     if c and c.healthcheck is not None:
         hc = c.healthcheck
-        health = {"Test": list(hc.test) if hc.test is not None else None}
+        health: dict[str, Any] = {"Test": list(hc.test) if hc.test is not None else None}
         for key, value in (("Interval", hc.interval), ("Timeout", hc.timeout), ("StartPeriod", hc.start_period),
                            ("StartInterval", hc.start_interval), ("Retries", hc.retries)):  # fmt: skip
             if value:
@@ -212,7 +211,3 @@ def history_json(engine: Engine, image: Image) -> list[dict[str, Any]]:
 def history(engine: Engine, req: Request) -> Response:
     image = engine.images.get(req.params["name"])
     return Response.json(history_json(engine, image))
-
-
-def now() -> float:
-    return time.time()

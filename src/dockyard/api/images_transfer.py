@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterator
 from contextlib import ExitStack
 from typing import TYPE_CHECKING, BinaryIO
 
@@ -80,8 +79,3 @@ def import_(engine: Engine, req: Request, source: str) -> Response:
         image = import_image(engine.images, stream, options)
     lines.append(message("status", str(image.id)))
     return Response(body=b"".join(lines), content_type=JSON)
-
-
-def chunks(data: bytes, size: int = 1 << 20) -> Iterator[bytes]:
-    for start in range(0, len(data), size):
-        yield data[start : start + size]

@@ -6,6 +6,7 @@ Pure data plus small helpers for JSON bodies and Docker's boolean query values; 
 from __future__ import annotations
 
 import json
+import socket
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -78,6 +79,9 @@ class Response:
     # The in-process transport calls it with its own Duplex. Errors must be answered *before* (a plain
     # error Response), since after the 101 only bytes can flow.
     hijack: Hijack | None = None
+    # In-process only (attach): a callable that opens a socket already speaking the hijacked stream, so the CLI
+    # reads it directly — no relay thread, no socketpair. Called lazily by the client; the daemon uses `hijack`.
+    direct: Callable[[], socket.socket] | None = None
 
     @classmethod
     def json(cls, data: Any, status: int = 200) -> Response:

@@ -13,7 +13,18 @@ from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import TYPE_CHECKING
 
-from dockyard.api import containers, containers_info, images, networks, system, system_events
+from dockyard.api import (
+    containers,
+    containers_info,
+    images,
+    images_manage,
+    images_query,
+    images_transfer,
+    networks,
+    system,
+    system_events,
+)
+from dockyard.api import containers_lifecycle as lifecycle
 from dockyard.api import exec as exec_api
 from dockyard.api.messages import Request, Response
 from dockyard.api.versions import API_VERSION, MIN_API_VERSION, VERSION
@@ -57,12 +68,27 @@ ROUTES = (
     Route("GET", "/exec/{id}/json", exec_api.inspect),
     Route("GET", "/events", system_events.events_),
     Route("GET", "/system/df", system_events.system_df),
-    Route("GET", "/containers/{id}/logs", containers.logs),
-    Route("POST", "/containers/{id}/start", containers.start),
-    Route("POST", "/containers/{id}/wait", containers.wait),
-    Route("POST", "/containers/{id}/kill", containers.kill),
+    Route("GET", "/containers/{id}/logs", lifecycle.logs),
+    Route("POST", "/containers/{id}/start", lifecycle.start),
+    Route("POST", "/containers/{id}/stop", lifecycle.stop),
+    Route("POST", "/containers/{id}/restart", lifecycle.restart),
+    Route("POST", "/containers/{id}/kill", lifecycle.kill),
+    Route("POST", "/containers/{id}/pause", lifecycle.pause),
+    Route("POST", "/containers/{id}/unpause", lifecycle.unpause),
+    Route("POST", "/containers/{id}/wait", lifecycle.wait),
+    Route("POST", "/containers/{id}/attach", lifecycle.attach),
+    Route("POST", "/containers/{id}/resize", lifecycle.resize),
     Route("DELETE", "/containers/{id}", containers.remove),
-    Route("GET", "/images/json", images.list_),
+    Route("GET", "/images/json", images_query.list_images),
+    Route("GET", "/images/get", images_transfer.save),
+    Route("POST", "/images/load", images_transfer.load),
+    Route("POST", "/images/create", images_transfer.create),
+    Route("POST", "/images/prune", images_manage.prune),
+    Route("GET", "/images/{name*}/json", images_query.inspect),
+    Route("GET", "/images/{name*}/history", images_query.history),
+    Route("GET", "/images/{name*}/get", images_transfer.save),
+    Route("POST", "/images/{name*}/tag", images_manage.tag),
+    Route("DELETE", "/images/{name*}", images_manage.delete),
     Route("GET", "/networks", networks.list_),
     Route("GET", "/networks/{id}", networks.inspect),
     Route("POST", "/networks/create", networks.create),
@@ -79,6 +105,8 @@ _VERSION_PREFIX = re.compile(r"/v([0-9]+)\.([0-9]+)(/.*)")
 
 
 def _compile(pattern: str) -> re.Pattern[str]:
+    """`{id}` matches one path segment; `{name*}` several (image names hold slashes: `localhost:5000/a/b`)."""
+    pattern = re.sub(r"\{(\w+)\*\}", r"(?P<\1>.+)", pattern)
     return re.compile(re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", pattern))
 
 

@@ -112,7 +112,7 @@ def _registry_config() -> dict[str, Any]:
 
 def info_json(engine: Engine, *, debug: bool = False) -> dict[str, Any]:
     total, running, paused, stopped, images = _counts(engine)
-    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     runtime = os.path.basename(engine.containers.runtime_binary) or "runc"
     return {
         "ID": _engine_id(engine.paths.data_root),

@@ -53,7 +53,7 @@ def _labels(data: dict[str, Any]) -> dict[str, str] | None:
 
 def create_request(body: Any) -> CreateRequest:
     """The POST /containers/create body → CreateRequest."""
-    from dockyard.api import networks
+    from dockyard.api import networks, wire_lifecycle
     from dockyard.engine.containers import CreateRequest
     from dockyard.engine.records import HostConfig
 
@@ -76,6 +76,7 @@ def create_request(body: Any) -> CreateRequest:
         cap_drop=_strings(hc, "CapDrop") or (),
         security_opt=_strings(hc, "SecurityOpt") or (),
         **networks.host_config_fields(body, hc),
+        **wire_lifecycle.host_config_fields(hc),
     )
     if host_config.memory < 0 or host_config.nano_cpus < 0:
         raise InvalidArgument("invalid resources: Memory and NanoCpus must not be negative")
@@ -96,6 +97,7 @@ def create_request(body: Any) -> CreateRequest:
         host_config=host_config,
         exposed_ports=networks.exposed_ports(body),
         mac_address=_field(body, "MacAddress", str, "a string", ""),
+        **wire_lifecycle.config_fields(body),
     )
 
 

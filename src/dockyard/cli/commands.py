@@ -1,4 +1,5 @@
-"""The verbs: run, ps, logs, rm, inspect, version, images, image build-busybox. Parse → client → render.
+"""The verbs: run, ps, logs, rm, inspect, version, image build-busybox. Parse → client → render.
+(The image verbs are in cli/images.py.)
 
 Commands return their exit status or raise; they never exit and never print tracebacks (cli/main.py does the
 exiting). `CliExit` carries a Docker exit code (125 engine error, 126 cannot invoke, 127 not found).
@@ -6,13 +7,14 @@ exiting). `CliExit` carries a Docker exit code (125 engine error, 126 cannot inv
 
 from __future__ import annotations
 
-import json
 import platform
 from typing import Any
 
 import click
 
-from dockyard.cli import networks, output, parse
+from dockyard.cli import containers_copy, containers_info, networks, output, parse
+from dockyard.cli import exec as exec_cli
+from dockyard.cli import system as system_cli
 from dockyard.client.client import API_VERSION, APIError, Client, CreateOptions
 from dockyard.errors import EXIT_CANNOT_INVOKE, EXIT_ENGINE_ERROR, EXIT_NOT_FOUND
 
@@ -128,37 +130,6 @@ def _attach(client: Client, container: str, *, remove: bool) -> int:
 
 
 @click.command(context_settings=CONTEXT)
-@click.option("-a", "--all", "all_", is_flag=True, help="Show all containers (default shows just running)")
-@click.option("-q", "--quiet", is_flag=True, help="Only display container IDs")
-@click.option("--no-trunc", is_flag=True, help="Don't truncate output")
-@click.pass_context
-def ps(ctx: click.Context, all_: bool, quiet: bool, no_trunc: bool) -> int:
-    """List containers."""
-    try:
-        containers = client_of(ctx).containers(all=all_)
-    except APIError as err:
-        raise daemon_error(err) from err
-    if quiet:
-        for c in containers:
-            click.echo(c.id if no_trunc else c.id[:12])
-        return 0
-    rows = [
-        (
-            c.id if no_trunc else c.id[:12],
-            c.image,
-            json.dumps(c.command if no_trunc else output.truncate(c.command, 20), ensure_ascii=False),
-            output.ago(c.created),
-            c.status,
-            "",
-            ",".join(n.removeprefix("/") for n in c.names),
-        )
-        for c in containers
-    ]
-    click.echo(output.table(("CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"), rows))
-    return 0
-
-
-@click.command(context_settings=CONTEXT)
 @click.option("-f", "--follow", is_flag=True, help="Follow log output")
 @click.option("-t", "--timestamps", is_flag=True, help="Show timestamps")
 @click.option("-n", "--tail", default="all", help='Number of lines to show from the end of the logs (default "all")')
@@ -190,26 +161,6 @@ def rm(ctx: click.Context, containers: tuple[str, ...], force: bool) -> int:
             failed.append(f"Error response from daemon: {err.message}")
     if failed:
         raise CliExit(1, "\n".join(failed))
-    return 0
-
-
-@click.command(context_settings=CONTEXT)
-@click.argument("containers", nargs=-1, required=True)
-@click.pass_context
-def inspect(ctx: click.Context, containers: tuple[str, ...]) -> int:
-    """Display detailed information on one or more containers."""
-    client = client_of(ctx)
-    found, missing = [], []
-    for name in containers:
-        try:
-            found.append(client.inspect_container(name))
-        except APIError as err:
-            if err.http_status != 404:
-                raise daemon_error(err) from err
-            missing.append(name)
-    click.echo(json.dumps(found, indent=4, ensure_ascii=False))
-    if missing:
-        raise CliExit(1, "\n".join(f"Error: No such object: {name}" for name in missing))
     return 0
 
 
@@ -246,24 +197,6 @@ def version(ctx: click.Context) -> int:
     return 0
 
 
-@click.command(context_settings=CONTEXT)
-@click.pass_context
-def images(ctx: click.Context) -> int:
-    """List images."""
-    try:
-        found = client_of(ctx).images()
-    except APIError as err:
-        raise daemon_error(err) from err
-    rows = []
-    for image in found:
-        for tag in image.tags or ("<none>:<none>",):
-            repo, _, name = tag.rpartition(":")
-            rows.append((repo, name, image.id.removeprefix("sha256:")[:12], output.ago(image.created),
-                         f"{image.size / 1e6:.3g}MB"))  # fmt: skip
-    click.echo(output.table(("REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"), rows))
-    return 0
-
-
 @click.group(context_settings=CONTEXT)
 def image() -> None:
     """Manage images."""
@@ -294,9 +227,6 @@ def build_debian(ctx: click.Context, suite: str) -> int:
     return 0
 
 
-image.add_command(images, "ls")
-
-
 @click.group(context_settings=CONTEXT)
 def system() -> None:
     """Manage dockyard."""
@@ -317,4 +247,10 @@ def system_check(ctx: click.Context) -> int:
     click.echo("no problems found")
     return 0
 
-COMMANDS = (run, ps, logs, rm, inspect, version, images, image, system, *networks.COMMANDS)
+
+system.add_command(system_cli.df)
+system.add_command(system_cli.system_prune)
+INFO_COMMANDS = (*containers_info.COMMANDS, *containers_copy.COMMANDS, *exec_cli.COMMANDS, system_cli.stats,
+                 system_cli.events)  # fmt: skip
+COMMANDS = (run, logs, rm, version, image, system, *networks.COMMANDS, *INFO_COMMANDS,
+            system_cli.container_group(run, logs, rm, *INFO_COMMANDS))  # fmt: skip

@@ -15,6 +15,7 @@ from typing import Any, NoReturn
 import click
 
 from dockyard.cli.commands import COMMANDS, CONTEXT, CliExit
+from dockyard.cli.images import register as register_images
 from dockyard.errors import EXIT_ENGINE_ERROR, DockyardError
 
 
@@ -29,6 +30,7 @@ def cli(ctx: click.Context, host: str | None, data_root: str | None) -> None:
 
 for command in COMMANDS:
     cli.add_command(command)
+register_images(cli, cli.commands["image"])  # type: ignore[arg-type]
 
 
 def _fail(code: int, message: str, hint: str | None = None) -> NoReturn:

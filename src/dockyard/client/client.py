@@ -6,7 +6,6 @@ Knows Docker's field names and status codes (with api/ the only layer that does)
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -56,10 +55,23 @@ class CreateOptions:
     expose: tuple[str, ...] = ()
     publish: tuple[str, ...] = ()  # raw `-p` values; parsed (Docker's messages) into PortBindings
     publish_all: bool = False
+    tty: bool = False
+    open_stdin: bool = False
+    stdin_once: bool = False
+    attach: tuple[str, ...] = ()  # the streams `run` attaches: stdin, stdout, stderr
+    restart: Mapping[str, Any] = field(default_factory=lambda: {"Name": "no", "MaximumRetryCount": 0})
+    log_driver: str = ""
+    log_opts: Mapping[str, str] = field(default_factory=dict)
+    init: bool | None = None
+    stop_signal: str = ""
+    stop_timeout: int | None = None
+    healthcheck: Mapping[str, Any] | None = None  # Docker's Healthcheck object
+    console_size: tuple[int, int] = (0, 0)
 
     def to_json(self) -> dict[str, Any]:
         body = self._base_json()
         body["HostConfig"].update(self._network_json())
+        self._lifecycle_json(body)
         body["ExposedPorts"] = {key: {} for key in self._exposed()}
         if self.mac_address:
             body["MacAddress"] = self.mac_address
@@ -69,6 +81,24 @@ class CreateOptions:
                 endpoint["IPAMConfig"] = {"IPv4Address": self.ip}
             body["NetworkingConfig"] = {"EndpointsConfig": {self.network or "default": endpoint}}
         return body
+
+    def _lifecycle_json(self, body: dict[str, Any]) -> None:
+        body.update(
+            Tty=self.tty, OpenStdin=self.open_stdin, StdinOnce=self.stdin_once,
+            AttachStdin="stdin" in self.attach, AttachStdout="stdout" in self.attach,
+            AttachStderr="stderr" in self.attach,
+        )  # fmt: skip
+        if self.stop_signal:
+            body["StopSignal"] = self.stop_signal
+        if self.stop_timeout is not None:
+            body["StopTimeout"] = self.stop_timeout
+        if self.healthcheck is not None:
+            body["Healthcheck"] = dict(self.healthcheck)
+        hc = body["HostConfig"]
+        hc.update(RestartPolicy=dict(self.restart), LogConfig={"Type": self.log_driver, "Config": dict(self.log_opts)},
+                  ConsoleSize=list(self.console_size))  # fmt: skip
+        if self.init is not None:
+            hc["Init"] = self.init
 
     def _exposed(self) -> list[str]:
         from dockyard.engine.networks import parse_expose, parse_publish
@@ -253,10 +283,11 @@ def _demux(chunks: Iterator[bytes]) -> Iterator[tuple[str, bytes]]:
 
 
 def from_env(host: str | None = None, data_root: str | None = None) -> Client:
-    """A client for `host` (or DOCKYARD_HOST/DOCKER_HOST); without one, the in-process engine (daemonless)."""
+    """A client for `host` (or DOCKYARD_HOST/DOCKER_HOST/the docker context); without one, the in-process engine."""
+    from dockyard.client.hosts import resolve_host
     from dockyard.client.transport import InProcessTransport, parse_host
 
-    host = host or os.environ.get("DOCKYARD_HOST") or os.environ.get("DOCKER_HOST")
+    host = resolve_host(host)
     if host:
         from dockyard.client.unix import UnixTransport
 

@@ -28,6 +28,7 @@ class RawResponse:
     headers: Mapping[str, str] = field(default_factory=dict)  # lower-case names
     chunks: Iterator[bytes] = field(default_factory=lambda: iter(()))
     sock: socket.socket | None = None  # a hijacked connection (status 101): raw bytes both ways
+    opener: Callable[[], socket.socket] | None = None  # in-process attach: opens that connection on first use
 
     def read(self) -> bytes:
         return b"".join(self.chunks)
@@ -57,6 +58,8 @@ class InProcessTransport:
         headers = {k.lower(): v for k, v in response.headers}
         if response.content_type:
             headers["content-type"] = response.content_type
+        if response.direct is not None:
+            return RawResponse(status=101, headers=headers, opener=response.direct)
         if response.hijack is not None:
             return RawResponse(status=101, headers=headers, sock=_run_hijack(response.hijack))
         chunks = response.stream if response.stream is not None else iter((response.body,))

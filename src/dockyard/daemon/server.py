@@ -44,6 +44,15 @@ class Limits:
         return self.max_bulk_body if bare.endswith(_BULK_SUFFIXES) else self.max_body
 
 
+def parse_query(text: str) -> dict[str, str]:
+    """Query parameters; a repeated key (`names=a&names=b` for save, `changes=…` for import) keeps every value,
+    joined by newlines, which no image name contains and which is how Docker joins `--change` lines anyway."""
+    query: dict[str, str] = {}
+    for key, value in urllib.parse.parse_qsl(text, keep_blank_values=True):
+        query[key] = f"{query[key]}\n{value}" if key in query else value
+    return query
+
+
 class _Reject(Exception):
     """A request the server answers itself (malformed, too large) before any handler sees it."""
 
@@ -160,7 +169,7 @@ class Server:
         event, body = got
         method = event.method.decode("latin-1")
         target = urllib.parse.urlsplit(event.target.decode("latin-1"))
-        query = dict(urllib.parse.parse_qsl(target.query, keep_blank_values=True))
+        query = parse_query(target.query)
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in event.headers}
         loop = asyncio.get_running_loop()
         try:

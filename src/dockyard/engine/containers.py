@@ -13,15 +13,17 @@ import os
 import secrets
 import shutil
 import signal
+import socket
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from functools import cached_property
 
-from dockyard.engine import monitor, rootfs, spec
-from dockyard.engine.logs import LogEntry, read_log
+from dockyard.engine import health, initproc, lifecycle, monitor, recovery, rootfs, spec
+from dockyard.engine.logs import LogEntry, LogQuery
+from dockyard.engine.logs_access import container_logs as lifecycle_logs
 from dockyard.engine.names import random_name, validate_name
 from dockyard.engine.networks import ContainerNetworks, mode_of
-from dockyard.engine.records import ContainerConfig, ContainerRecord, HostConfig, RecordStore, State, now
+from dockyard.engine.records import ContainerConfig, ContainerRecord, Healthcheck, HostConfig, RecordStore, State, now
 from dockyard.engine.runtime_client import CliRuntime, RuntimeFailure, find_runtime
 from dockyard.engine.users import resolve_user
 from dockyard.errors import Conflict, DockyardError, InvalidArgument, NotFound
@@ -47,6 +49,13 @@ class CreateRequest:
     host_config: HostConfig = HostConfig()
     exposed_ports: tuple[str, ...] = ()  # `80/tcp` keys
     mac_address: str = ""
+    stdin_once: bool = False
+    attach_stdin: bool = False
+    attach_stdout: bool = False
+    attach_stderr: bool = False
+    stop_signal: str = ""
+    stop_timeout: int | None = None
+    healthcheck: Healthcheck | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -80,6 +89,7 @@ class Containers:
         image = self.images.get(request.image)
         spec.capabilities(request.host_config, self.host.capabilities)  # validates --cap-add/--cap-drop
         spec.parse_security_opts(request.host_config.security_opt)
+        lifecycle.check_create(request)
         hc = request.host_config
         self.networks.validate(mode_of(hc.network_mode), ip=hc.network_ip, aliases=hc.network_aliases,
                                ports=hc.port_bindings)  # fmt: skip
@@ -105,6 +115,13 @@ class Containers:
             open_stdin=request.open_stdin,
             exposed_ports=tuple(sorted({*image_config.ports(), *request.exposed_ports})),
             mac_address=request.mac_address,
+            stdin_once=request.stdin_once,
+            attach_stdin=request.attach_stdin,
+            attach_stdout=request.attach_stdout,
+            attach_stderr=request.attach_stderr,
+            stop_signal=request.stop_signal or image_config.stop_signal or "",
+            stop_timeout=request.stop_timeout,
+            healthcheck=health.merge(request.healthcheck, image_config.healthcheck),
         )
         container_id = secrets.token_hex(32)
         record = ContainerRecord(
@@ -118,18 +135,19 @@ class Containers:
             host_config=request.host_config,
         )
         record = replace(record, snapshot_key=container_id)
-        rootfs.prepare_snapshot(self.images, image, record.snapshot_key)
-        try:
-            with self._names_lock():
-                record = replace(record, name=self._pick_name(name))
-                directory = self.paths.container_dir(container_id)
-                os.makedirs(directory, mode=0o710)
-                rootfs.write_etc_files(directory, config.hostname or container_id[:12])
-                open(self.paths.log(container_id), "ab").close()
-                self.records.save(record)
-        except BaseException:
-            rootfs.release_snapshot(self.images, record.snapshot_key)
-            raise
+        with self.images.lease():  # no image gc until the record that keeps the new snapshot is saved
+            rootfs.prepare_snapshot(self.images, image, record.snapshot_key)
+            try:
+                with self._names_lock():
+                    record = replace(record, name=self._pick_name(name))
+                    directory = self.paths.container_dir(container_id)
+                    os.makedirs(directory, mode=0o710)
+                    rootfs.write_etc_files(directory, config.hostname or container_id[:12])
+                    open(self.paths.log(container_id), "ab").close()
+                    self.records.save(record)
+            except BaseException:
+                rootfs.release_snapshot(self.images, record.snapshot_key)
+                raise
         return record
 
     def _pick_name(self, name: str | None) -> str:
@@ -164,9 +182,15 @@ class Containers:
     def start(self, ref: str) -> ContainerRecord:
         """Start a created or exited container; returns it running. Already running: no-op (Docker's 304)."""
         record = self.get(ref)
-        if record.state.status == "running":
+        if record.state.status in lifecycle.LIVE:
             return record
-        cid = record.id
+        with recovery.start_lock(self, record.id):
+            return self._start(record.id)
+
+    def _start(self, cid: str) -> ContainerRecord:
+        record, expect_attach = lifecycle.prepare_start(self, cid)
+        if record.state.status in lifecycle.LIVE:
+            return record
         directory = self.paths.container_dir(cid)
         bundle = self.paths.bundle(cid)
         os.makedirs(bundle, mode=0o700, exist_ok=True)
@@ -182,6 +206,7 @@ class Containers:
             netns = self.networks.setup(record)
             config = spec.build_spec(record, rootfs=target, user=user, files=files, host=self.host,
                                      netns_path=netns)  # fmt: skip
+            config = initproc.apply(config, record)
             with open(os.path.join(bundle, "config.json"), "w", encoding="utf-8") as f:
                 json.dump(config.to_json(), f)
             monitor.launch(
@@ -191,6 +216,7 @@ class Containers:
                     exec_root=self.paths.exec_root,
                     runtime=self.runtime_binary,
                     auto_remove=record.host_config.auto_remove,
+                    expect_attach=expect_attach,
                 )
             )
         except BaseException:
@@ -223,38 +249,38 @@ class Containers:
             os.close(fd)
 
     def _refresh(self, record: ContainerRecord) -> ContainerRecord:
-        """A record that says running while its monitor is gone: the monitor died; the container is dead."""
-        if record.state.status != "running" or self._monitor_alive(record.id):
+        """A record whose monitor is gone while it says running (or a start that died half-way): stopped and
+        cleaned as Docker does on a daemon restart (engine/recovery.py)."""
+        if not recovery.needs_repair(self, record):
             return record
-        with contextlib.suppress(NotFound):
-            record = self.records.load(record.id)  # the monitor may have just finished
-            if record.state.status == "running" and not self._monitor_alive(record.id):
-                return self.records.update_state(
-                    record.id, lambda s: replace(s, status="dead", pid=0, error="monitor exited unexpectedly")
-                )
-        return record
+        return recovery.repair(self, record)
 
-    def logs(self, ref: str, *, follow: bool = False) -> Iterator[LogEntry]:
-        record = self.get(ref)
-        cid = record.id
-        follow = follow and record.state.status == "running"
-        return read_log(self.paths.log(cid), follow=follow, done=lambda: not self._monitor_alive(cid))
+    def logs(self, ref: str, query: LogQuery | None = None, *, follow: bool = False) -> Iterator[LogEntry]:
+        return lifecycle_logs(self, ref, query or LogQuery(follow=follow))
 
-    def wait(self, ref: str) -> ExitStatus:
-        """Block until the container is not running; its exit code (also after an auto-remove)."""
-        record = self.get(ref)
-        if record.state.status != "running":
-            return ExitStatus(status_code=record.state.exit_code, error=record.state.error)
-        try:
-            fd = os.open(self.paths.monitor_lock(record.id), os.O_RDONLY | os.O_CLOEXEC)
-        except FileNotFoundError:
-            return self._final_status(record.id, b"")
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH)
-            data = os.pread(fd, 4096, 0)
-        finally:
-            os.close(fd)
-        return self._final_status(record.id, data)
+    def wait(self, ref: str, condition: str = "not-running") -> ExitStatus:
+        """Block until the condition (not-running, next-exit, removed); the exit code (also after an auto-remove)."""
+        return lifecycle.wait(self, ref, condition)
+
+    def stop(self, ref: str, *, timeout: int | None = None, sig: str | None = None) -> bool:
+        """The stop signal, then SIGKILL after the timeout; False when it was not running (Docker's 304)."""
+        return lifecycle.stop(self, ref, timeout=timeout, sig=sig).was_running
+
+    def restart(self, ref: str, *, timeout: int | None = None, sig: str | None = None) -> None:
+        lifecycle.restart(self, ref, timeout=timeout, sig=sig)
+
+    def pause(self, ref: str) -> None:
+        lifecycle.pause(self, ref)
+
+    def unpause(self, ref: str) -> None:
+        lifecycle.unpause(self, ref)
+
+    def resize(self, ref: str, height: int, width: int) -> None:
+        lifecycle.resize(self, ref, height, width)
+
+    def attach(self, ref: str, *, stdin: bool, stdout: bool, stderr: bool, pending: bool = False) -> socket.socket:
+        """A socket with the container's attach stream (Docker's wire format); see engine/attach.py."""
+        return lifecycle.attach_socket(self, ref, stdin=stdin, stdout=stdout, stderr=stderr, pending=pending)
 
     def _final_status(self, cid: str, lock_data: bytes) -> ExitStatus:
         try:
@@ -271,14 +297,13 @@ class Containers:
     def remove(self, ref: str, *, force: bool = False) -> None:
         record = self.get(ref)
         cid = record.id
-        if record.state.status == "running":
+        if record.state.status in lifecycle.LIVE:
             if not force:
                 raise Conflict(
-                    f'cannot remove container "/{record.name}": container is running: stop the container before '
-                    "removing or force remove"
+                    f'cannot remove container "/{record.name}": container is {record.state.status}: stop the '
+                    "container before removing or force remove"
                 )
-            self.kill(cid, "SIGKILL")
-            self.wait(cid)
+            lifecycle.force_stop(self, cid)
         runtime = CliRuntime(self.runtime_binary, self.paths.runtime_root)
         with contextlib.suppress(RuntimeFailure):
             if os.path.isdir(os.path.join(self.paths.runtime_root, cid)):
@@ -290,15 +315,7 @@ class Containers:
         shutil.rmtree(self.paths.container_dir(cid), ignore_errors=True)
 
     def kill(self, ref: str, sig: str = "SIGKILL") -> None:
-        record = self.get(ref)
-        if record.state.status != "running":
-            raise Conflict(f"Cannot kill container: {ref}: Container {record.id} is not running")
-        number = _signal_number(sig)
-        try:
-            CliRuntime(self.runtime_binary, self.paths.runtime_root).kill(record.id, str(number))
-        except RuntimeFailure:
-            if self._monitor_alive(record.id) and self.records.load(record.id).state.status == "running":
-                raise
+        lifecycle.kill(self, ref, sig)
 
 
 def _merge_labels(image: dict[str, str] | None, given: dict[str, str] | None) -> dict[str, str] | None:

@@ -18,12 +18,12 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from dockyard.engine import attach
-from dockyard.engine.runtime_client import RuntimeFailure
+from dockyard.engine.runtime_client import CliRuntime, RuntimeFailure
 from dockyard.engine.runtime_fork import runtime_for
 from dockyard.errors import Conflict, InvalidArgument, NotFound
 
 if TYPE_CHECKING:
-    from dockyard.engine.containers import Containers, ExitStatus
+    from dockyard.engine.containers import Containers, CreateRequest, ExitStatus
     from dockyard.engine.records import ContainerRecord
 
 DEFAULT_STOP_TIMEOUT = 10
@@ -53,7 +53,7 @@ def signal_number(sig: str) -> int:
         raise InvalidArgument(f"Invalid signal: {sig}") from err
 
 
-def _runtime(c: Containers):  # type: ignore[no-untyped-def]
+def _runtime(c: Containers) -> CliRuntime:
     return runtime_for(c.runtime_binary, c.paths.runtime_root)
 
 
@@ -251,29 +251,22 @@ def wait(c: Containers, ref: str, condition: str = "not-running") -> ExitStatus:
 
 
 def _wait_removed(c: Containers, record: ContainerRecord) -> ExitStatus:
+    """Until the record is gone: an auto-removed container when its monitor finished, others when `rm` ran."""
     import fcntl
 
     cid = record.id
     while True:
-        try:
-            fd = os.open(c.paths.monitor_lock(cid), os.O_RDONLY | os.O_CLOEXEC)
-        except FileNotFoundError:
-            fd = -1
         data = b""
-        if fd >= 0:
+        with contextlib.suppress(FileNotFoundError):
+            fd = os.open(c.paths.monitor_lock(cid), os.O_RDONLY | os.O_CLOEXEC)
             try:
-                fcntl.flock(fd, fcntl.LOCK_SH)
+                fcntl.flock(fd, fcntl.LOCK_SH)  # blocks while the monitor runs
                 data = os.pread(fd, 4096, 0)
             finally:
                 os.close(fd)
-        try:
-            current = c.records.load(cid)
-        except NotFound:
+        if not os.path.exists(c.paths.record(cid)):
             return c._final_status(cid, data)  # noqa: SLF001
-        if current.state.status not in LIVE and not current.host_config.auto_remove:
-            time.sleep(0.05)  # removed by someone else later (docker rm)
-        elif fd < 0:
-            time.sleep(0.01)
+        time.sleep(0.02)
 
 
 def _emit(c: Containers, record: ContainerRecord, action: str, **extra: str) -> None:
@@ -281,3 +274,79 @@ def _emit(c: Containers, record: ContainerRecord, action: str, **extra: str) -> 
         from dockyard.engine import events
 
         events.emit_container(c.paths, record, action, **extra)
+
+
+def force_stop(c: Containers, cid: str) -> None:
+    """`rm -f`: SIGKILL (or cancel a pending restart), then wait until the monitor has cleaned up."""
+    record = c.get(cid)
+    if record.state.status == "running":
+        with contextlib.suppress(Conflict):
+            kill(c, cid, "SIGKILL")
+    else:
+        _mark_stopped(c, cid)
+    _await_not_running(c, cid, KILL_WAIT)
+    _await_monitor_gone(c, cid)
+
+
+# ---- start and create -----------------------------------------------------------------------------------------
+
+PENDING_ATTACH = "attach.pending"
+PENDING_TTL = 60.0
+
+
+def register_pending_attach(c: Containers, cid: str) -> None:
+    """An attach asked for before the start: the next start makes the monitor wait for it before running."""
+    path = os.path.join(c.paths.container_dir(cid), PENDING_ATTACH)
+    with c.records.locked(cid):
+        count = _pending(path)
+        with open(path, "w", encoding="ascii") as f:
+            f.write(str(count + 1))
+
+
+def _pending(path: str) -> int:
+    try:
+        if time.time() - os.stat(path).st_mtime > PENDING_TTL:
+            return 0  # left by a client that never started the container
+        with open(path, encoding="ascii") as f:
+            return int(f.read().strip() or 0)
+    except (OSError, ValueError):
+        return 0
+
+
+def prepare_start(c: Containers, cid: str) -> tuple[ContainerRecord, int]:
+    """A manual start resets the restart count and the manual-stop flag (moby ResetRestartManager); returns the
+    record and the number of attachers to wait for."""
+
+    def reset(r: ContainerRecord) -> ContainerRecord:
+        if r.state.status in LIVE:
+            return r
+        return replace(r, manually_stopped=False, restart_count=0)
+
+    record = c.records.update(cid, reset)
+    path = os.path.join(c.paths.container_dir(cid), PENDING_ATTACH)
+    pending = _pending(path)
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+    return record, pending
+
+
+def check_create(request: CreateRequest) -> None:
+    """The daemon's checks on lifecycle settings (moby verifyContainerSettings / verifyPlatformContainerSettings)."""
+    from dockyard.engine.logs import validate_log_config
+    from dockyard.engine.restart import validate_policy
+
+    hc = request.host_config
+    policy = validate_policy(hc.restart_policy)
+    if hc.auto_remove and policy.name != "no":
+        raise InvalidArgument("can't create 'AutoRemove' container with restart policy")
+    validate_log_config(hc.log_driver or "json-file", hc.log_opts)
+    if request.stop_signal:
+        signal_number(request.stop_signal)
+    check = request.healthcheck
+    if check is not None:
+        for name, value in (("Interval", check.interval), ("Timeout", check.timeout),
+                            ("StartPeriod", check.start_period)):  # fmt: skip
+            if value != 0 and value < 1_000_000:
+                raise InvalidArgument(f"{name} in Healthcheck cannot be less than 1ms")
+        if check.retries < 0:
+            raise InvalidArgument("Retries in Healthcheck cannot be negative")

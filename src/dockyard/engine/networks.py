@@ -254,6 +254,17 @@ class ContainerNetworks:
         """When the container stops: endpoints, leases, NAT rules, proxies and its resolver go."""
         if self._has_state(container_id):
             self.manager.release(container_id)
+            self._drop_idle_default_bridge()
+
+    def _drop_idle_default_bridge(self) -> None:
+        """A private data root (tests, side-by-side engines) takes its default bridge down with its last endpoint.
+
+        Deviation from Docker (docker0 stays): every test's data root would otherwise leave a bridge, a /16 of the
+        address pools and its NAT rules on the host. It comes back on the next connect."""
+        if self.paths.data_root == DEFAULT_DATA_ROOT or self.manager.endpoints():
+            return
+        if all(n.predefined for n in self.manager.networks()):
+            self.manager.purge()
 
     def remove(self, container_id: str) -> None:
         """With the container: release what is left and delete its namespace file."""

@@ -36,7 +36,7 @@ DEFAULT_NAMESERVERS = "nameserver 8.8.8.8\nnameserver 8.8.4.4\n"
 def prepare_snapshot(images: ImageStore, image: Image, key: str) -> None:
     """Unpack the image if needed and prepare the container's writable snapshot `key` on its top layer."""
     snapshotter = _snapshotter(images)
-    with images.lease():  # no garbage collection between the unpack and the new snapshot that keeps it
+    with images.lease():  # no garbage collection between the unpack and the new snapshot (callers hold one too)
         image = images.unpack(image)
         snapshotter.prepare(key, image.top_layer)
 

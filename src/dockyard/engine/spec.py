@@ -231,7 +231,9 @@ def build_spec(
     if host.cgroup2:
         namespaces.append("cgroup")  # Docker's default cgroupns mode: private on v2, host on v1
     sysctl = None
-    if host.kernel >= (4, 11):
+    # moby sets the unprivileged-port sysctls only in a namespace of the container's own (not host, not container:x)
+    own_netns = netns_path is not None and not netns_path.startswith("/proc/")
+    if host.kernel >= (4, 11) and own_netns:
         sysctl = {"net.ipv4.ip_unprivileged_port_start": "0", "net.ipv4.ping_group_range": "0 2147483647"}
     process = Process(
         cwd=record.config.working_dir or "/",

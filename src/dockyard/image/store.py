@@ -341,11 +341,19 @@ class ImageStore:
         fd = os.open(os.path.join(self.root, "images.lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
+            self._clean_temporaries()
             state = self._load()
             yield state
             self._save(state)
         finally:
             os.close(fd)
+
+    def _clean_temporaries(self) -> None:
+        """images.json.tmp-* of a writer killed mid-write (every writer holds the lock, so none is live now)."""
+        for entry in os.listdir(self.root):
+            if entry.startswith("images.json.tmp-"):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(os.path.join(self.root, entry))
 
     @contextlib.contextmanager
     def lease(self, *, exclusive: bool = False) -> Iterator[None]:

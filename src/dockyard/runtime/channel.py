@@ -9,6 +9,7 @@ The create protocol (→ child to parent, ← parent to child):
     ← UsernsMapped
     → InitPid(pid)     host pid of the container's init (the grandchild when a pid namespace is new)
     ← Proceed(state)   createRuntime/prestart hooks ran; `state` is the OCI state JSON for createContainer hooks
+    ← CgroupJoined     the init is in the container's cgroup (the parent adds it while the init sets up its rootfs)
     → Ready            everything is set up; init now waits on the exec fifo
     → Failure(...)     at any point: the child's error, re-raised by the parent with the same kind
 The exec protocol: → InitPid(pid), ← Proceed(""), → Ready, then EOF once execve succeeded (or → Failure).
@@ -47,6 +48,10 @@ class Ready(Model, kw_only=False):
     pass
 
 
+class CgroupJoined(Model, kw_only=False):
+    pass
+
+
 class Failure(Model, kw_only=False):
     message: str
     kind: str = "InternalError"
@@ -72,12 +77,13 @@ class Failure(Model, kw_only=False):
         return cls(f"init: {type(err).__name__}: {err}")
 
 
-Message = UsernsReady | UsernsMapped | InitPid | Proceed | Ready | Failure
+Message = UsernsReady | UsernsMapped | InitPid | Proceed | CgroupJoined | Ready | Failure
 _TAGS: dict[str, type[Message]] = {
     "userns-ready": UsernsReady,
     "userns-mapped": UsernsMapped,
     "init-pid": InitPid,
     "proceed": Proceed,
+    "cgroup-joined": CgroupJoined,
     "ready": Ready,
     "failure": Failure,
 }
@@ -91,7 +97,7 @@ _FIELDS: dict[type[Message], dict[str, type]] = {
 if TYPE_CHECKING:
     from typing import TypeVar
 
-    M = TypeVar("M", UsernsReady, UsernsMapped, InitPid, Proceed, Ready, Failure)
+    M = TypeVar("M", UsernsReady, UsernsMapped, InitPid, Proceed, CgroupJoined, Ready, Failure)
 
 
 class ChannelClosed(errors.InternalError):

@@ -10,9 +10,7 @@ to children, so the child forks once more and the grandchild runs the program. W
 
 from __future__ import annotations
 
-import json
 import os
-import signal
 import sys
 
 from dockyard.errors import InvalidArgument, SpecError
@@ -21,7 +19,7 @@ from dockyard.oci.model import Model, replace
 from dockyard.oci.runtime_spec import CAPABILITIES, Capabilities, Process, Spec, User
 from dockyard.runtime import channel as ch
 from dockyard.runtime import container as ct
-from dockyard.runtime import init
+from dockyard.runtime import init, jsonio
 from dockyard.runtime import namespaces as ns
 from dockyard.runtime import state as st
 from dockyard.runtime.linux.consts import PR_SET_CHILD_SUBREAPER
@@ -29,11 +27,14 @@ from dockyard.runtime.linux.syscalls import LinuxSyscalls
 
 TYPE_CHECKING = False  # why: `import typing` costs ~2 ms of each runtime start; mypy reads this name as typing's
 if TYPE_CHECKING:
+    import signal
     from typing import NoReturn
 
     from dockyard.runtime.cgroups import CgroupManager
     from dockyard.runtime.cliargs import Args
     from dockyard.runtime.seccomp import SeccompFilter
+else:
+    import _signal as signal  # why: signal.py wraps these in IntEnums; enum costs ~3 ms of each runtime start
 
 
 class ExecPlan(Model):
@@ -90,7 +91,7 @@ def exec_command(args: Args) -> int:
 def _saved_spec(container: ct.Container) -> Spec:
     try:
         with open(container.config_path(), "rb") as f:
-            return Spec.from_json(json.load(f))
+            return Spec.from_json(jsonio.loads(f.read()))
     except (OSError, ValueError) as err:
         raise InvalidArgument(f"exec in container `{container.id}`: cannot read its saved config: {err}") from err
 
@@ -100,7 +101,7 @@ def build_process(spec: Spec, args: Args) -> Process:
     if args.process:
         try:
             with open(args.process, "rb") as f:
-                data = json.load(f)
+                data = jsonio.loads(f.read())
         except (OSError, ValueError) as err:
             raise InvalidArgument(f"exec --process `{args.process}`: {err}") from err
         process = decode(Process, data, "process")

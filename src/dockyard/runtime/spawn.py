@@ -16,10 +16,8 @@ written), `cgroup` (cgroup created) or `child` (init forked and recorded), so a 
 
 from __future__ import annotations
 
-import json
 import os
 import select
-import signal
 import sys
 
 from dockyard.errors import Conflict, DockyardError, InternalError, InvalidArgument, SpecError, Unsupported
@@ -27,15 +25,19 @@ from dockyard.oci.model import Model, replace
 from dockyard.oci.runtime_spec import Resources, Spec
 from dockyard.runtime import channel as ch
 from dockyard.runtime import container as ct
+from dockyard.runtime import jsonio
 from dockyard.runtime import namespaces as ns
 from dockyard.runtime import state as st
 
 TYPE_CHECKING = False  # why: `import typing` costs ~2 ms of each runtime start; mypy reads this name as typing's
 if TYPE_CHECKING:
+    import signal
     from typing import Any
 
     from dockyard.runtime.cgroups import CgroupManager
     from dockyard.runtime.seccomp import SeccompFilter
+else:
+    import _signal as signal  # why: signal.py wraps these in IntEnums; enum costs ~3 ms of each runtime start
 
 PAUSE_ENV = "DOCKYARD_RUNTIME_TEST_PAUSE_AT"
 WAIT_GONE_SECONDS = 10.0
@@ -75,7 +77,7 @@ def load_bundle(bundle: str) -> Bundle:
     try:
         with open(config, "rb") as f:
             raw = f.read()
-        data = json.loads(raw)
+        data = jsonio.loads(raw)
     except FileNotFoundError as err:
         raise SpecError("config.json", f"`{config}` does not exist") from err
     except (OSError, ValueError) as err:
@@ -217,16 +219,19 @@ def _spawn(opts: CreateOptions, bundle: Bundle, manager: CgroupManager, state: s
 
     spec = bundle.spec
     assert spec.process is not None and spec.linux is not None
+    plan = ns.plan_namespaces(spec.linux)
     cfg = init.InitConfig(
         spec=spec,
         process=spec.process,
         bundle=bundle.path,
         state_dir=directory,
-        plan=ns.plan_namespaces(spec.linux),
+        plan=plan,
         cgroup=manager,
         console_socket=os.path.abspath(opts.console_socket) if opts.console_socket else None,
         preserve_fds=opts.preserve_fds,
         seccomp=bundle.seccomp,
+        # why: a cgroup namespace is rooted at its creator's cgroup: that child must join before it unshares
+        join_cgroup=plan.has("cgroup"),
     )
     parent, child_end = ch.pair()
     sys.stdout.flush()
@@ -248,9 +253,11 @@ def _spawn(opts: CreateOptions, bundle: Bundle, manager: CgroupManager, state: s
         if init_pid != child:
             os.waitpid(child, 0)  # the intermediate exits right after reporting its child
             state = _record_pid(opts.root, state, init_pid)
-        _run_runtime_hooks(spec, state)
-        parent.send(ch.Proceed(json.dumps(st.oci_state(state, st.CREATING, spec.oci_version))))
+        _start_init(spec, state, manager, parent, joined=cfg.join_cgroup)
         parent.expect(ch.Ready, "wait for container init")
+    except ch.ChannelClosed:
+        _raise_reported_failure(parent)
+        raise
     finally:
         parent.close()
     state = state.with_changes(phase=st.CREATED, creator_pid=0, creator_start=0)
@@ -273,9 +280,45 @@ def _record_pid(root: str, state: st.State, pid: int) -> st.State:
     return state
 
 
+def _start_init(spec: Spec, state: st.State, manager: CgroupManager, chan: ch.Channel, *, joined: bool) -> None:
+    """Runtime hooks, Proceed, and the init into the cgroup (unless its parent joined already), then CgroupJoined.
+
+    Without prestart/createRuntime hooks the init gets Proceed first and sets up its rootfs while this process
+    waits in the kernel for the cgroup.procs write (see init._cgroup_waiter); hooks see the init in its cgroup.
+    """
+    hooks = _has_runtime_hooks(spec)
+    if hooks and not joined:
+        _add_init(manager, state.pid, chan)
+    _run_runtime_hooks(spec, state)
+    chan.send(ch.Proceed(jsonio.dumps(st.oci_state(state, st.CREATING, spec.oci_version))))
+    if not hooks and not joined:
+        _add_init(manager, state.pid, chan)
+    chan.send(ch.CgroupJoined())
+
+
+def _add_init(manager: CgroupManager, pid: int, chan: ch.Channel) -> None:
+    try:
+        manager.add_process(pid)
+    except DockyardError:
+        _raise_reported_failure(chan)  # an init that failed meanwhile says why better than a refused write
+        raise
+
+
+def _raise_reported_failure(chan: ch.Channel) -> None:
+    """Raise the Failure the init has already sent, if any (without waiting)."""
+    ready, _, _ = select.select([chan], [], [], 0)
+    msg = chan.recv() if ready else None
+    if isinstance(msg, ch.Failure):
+        raise msg.to_error() from None
+
+
+def _has_runtime_hooks(spec: Spec) -> bool:
+    return spec.hooks is not None and bool(spec.hooks.prestart or spec.hooks.create_runtime)
+
+
 def _run_runtime_hooks(spec: Spec, state: st.State) -> None:
     hooks = spec.hooks
-    if hooks is None or not (hooks.prestart or hooks.create_runtime):
+    if hooks is None or not _has_runtime_hooks(spec):
         return
     from dockyard.runtime.hooks import run_hooks
 
@@ -383,7 +426,7 @@ def load_saved_hooks(container: ct.Container, phase: str) -> tuple[Any, ...]:
     """The hooks of `phase` from the config saved at create time; parses the full spec only when there are any."""
     try:
         with open(container.config_path(), "rb") as f:
-            data = json.load(f)
+            data = jsonio.loads(f.read())
     except (OSError, ValueError):
         return ()
     hooks = data.get("hooks") if isinstance(data, dict) else None

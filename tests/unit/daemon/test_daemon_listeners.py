@@ -137,3 +137,43 @@ def test_recover_calls_the_engine_hook_and_survives_its_errors(caplog: pytest.Lo
     recover(object())  # an engine without the hook is fine
     assert calls == ["recover"]
     assert "recovery: container `abc`: state file is corrupt" in caplog.text
+
+
+def _self_signed(tmp_path: Path) -> tuple[str, str]:
+    import shutil
+    import subprocess
+
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is not installed")
+    cert, key = str(tmp_path / "cert.pem"), str(tmp_path / "key.pem")
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
+         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", key, "-out", cert],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return cert, key
+
+
+def test_tls_listener_speaks_tls_and_a_public_address_is_allowed_with_it(tmp_path: Path) -> None:
+    import ssl
+
+    cert, key = _self_signed(tmp_path)
+    tls = TLSOptions(cert=cert, key=key)
+
+    async def hello(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"hello over tls")
+        await writer.drain()
+        writer.close()
+
+    async def go() -> bytes:
+        # 0.0.0.0 is not loopback: accepted only because TLS is on; the client still connects over loopback.
+        server, where = await listeners.listen(Address(scheme="tcp", host="0.0.0.0", port=0), hello, tls)
+        port = int(where.rsplit(":", 1)[1])
+        ctx = ssl.create_default_context(cafile=cert)
+        reader, writer = await asyncio.open_connection("127.0.0.1", port, ssl=ctx)
+        data = await reader.read()
+        writer.close()
+        server.close()
+        return data
+
+    assert asyncio.run(go()) == b"hello over tls"

@@ -27,6 +27,14 @@ def _forever() -> Iterator[bytes]:
         CLOSED.set()
 
 
+RELEASE = threading.Event()
+
+
+def _after_release() -> Iterator[bytes]:
+    RELEASE.wait(10)
+    yield b'{"StatusCode":0}\n'
+
+
 def _failing() -> Iterator[bytes]:
     yield b"first\n"
     raise RuntimeError("stream broke")
@@ -59,6 +67,8 @@ def handle(method: str, path: str, query: Mapping[str, str], headers: Mapping[st
         return Response(stream=iter([b"a", b"", b"bc", b"d"]), content_type="text/plain")
     if path == "/forever":
         return Response(stream=_forever())
+    if path == "/wait":
+        return Response(stream=_after_release(), content_type="application/json")
     if path == "/failing":
         return Response(stream=_failing())
     if path == "/echo":
@@ -270,3 +280,16 @@ def test_write_after_the_hijacked_stream_closed_is_a_broken_pipe(sock: str) -> N
             break
         time.sleep(0.01)
     assert [str(e) for e in LATE_WRITE] == ["write to a closed hijacked stream"]
+
+
+def test_headers_of_a_stream_arrive_before_its_first_chunk(sock: str) -> None:
+    """`docker run` reads the headers of /wait before it calls /start: they must not wait for the exit."""
+    RELEASE.clear()
+    s = connect(sock)
+    s.sendall(b"POST /wait HTTP/1.1\r\nHost: x\r\n\r\n")
+    head, rest = read_until(s, b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 OK") and not RELEASE.is_set()
+    RELEASE.set()
+    body, _ = read_until(s, b"0\r\n\r\n", rest)
+    assert b'{"StatusCode":0}' in body
+    s.close()

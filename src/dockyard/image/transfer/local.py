@@ -66,8 +66,11 @@ class _QueueWriter:
         self._chunks = chunks
         self._stop = stop
         self._buffer = bytearray()
+        self._dead = False
 
     def write(self, data: bytes) -> int:
+        if self._dead:
+            return len(data)  # tarfile's finaliser flushes once more after the failure: drop it
         self._buffer += data
         if len(self._buffer) >= _CHUNK:
             self.flush()
@@ -81,6 +84,7 @@ class _QueueWriter:
     def put(self, item: bytes | BaseException | None) -> None:
         while True:
             if self._stop.is_set():
+                self._dead = True
                 raise BrokenPipeError("save: the reader went away")
             with contextlib.suppress(queue.Full):
                 self._chunks.put(item, timeout=0.1)

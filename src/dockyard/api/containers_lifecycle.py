@@ -1,0 +1,211 @@
+"""Handlers for the lifecycle of /containers/{id}: start, stop, restart, kill, pause, unpause, wait, attach
+(hijacked), resize and logs — API 1.41 semantics (304 when there is nothing to do, Docker's messages)."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
+
+from dockyard.api import streams
+from dockyard.api.messages import MULTIPLEXED_STREAM, RAW_STREAM, Duplex, Request, Response
+from dockyard.errors import Conflict, InvalidArgument
+
+if TYPE_CHECKING:
+    from dockyard.engine.engine import Engine
+    from dockyard.engine.logs import LogEntry
+
+ATTACH_CONNECT_WAIT = 60.0  # an attach made before the start waits this long for the container's monitor
+
+
+def _int_query(req: Request, name: str) -> int | None:
+    value = req.query.get(name, "")
+    if value == "":
+        return None
+    try:
+        return int(value)
+    except ValueError as err:
+        raise InvalidArgument(f'strconv.Atoi: parsing "{value}": invalid syntax') from err
+
+
+def start(engine: Engine, req: Request) -> Response:
+    record = engine.containers.get(req.params["id"])
+    if record.state.status in ("running", "restarting"):
+        return Response.empty(304)
+    engine.containers.start(record.id)
+    return Response.empty(204)
+
+
+def stop(engine: Engine, req: Request) -> Response:
+    timeout = _int_query(req, "t")
+    stopped = engine.containers.stop(req.params["id"], timeout=timeout, sig=req.query.get("signal") or None)
+    return Response.empty(204 if stopped else 304)
+
+
+def restart(engine: Engine, req: Request) -> Response:
+    timeout = _int_query(req, "t")
+    engine.containers.restart(req.params["id"], timeout=timeout, sig=req.query.get("signal") or None)
+    return Response.empty(204)
+
+
+def kill(engine: Engine, req: Request) -> Response:
+    engine.containers.kill(req.params["id"], req.query.get("signal") or "SIGKILL")
+    return Response.empty(204)
+
+
+def pause(engine: Engine, req: Request) -> Response:
+    engine.containers.pause(req.params["id"])
+    return Response.empty(204)
+
+
+def unpause(engine: Engine, req: Request) -> Response:
+    engine.containers.unpause(req.params["id"])
+    return Response.empty(204)
+
+
+def wait(engine: Engine, req: Request) -> Response:
+    condition = req.query.get("condition", "") or "not-running"
+    status = engine.containers.wait(req.params["id"], condition)
+    error = {"Message": status.error} if status.error else None
+    return Response.json({"StatusCode": status.status_code, "Error": error})
+
+
+def resize(engine: Engine, req: Request) -> Response:
+    height, width = _int_query(req, "h") or 0, _int_query(req, "w") or 0
+    engine.containers.resize(req.params["id"], height, width)
+    return Response.empty(200)
+
+
+# ---- attach ---------------------------------------------------------------------------------------------------
+
+
+def attach(engine: Engine, req: Request) -> Response:
+    """POST /containers/{id}/attach: a hijacked stream from the container's monitor (engine/attach.py)."""
+    record = engine.containers.get(req.params["id"])
+    stdin, stdout, stderr = req.flag("stdin"), req.flag("stdout"), req.flag("stderr")
+    multiplexed = not record.config.tty and _version(req.version) >= (1, 42)
+    content_type = MULTIPLEXED_STREAM if multiplexed else RAW_STREAM
+    if not req.flag("stream"):
+        return _logs_response(engine, record.id, want={"stdout", "stderr"} & {s for s in ("stdout", "stderr")
+                              if req.flag(s)}, tty=record.config.tty, timestamps=False)  # fmt: skip
+    pending = record.state.status not in ("running", "restarting")
+    if pending:
+        from dockyard.engine.lifecycle import register_pending_attach
+
+        register_pending_attach(engine.containers, record.id)
+    cid = record.id
+
+    def opener() -> socket.socket:
+        deadline = time.monotonic() + (ATTACH_CONNECT_WAIT if pending else 0)
+        while True:
+            try:
+                return engine.containers.attach(cid, stdin=stdin, stdout=stdout, stderr=stderr, pending=pending)
+            except Conflict:
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.01)
+
+    return Response(content_type=content_type, hijack=lambda duplex: _relay(opener, duplex, stdin), direct=opener)
+
+
+def _version(text: str) -> tuple[int, int]:
+    major, _, minor = text.partition(".")
+    return (int(major), int(minor)) if major.isdigit() and minor.isdigit() else (1, 41)
+
+
+def _relay(opener: Callable[[], socket.socket], duplex: Duplex, stdin: bool) -> None:
+    """The daemon's side: copy between the client's connection and the monitor's socket."""
+    try:
+        sock = opener()
+    except Conflict:
+        with contextlib.suppress(OSError):
+            duplex.close_write()
+        return
+    with sock:
+        if stdin:
+            threading.Thread(target=_pump_stdin, args=(duplex, sock), name="attach-stdin", daemon=True).start()
+        else:
+            sock.shutdown(socket.SHUT_WR)
+        while data := sock.recv(65536):
+            try:
+                duplex.write(data)
+            except (BrokenPipeError, OSError):
+                return
+        with contextlib.suppress(OSError):
+            duplex.close_write()
+
+
+def _pump_stdin(duplex: Duplex, sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        while data := duplex.read(65536):
+            sock.sendall(data)
+        sock.shutdown(socket.SHUT_WR)
+
+
+# ---- logs -----------------------------------------------------------------------------------------------------
+
+
+def parse_timestamp(text: str, name: str) -> int:
+    """Docker's `since`/`until` query values: Unix seconds with an optional `.nanoseconds` part → ns (0: unset)."""
+    if text in ("", "0"):
+        return 0
+    seconds, _, fraction = text.partition(".")
+    if not seconds.lstrip("-").isdigit() or (fraction and not fraction.isdigit()):
+        raise InvalidArgument(f'invalid value for "{name}": failed to parse value as time or duration: "{text}"')
+    return int(seconds) * 1_000_000_000 + int(fraction[:9].ljust(9, "0") if fraction else 0)
+
+
+def logs(engine: Engine, req: Request) -> Response:
+    from dockyard.engine.logs import LogQuery
+
+    want = {name for name in ("stdout", "stderr") if req.flag(name)}
+    if not want:
+        raise InvalidArgument("Bad parameters: you must choose at least one stream")
+    tail_text = req.query.get("tail", "all") or "all"
+    tail = -1
+    if tail_text != "all":
+        try:
+            tail = int(tail_text)
+        except ValueError:
+            tail = -1  # Docker reads an unparsable tail as "all"
+    query = LogQuery(
+        follow=req.flag("follow"),
+        tail=tail if tail >= 0 else -1,
+        since_ns=parse_timestamp(req.query.get("since", ""), "since"),
+        until_ns=parse_timestamp(req.query.get("until", ""), "until"),
+    )
+    record = engine.containers.get(req.params["id"])
+    entries = engine.containers.logs(record.id, query)
+    return _render(entries, want, tty=record.config.tty, timestamps=req.flag("timestamps"), details=req.flag("details"))
+
+
+def _logs_response(engine: Engine, cid: str, *, want: set[str], tty: bool, timestamps: bool) -> Response:
+    from dockyard.engine.logs import LogQuery
+
+    return _render(engine.containers.logs(cid, LogQuery()), want, tty=tty, timestamps=timestamps, details=False)
+
+
+def _render(entries: Iterator[LogEntry], want: set[str], *, tty: bool, timestamps: bool, details: bool) -> Response:
+    def render() -> Iterator[bytes]:
+        for e in entries:
+            if e.stream not in want:
+                continue
+            payload = e.data
+            if details:
+                attrs = ",".join(f"{_escape(k)}={_escape(v)}" for k, v in e.attrs)
+                payload = f"{attrs} ".encode() + payload
+            if timestamps:
+                payload = f"{e.time} ".encode() + payload
+            yield payload if tty else streams.frame(streams.STREAMS[e.stream], payload)
+
+    content_type = RAW_STREAM if tty else MULTIPLEXED_STREAM
+    return Response(status=200, content_type=content_type, stream=render())
+
+
+def _escape(text: str) -> str:
+    from urllib.parse import quote_plus
+
+    return quote_plus(text)

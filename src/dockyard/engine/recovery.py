@@ -1,0 +1,99 @@
+"""Repairing what a killed CLI or monitor left behind, on the next look at the container.
+
+As Docker does on a daemon restart with live-restore off, a container whose monitor is gone is stopped: its
+processes are killed (the runtime's `delete --force`, after thawing a paused one), its rootfs unmounted and its
+bundle removed, and the record says `exited` (137 when something had to be killed, 255 when its fate is unknown)
+with an error. A start interrupted before its monitor took over (a mounted rootfs, no monitor) is undone the same
+way. Starts hold <container>/start.lock, so a start in progress in another process is never mistaken for debris.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import shutil
+from collections.abc import Iterator
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from dockyard.engine.records import now
+from dockyard.engine.rootfs import unmount
+from dockyard.engine.runtime_client import RuntimeFailure
+from dockyard.engine.runtime_fork import runtime_for
+from dockyard.errors import NotFound
+
+if TYPE_CHECKING:
+    from dockyard.engine.containers import Containers
+    from dockyard.engine.records import ContainerRecord
+
+EXIT_KILLED = 137
+EXIT_UNKNOWN = 255
+LIVE = ("running", "restarting")
+
+
+@contextlib.contextmanager
+def start_lock(c: Containers, cid: str, *, blocking: bool = True) -> Iterator[bool]:
+    """Hold <container>/start.lock; yields False (non-blocking) when another process holds it."""
+    path = os.path.join(c.paths.container_dir(cid), "start.lock")
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    except FileNotFoundError as err:
+        raise NotFound(f"No such container: {cid}") from err
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+    finally:
+        os.close(fd)
+
+
+def needs_repair(c: Containers, record: ContainerRecord) -> bool:
+    if c._monitor_alive(record.id):  # noqa: SLF001
+        return False
+    return record.state.status in LIVE or os.path.isdir(c.paths.bundle(record.id))
+
+
+def repair(c: Containers, record: ContainerRecord) -> ContainerRecord:
+    """Stop and clean a container whose monitor is gone; returns the record as it is afterwards."""
+    cid = record.id
+    with start_lock(c, cid, blocking=False) as mine:
+        if not mine:
+            return record  # a start is in progress elsewhere
+        try:
+            record = c.records.load(cid)
+        except NotFound:
+            return record
+        if not needs_repair(c, record):
+            return record
+        killed = _stop_leftovers(c, cid)
+        if record.state.status not in LIVE:
+            return record
+        code = EXIT_KILLED if killed else EXIT_UNKNOWN
+        finished = now()
+        record = c.records.update(cid, lambda r: replace(r, state=replace(
+            r.state, status="exited", pid=0, exit_code=code, finished_at=finished, paused=False, restarting=False,
+            error="monitor exited unexpectedly")))  # fmt: skip
+    if record.host_config.auto_remove:
+        with contextlib.suppress(Exception):
+            c.remove(cid, force=True)
+    return record
+
+
+def _stop_leftovers(c: Containers, cid: str) -> bool:
+    """Kill the container's processes and remove the runtime state, the rootfs mount and the bundle."""
+    runtime = runtime_for(c.runtime_binary, c.paths.runtime_root)
+    killed = False
+    if os.path.isdir(os.path.join(c.paths.runtime_root, cid)):
+        with contextlib.suppress(RuntimeFailure):
+            killed = runtime.state(cid).status in ("running", "paused", "created")
+        with contextlib.suppress(RuntimeFailure):
+            runtime.resume(cid)  # frozen tasks do not die before they are thawed
+        with contextlib.suppress(RuntimeFailure):
+            runtime.delete(cid, force=True)
+    unmount(c.paths.rootfs(cid))
+    shutil.rmtree(c.paths.bundle(cid), ignore_errors=True)
+    return killed
