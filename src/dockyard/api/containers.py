@@ -44,7 +44,7 @@ def kill(engine: Engine, req: Request) -> Response:
 
 
 def remove(engine: Engine, req: Request) -> Response:
-    engine.containers.remove(req.params["id"], force=req.flag("force"))
+    engine.containers.remove(req.params["id"], force=req.flag("force"), volumes=req.flag("v"))
     return Response.empty(204)
 
 

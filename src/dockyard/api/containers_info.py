@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from dockyard.api import filters as api_filters
-from dockyard.api import inspect_json, networks
+from dockyard.api import inspect_json, networks, volumes
 from dockyard.api.messages import Request, Response
 from dockyard.engine import changes as changes_
 from dockyard.engine import copy, inspect, stats, top
@@ -46,6 +46,8 @@ def inspect_(engine: Engine, req: Request) -> Response:
     doc = inspect_json.container_json(view)
     doc["NetworkSettings"].update(networks.container_network_settings(engine, record))  # networking: api/networks.py
     doc["HostConfig"]["NetworkMode"] = record.host_config.network_mode or "default"
+    doc["HostConfig"].update(volumes.host_config_json(engine, record.id))  # mounts: api/volumes.py
+    doc["Mounts"] = volumes.container_mounts(engine, record.id)
     return Response.json(doc)
 
 

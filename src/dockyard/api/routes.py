@@ -23,6 +23,7 @@ from dockyard.api import (
     networks,
     system,
     system_events,
+    volumes,
 )
 from dockyard.api import containers_lifecycle as lifecycle
 from dockyard.api import exec as exec_api
@@ -96,6 +97,11 @@ ROUTES = (
     Route("DELETE", "/networks/{id}", networks.remove),
     Route("POST", "/networks/{id}/connect", networks.connect),
     Route("POST", "/networks/{id}/disconnect", networks.disconnect),
+    Route("GET", "/volumes", volumes.list_),
+    Route("POST", "/volumes/create", volumes.create),
+    Route("POST", "/volumes/prune", volumes.prune),
+    Route("GET", "/volumes/{name}", volumes.inspect),
+    Route("DELETE", "/volumes/{name}", volumes.remove),
     Route("POST", "/_dockyard/images/busybox", images.build_busybox),
     Route("POST", "/_dockyard/images/debian", images.build_debian),
     Route("GET", "/_dockyard/system/check", system.check),

@@ -17,6 +17,7 @@ from dockyard.units import human_duration
 if TYPE_CHECKING:
     from dockyard.engine.containers import CreateRequest
     from dockyard.engine.records import ContainerRecord, State
+    from dockyard.engine.volumes import MountRequest
     from dockyard.paths import Paths
 
 
@@ -95,10 +96,17 @@ def create_request(body: Any) -> CreateRequest:
         tty=_field(body, "Tty", bool, "a boolean", False),
         open_stdin=_field(body, "OpenStdin", bool, "a boolean", False),
         host_config=host_config,
+        storage=_mount_request(body, hc),  # Binds, Mounts, Tmpfs, Volumes, VolumesFrom: api/volumes.py
         exposed_ports=networks.exposed_ports(body),
         mac_address=_field(body, "MacAddress", str, "a string", ""),
         **wire_lifecycle.config_fields(body),
     )
+
+
+def _mount_request(body: dict[str, Any], hc: dict[str, Any]) -> MountRequest:
+    from dockyard.api import volumes
+
+    return volumes.mount_request(body, hc)
 
 
 def _state_json(state: State) -> dict[str, Any]:

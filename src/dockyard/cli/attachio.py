@@ -17,6 +17,7 @@ import tty as ttymod
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from types import FrameType
+from typing import Any
 
 PROXIED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
 DETACHED, ENDED = "detached", "ended"
@@ -49,7 +50,7 @@ class Terminal:
     """The user's terminal, when stdin is one: raw mode while attached, its size for resizes."""
 
     fd: int
-    saved: list[object] | None = None
+    saved: list[Any] | None = None
 
     @classmethod
     def of_stdin(cls) -> Terminal | None:
@@ -158,13 +159,13 @@ def pump(
         os.close(wake_w)
 
 
-def _install_signals(wake_fd: int, *, proxy: bool, resize: bool) -> dict[int, object]:
+def _install_signals(wake_fd: int, *, proxy: bool, resize: bool) -> dict[int, Any]:
     """Route the signals we act on through a wakeup pipe (handled in the loop, never inside a handler)."""
 
     def ignore(_sig: int, _frame: FrameType | None) -> None:
         return None
 
     wanted = (PROXIED if proxy else ()) + ((signal.SIGWINCH,) if resize else ())
-    previous = {sig: signal.signal(sig, ignore) for sig in wanted}
+    previous: dict[int, Any] = {int(sig): signal.signal(sig, ignore) for sig in wanted}
     signal.set_wakeup_fd(wake_fd, warn_on_full_buffer=False)
-    return previous  # type: ignore[return-value]
+    return previous

@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from dockyard.cli import containers_copy, containers_info, networks, output, parse
+from dockyard.cli import containers_copy, containers_info, containers_lifecycle, networks, parse, run_lifecycle
 from dockyard.cli import exec as exec_cli
 from dockyard.cli import system as system_cli
 from dockyard.client.client import API_VERSION, APIError, Client, CreateOptions
@@ -74,12 +74,25 @@ def start_error_code(message: str) -> int:
 @click.option("--security-opt", multiple=True, help="Security options")
 @click.option("--privileged", is_flag=True, help="Give extended privileges to this container")
 @networks.run_options
+@run_lifecycle.run_options
 @click.argument("image")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 @click.pass_context
 def run(ctx: click.Context, /, image: str, command: tuple[str, ...], **opts: Any) -> int:
     """Create and run a new container from an image."""
-    options = CreateOptions(
+    run_lifecycle.check_run(opts)
+    options = _create_options(image, command, opts, detach=opts["detach"])
+    client = client_of(ctx)
+    container = _create_container(client, options, opts["name"])
+    if opts["detach"]:
+        run_lifecycle.start_or_fail(client, container, remove=False)
+        click.echo(container)
+        return 0
+    return run_lifecycle.run_attached(client, container, opts, remove=opts["remove"])
+
+
+def _create_options(image: str, command: tuple[str, ...], opts: dict[str, Any], *, detach: bool) -> CreateOptions:
+    return CreateOptions(
         image=image,
         cmd=command or None,
         entrypoint=None if opts["entrypoint"] is None else tuple(x for x in (opts["entrypoint"],) if x),
@@ -88,7 +101,7 @@ def run(ctx: click.Context, /, image: str, command: tuple[str, ...], **opts: Any
         user=opts["user"],
         hostname=opts["hostname"],
         labels=parse.labels(opts["label"]),
-        auto_remove=opts["remove"] and opts["detach"],  # attached --rm: this CLI removes after the wait
+        auto_remove=opts["remove"],
         memory=parse.ram_in_bytes(opts["memory"]) if opts["memory"] else 0,
         nano_cpus=parse.nano_cpus(opts["cpus"]) if opts["cpus"] else 0,
         pids_limit=opts["pids_limit"],
@@ -98,51 +111,36 @@ def run(ctx: click.Context, /, image: str, command: tuple[str, ...], **opts: Any
         cap_drop=opts["cap_drop"],
         security_opt=opts["security_opt"],
         **networks.create_options(opts),
+        **run_lifecycle.create_options(opts, detach=detach),
     )
-    client = client_of(ctx)
+
+
+def _create_container(client: Client, options: CreateOptions, name: str | None) -> str:
     try:
-        container = client.create_container(options, opts["name"])
+        return client.create_container(options, name)
     except APIError as err:
         hint = None
         if err.http_status == 404 and err.message.startswith("No such image"):
             hint = "dockyard cannot pull yet; `dockyard image build-busybox` builds busybox:latest locally"
         raise CliExit(EXIT_ENGINE_ERROR, f"Error response from daemon: {err.message}", hint) from err
-    try:
-        client.start_container(container)
-    except APIError as err:
-        if opts["remove"] and not opts["detach"]:
-            client.remove_container(container, force=True)
-        raise CliExit(start_error_code(err.message), f"Error response from daemon: {err.message}") from err
-    if opts["detach"]:
-        click.echo(container)
-        return 0
-    return _attach(client, container, remove=opts["remove"])
 
 
-def _attach(client: Client, container: str, *, remove: bool) -> int:
-    try:
-        for stream, data in client.logs(container, follow=True):
-            output.write_stream(stream, data)
-        return client.wait_container(container)
-    finally:
-        if remove:
-            client.remove_container(container, force=True)
-
-
-@click.command(context_settings=CONTEXT)
-@click.option("-f", "--follow", is_flag=True, help="Follow log output")
-@click.option("-t", "--timestamps", is_flag=True, help="Show timestamps")
-@click.option("-n", "--tail", default="all", help='Number of lines to show from the end of the logs (default "all")')
-@click.argument("container")
 @click.pass_context
-def logs(ctx: click.Context, container: str, follow: bool, timestamps: bool, tail: str) -> int:
-    """Fetch the logs of a container."""
-    try:
-        for stream, data in client_of(ctx).logs(container, follow=follow, timestamps=timestamps, tail=tail):
-            output.write_stream(stream, data)
-    except APIError as err:
-        raise daemon_error(err) from err
+def _create(ctx: click.Context, /, image: str, command: tuple[str, ...], **opts: Any) -> int:
+    opts["detach"] = False
+    run_lifecycle.check_run(opts)
+    options = _create_options(image, command, opts, detach=False)
+    click.echo(_create_container(client_of(ctx), options, opts["name"]))
     return 0
+
+
+create = click.Command(
+    "create",
+    callback=_create,
+    params=[p for p in run.params if p.name != "detach"],
+    context_settings={**CONTEXT, "allow_interspersed_args": False},
+    help="Create a new container.",
+)
 
 
 @click.command(context_settings=CONTEXT)
@@ -252,5 +250,6 @@ system.add_command(system_cli.df)
 system.add_command(system_cli.system_prune)
 INFO_COMMANDS = (*containers_info.COMMANDS, *containers_copy.COMMANDS, *exec_cli.COMMANDS, system_cli.stats,
                  system_cli.events)  # fmt: skip
-COMMANDS = (run, logs, rm, version, image, system, *networks.COMMANDS, *INFO_COMMANDS,
-            system_cli.container_group(run, logs, rm, *INFO_COMMANDS))  # fmt: skip
+LIFECYCLE_COMMANDS = (create, *containers_lifecycle.COMMANDS)
+COMMANDS = (run, rm, version, image, system, *networks.COMMANDS, *INFO_COMMANDS, *LIFECYCLE_COMMANDS,
+            system_cli.container_group(run, rm, *INFO_COMMANDS, *LIFECYCLE_COMMANDS))  # fmt: skip

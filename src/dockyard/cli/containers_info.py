@@ -238,7 +238,7 @@ def top(ctx: click.Context, container: str, ps_args: tuple[str, ...]) -> int:
         raise daemon_error(err) from err
     lines = ["\t".join(result.get("Titles") or ())]
     lines += ["\t".join(p) for p in result.get("Processes") or ()]
-    click.echo(formatting.tabwrite("\n".join(lines) + "\n", minwidth=20, padding=1), nl=False)
+    click.echo(formatting.tabwrite("\n".join(lines) + "\n", minwidth=20, padding=3), nl=False)
     return 0
 
 

@@ -138,7 +138,7 @@ def healthcheck(opts: dict[str, Any]) -> dict[str, Any] | None:
     for key, flag, field in (("health_interval", "--health-interval", "Interval"),
                              ("health_timeout", "--health-timeout", "Timeout"),
                              ("health_start_period", "--health-start-period", "StartPeriod")):  # fmt: skip
-        value = duration_flag(given[key], flag) if given[key] else 0
+        value = duration_flag(str(given[key]), flag) if given[key] else 0
         if value < 0:
             raise InvalidArgument(f"{flag} cannot be negative")
         check[field] = value

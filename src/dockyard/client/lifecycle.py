@@ -23,7 +23,7 @@ class WaitResult:
 
 
 def _empty(client: Client, method: str, path: str, query: dict[str, str] | None = None) -> int:
-    response = client._call(method, path, query=query)  # noqa: SLF001
+    response = client._call(method, path, query=query)
     response.read()
     return response.status
 
@@ -65,7 +65,7 @@ def resize(client: Client, container: str, height: int, width: int) -> None:
 
 
 def wait(client: Client, container: str, condition: str = "not-running") -> WaitResult:
-    data = client._json("POST", f"/containers/{container}/wait", query={"condition": condition})  # noqa: SLF001
+    data = client._json("POST", f"/containers/{container}/wait", query={"condition": condition})
     error = data.get("Error") or {}
     return WaitResult(int(data["StatusCode"]), str(error.get("Message") or "") if isinstance(error, dict) else "")
 
@@ -90,7 +90,7 @@ def logs(
         query["since"] = since
     if until:
         query["until"] = until
-    response = client._call("GET", f"/containers/{container}/logs", query=query)  # noqa: SLF001
+    response = client._call("GET", f"/containers/{container}/logs", query=query)
     if "multiplexed" not in response.headers.get("content-type", "multiplexed"):
         return (("stdout", chunk) for chunk in response.chunks)
     return _demux(response.chunks)
@@ -126,7 +126,7 @@ def attach(
     query["stderr"] = "1" if stderr else "0"
     if logs:
         query["logs"] = "1"
-    response = client._call("POST", f"/containers/{container}/attach", query=query)  # noqa: SLF001
+    response = client._call("POST", f"/containers/{container}/attach", query=query)
     return AttachStream(response.sock, response.opener)
 
 

@@ -60,7 +60,7 @@ def connect(directory: str, header: dict[str, Any], *, what: str = "attach") -> 
 
 
 class _Client:
-    __slots__ = ("sock", "fd", "header", "inbuf", "out", "stdin", "streams", "closing", "pending", "op", "eof")
+    __slots__ = ("closing", "eof", "fd", "header", "inbuf", "op", "out", "pending", "sock", "stdin", "streams")
 
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock

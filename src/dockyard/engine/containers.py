@@ -26,6 +26,7 @@ from dockyard.engine.networks import ContainerNetworks, mode_of
 from dockyard.engine.records import ContainerConfig, ContainerRecord, Healthcheck, HostConfig, RecordStore, State, now
 from dockyard.engine.runtime_client import CliRuntime, RuntimeFailure, find_runtime
 from dockyard.engine.users import resolve_user
+from dockyard.engine.volumes import ContainerVolumes, MountRequest, apply_mounts
 from dockyard.errors import Conflict, DockyardError, InvalidArgument, NotFound
 from dockyard.image.store import ImageStore
 from dockyard.paths import Paths
@@ -56,6 +57,7 @@ class CreateRequest:
     stop_signal: str = ""
     stop_timeout: int | None = None
     healthcheck: Healthcheck | None = None
+    storage: MountRequest = MountRequest()  # -v, --mount, --tmpfs, --volumes-from (engine/volumes.py)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -78,6 +80,10 @@ class Containers:
     @cached_property
     def host(self) -> spec.HostInfo:
         return host_info()
+
+    @cached_property
+    def volumes(self) -> ContainerVolumes:
+        return ContainerVolumes(self.paths, self.records.resolve)
 
     @cached_property
     def networks(self) -> ContainerNetworks:
@@ -123,6 +129,7 @@ class Containers:
             stop_timeout=request.stop_timeout,
             healthcheck=health.merge(request.healthcheck, image_config.healthcheck),
         )
+        planned_mounts = self.volumes.plan(request.storage, image_config.volume_paths())  # Docker's checks first
         container_id = secrets.token_hex(32)
         record = ContainerRecord(
             id=container_id,
@@ -145,6 +152,7 @@ class Containers:
                     rootfs.write_etc_files(directory, config.hostname or container_id[:12])
                     open(self.paths.log(container_id), "ab").close()
                     self.records.save(record)
+                    self.volumes.attach(container_id, planned_mounts)
             except BaseException:
                 rootfs.release_snapshot(self.images, record.snapshot_key)
                 raise
@@ -197,6 +205,7 @@ class Containers:
         target = self.paths.rootfs(cid)
         rootfs.mount_snapshot(self.images, record.snapshot_key or cid, target)
         try:
+            user_mounts = self.volumes.setup(cid, target)  # needs the rootfs mounted: copy-up reads it
             files = spec.EtcFiles(
                 hostname=os.path.join(directory, "hostname"),
                 hosts=os.path.join(directory, "hosts"),
@@ -207,6 +216,7 @@ class Containers:
             config = spec.build_spec(record, rootfs=target, user=user, files=files, host=self.host,
                                      netns_path=netns)  # fmt: skip
             config = initproc.apply(config, record)
+            config = apply_mounts(config, user_mounts)
             with open(os.path.join(bundle, "config.json"), "w", encoding="utf-8") as f:
                 json.dump(config.to_json(), f)
             monitor.launch(
@@ -222,6 +232,8 @@ class Containers:
         except BaseException:
             with contextlib.suppress(DockyardError, OSError):
                 self.networks.remove(cid)
+            with contextlib.suppress(DockyardError, OSError):
+                self.volumes.release(cid)
             rootfs.unmount(target)
             raise
         return self.records.load(cid)
@@ -294,7 +306,8 @@ class Containers:
 
     # ---- remove ------------------------------------------------------------------------------------------
 
-    def remove(self, ref: str, *, force: bool = False) -> None:
+    def remove(self, ref: str, *, force: bool = False, volumes: bool = False) -> None:
+        """Remove a container; `volumes` (`rm -v`) also removes its anonymous volumes."""
         record = self.get(ref)
         cid = record.id
         if record.state.status in lifecycle.LIVE:
@@ -312,6 +325,7 @@ class Containers:
         rootfs.release_snapshot(self.images, record.snapshot_key or cid)
         self.networks.remove(cid)
         shutil.rmtree(self.paths.bundle(cid), ignore_errors=True)
+        self.volumes.detach(cid, remove_anonymous=volumes)
         shutil.rmtree(self.paths.container_dir(cid), ignore_errors=True)
 
     def kill(self, ref: str, sig: str = "SIGKILL") -> None:

@@ -17,6 +17,7 @@ from dockyard.engine.networks import ContainerNetworks
 from dockyard.paths import Paths
 
 if TYPE_CHECKING:
+    from dockyard.engine.volumes import ContainerVolumes
     from dockyard.image.gc import GcReport
     from dockyard.image.rmi import ImageUser
     from dockyard.image.store import ImageStore
@@ -52,6 +53,13 @@ class Engine:
     @cached_property
     def containers(self) -> Containers:
         return Containers(self.paths, self.images, self._runtime)
+
+    @cached_property
+    def volumes(self) -> ContainerVolumes:
+        """Volumes and containers' mounts (engine/volumes.py); opening it does not open the image store."""
+        from dockyard.engine.volumes import ContainerVolumes
+
+        return ContainerVolumes(self.paths, lambda ref: self.containers.records.resolve(ref))
 
     @property
     def networks(self) -> ContainerNetworks:

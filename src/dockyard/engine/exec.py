@@ -18,7 +18,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from dockyard.engine import events
@@ -88,7 +88,7 @@ class ExecStore:
             return ()
         out = []
         for name in names:
-            if name.endswith(".json"):
+            if name.endswith(".json") and "." not in name.removesuffix(".json"):
                 with contextlib.suppress(NotFound, InternalError):
                     record = self._read(os.path.join(self.directory(container_id), name))
                     if record.exit_code is None:
@@ -190,7 +190,9 @@ def prepare(containers: Containers, exec_record: ExecRecord, *, console_socket: 
     argv = [containers.runtime_binary, "--root", containers.paths.runtime_root, "--log", base + ".log"]
     argv += ["--log-format", "json", "exec", "--process", base + ".process.json", "--pid-file", base + ".pid"]
     if console_socket:
-        argv += ["--console-socket", console_socket]
+        # why: with a terminal the runtime detaches (runc refuses a console socket otherwise) and the caller,
+        # a child subreaper, waits for the process itself — containerd-shim's way
+        argv += ["--detach", "--console-socket", console_socket]
     return Prepared(argv=(*argv, cid), pid_file=base + ".pid", log_file=base + ".log",
                     process_file=base + ".process.json")  # fmt: skip
 
@@ -335,5 +337,3 @@ def main(argv: list[str] | None = None) -> int:
 if __name__ == "__main__":
     sys.exit(main())
 
-
-__all__ = ["ExecConfig", "ExecRecord", "ExecStore", "asdict"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import array
 import contextlib
 import os
+import select
 import selectors
 import socket
 import subprocess
@@ -54,6 +55,7 @@ class ExecSession:
         if console is None:
             self._proc = subprocess.Popen(prepared.argv, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
             return
+        _become_subreaper()
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as listener:
             listener.bind(console)
             listener.listen(1)
@@ -131,8 +133,9 @@ class ExecSession:
                 yield str(key.data), data
             if not running:
                 running = self._mark_started(prepared)
-            if self._master is not None and proc.poll() is not None:
-                break  # the pty stays open while we hold the master: the runtime's exit ends the session
+            if self._master is not None and running and _exited(self.record.pid):
+                yield from _drain(self._master)
+                break  # the pty stays open while we hold the master: the process's exit ends the session
         if running and held:
             yield "stderr", held
         sel.close()
@@ -145,6 +148,8 @@ class ExecSession:
 
     def _finish(self, proc: subprocess.Popen[bytes], prepared: ex.Prepared) -> None:
         code = proc.wait()
+        if self.tty and code == 0 and self.record.pid:
+            code = _wait(self.record.pid)
         for stream in (proc.stdin, proc.stdout, proc.stderr):
             if stream is not None:
                 with contextlib.suppress(OSError):
@@ -162,6 +167,48 @@ class ExecSession:
         else:
             self.exit_code = code if code >= 0 else 128 - code
         self.record = ex.finished(self.containers, self.record, self.exit_code, self.error)
+
+
+def _become_subreaper() -> None:
+    """Adopt the detached exec process (prctl(2) PR_SET_CHILD_SUBREAPER) so that we can wait(2) for it."""
+    import ctypes
+
+    ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)
+
+
+_STATUS: dict[int, int] = {}
+
+
+def _exited(pid: int) -> bool:
+    if pid in _STATUS:
+        return True
+    try:
+        done, status = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        return not os.path.exists(f"/proc/{pid}")
+    if done:
+        _STATUS[pid] = os.waitstatus_to_exitcode(status)
+    return bool(done)
+
+
+def _wait(pid: int) -> int:
+    if pid not in _STATUS:
+        try:
+            _, status = os.waitpid(pid, 0)
+            _STATUS[pid] = os.waitstatus_to_exitcode(status)
+        except ChildProcessError:
+            return 0
+    code = _STATUS.pop(pid)
+    return code if code >= 0 else 128 - code
+
+
+def _drain(fd: int) -> Iterator[tuple[str, bytes]]:
+    """What the terminal still holds after its process exited."""
+    while select.select([fd], [], [], 0.05)[0]:
+        data = _read(fd)
+        if not data:
+            return
+        yield "stdout", data
 
 
 def _read(fd: int) -> bytes:

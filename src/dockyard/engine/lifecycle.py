@@ -182,7 +182,7 @@ def restart(c: Containers, ref: str, *, timeout: int | None = None, sig: str | N
 
 def _await_monitor_gone(c: Containers, cid: str, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
-    while c._monitor_alive(cid) and time.monotonic() < deadline:  # noqa: SLF001
+    while c._monitor_alive(cid) and time.monotonic() < deadline:
         time.sleep(0.005)
 
 
@@ -244,7 +244,7 @@ def wait(c: Containers, ref: str, condition: str = "not-running") -> ExitStatus:
         try:
             record = c.get(record.id)
         except NotFound:
-            return c._final_status(record.id, b"")  # noqa: SLF001
+            return c._final_status(record.id, b"")
         if record.state.status not in LIVE and (condition == "not-running" or waiter is not None):
             return ExitStatus(status_code=record.state.exit_code, error=record.state.error)
         time.sleep(0.02)  # next-exit of a container that is not running yet: wait for its start
@@ -265,7 +265,7 @@ def _wait_removed(c: Containers, record: ContainerRecord) -> ExitStatus:
             finally:
                 os.close(fd)
         if not os.path.exists(c.paths.record(cid)):
-            return c._final_status(cid, data)  # noqa: SLF001
+            return c._final_status(cid, data)
         time.sleep(0.02)
 
 

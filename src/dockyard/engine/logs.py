@@ -108,10 +108,10 @@ class LogWriter:
     partial line. `path=None` is the `none` driver: nothing is written."""
 
     def __init__(
-        self, path: str | None, options: LogOptions = LogOptions(), attrs: Mapping[str, str] | None = None
+        self, path: str | None, options: LogOptions | None = None, attrs: Mapping[str, str] | None = None
     ) -> None:
         self.path = path
-        self.options = options
+        self.options = options or LogOptions()
         self.attrs = dict(attrs) if attrs else None
         self.pending: dict[str, bytes] = {}
         self.fd = -1
@@ -216,10 +216,11 @@ class LogQuery:
 
 
 def read_log(
-    path: str, query: LogQuery = LogQuery(), *, done: Callable[[], bool] = lambda: True, follow: bool | None = None
+    path: str, query: LogQuery | None = None, *, done: Callable[[], bool] = lambda: True, follow: bool | None = None
 ) -> Iterator[LogEntry]:
     """The entries of a json-file log and its rotated files; with `follow`, keep reading the live file (across
     rotations) until `done()` says the writer has finished."""
+    query = query or LogQuery()
     if follow is not None:
         query = LogQuery(follow=follow, tail=query.tail, since_ns=query.since_ns, until_ns=query.until_ns,
                          max_files=query.max_files)  # fmt: skip

@@ -23,4 +23,4 @@ def container_logs(c: Containers, ref: str, query: LogQuery) -> Iterator[LogEntr
     cid = record.id
     follow = query.follow and record.state.status in ("running", "restarting")
     query = replace(query, follow=follow, max_files=options.max_files)
-    return read_log(c.paths.log(cid), query, done=lambda: not c._monitor_alive(cid))  # noqa: SLF001
+    return read_log(c.paths.log(cid), query, done=lambda: not c._monitor_alive(cid))

@@ -24,7 +24,7 @@ from dockyard.engine.monitor import ATTACH_WAIT_SECONDS, PR_SET_CHILD_SUBREAPER,
 from dockyard.engine.monitor import start_exit_code as _start_exit_code
 from dockyard.engine.monitor_stdio import Stdio
 from dockyard.engine.pollloop import IN, Loop
-from dockyard.engine.records import ContainerRecord, HealthResult, RecordStore, State, now
+from dockyard.engine.records import ContainerRecord, Health, HealthResult, RecordStore, State, now
 from dockyard.engine.restart import BackoffState, should_restart
 from dockyard.engine.rootfs import release_snapshot, unmount
 from dockyard.engine.runtime_client import RuntimeFailure
@@ -213,7 +213,7 @@ class Monitor:
         def change(r: ContainerRecord) -> ContainerRecord:
             if r.state.status != "running" or r.state.pid != self.pid:
                 return r
-            current = r.state.health or health.Health()
+            current = r.state.health or Health()
             new = health.apply_result(current, result, retries=check.retries if check else 0,
                                       start_period_ns=check.start_period if check else 0,
                                       started_at_ns=started_ns, start_ns=start_ns)  # fmt: skip
@@ -228,7 +228,7 @@ class Monitor:
     def _set_running(self) -> None:
         started = now()
         check = self.record.config.healthcheck
-        fresh_health = health.Health() if health.enabled(check) else None
+        fresh_health = Health() if health.enabled(check) else None
         self.record = self.records.update(self.cid, lambda r: replace(
             r, state=replace(r.state, status="running", pid=self.pid, started_at=started, error="", paused=False,
                              restarting=False, oom_killed=False, exit_code=0, health=fresh_health),
@@ -277,6 +277,9 @@ class Monitor:
         from dockyard.engine.networks import release_on_exit  # lazy: networking is paid for only at exit
 
         release_on_exit(self.paths, self.cid, remove_netns=self.config.auto_remove)
+        from dockyard.engine.volumes import release_on_exit as release_volumes
+
+        release_volumes(self.paths, self.cid, remove=self.config.auto_remove)  # --rm also drops anonymous volumes
         if self.config.auto_remove:
             from dockyard.image import open_store
 
@@ -296,13 +299,13 @@ def _report(fd: int, data: dict[str, Any]) -> None:
 
 def _oom_killed(cid: str) -> bool:
     """Whether the kernel's OOM killer hit the container's memory cgroup (v1 memory.oom_control, v2 memory.events)."""
-    for path in (f"/sys/fs/cgroup/memory/dockyard/{cid}/memory.oom_control", f"/sys/fs/cgroup/dockyard/{cid}/memory.events"):
-        with contextlib.suppress(OSError, ValueError):
-            with open(path, encoding="ascii") as f:
-                for line in f:
-                    key, _, value = line.partition(" ")
-                    if key == "oom_kill":
-                        return int(value) > 0
+    v1, v2 = f"/sys/fs/cgroup/memory/dockyard/{cid}/memory.oom_control", f"/sys/fs/cgroup/dockyard/{cid}/memory.events"
+    for path in (v1, v2):
+        with contextlib.suppress(OSError, ValueError), open(path, encoding="ascii") as f:
+            for line in f:
+                key, _, value = line.partition(" ")
+                if key == "oom_kill":
+                    return int(value) > 0
     return False
 
 

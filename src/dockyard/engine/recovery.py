@@ -52,7 +52,7 @@ def start_lock(c: Containers, cid: str, *, blocking: bool = True) -> Iterator[bo
 
 
 def needs_repair(c: Containers, record: ContainerRecord) -> bool:
-    if c._monitor_alive(record.id):  # noqa: SLF001
+    if c._monitor_alive(record.id):
         return False
     return record.state.status in LIVE or os.path.isdir(c.paths.bundle(record.id))
 
@@ -79,7 +79,7 @@ def repair(c: Containers, record: ContainerRecord) -> ContainerRecord:
             error="monitor exited unexpectedly")))  # fmt: skip
     if record.host_config.auto_remove:
         with contextlib.suppress(Exception):
-            c.remove(cid, force=True)
+            c.remove(cid, force=True, volumes=True)  # --rm removes anonymous volumes too
     return record
 
 

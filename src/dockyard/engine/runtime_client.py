@@ -171,7 +171,8 @@ class CliRuntime:
     def spawn_exec(self, container_id: str, argv: Sequence[str], *, stdout: int, pid_file: str) -> int:
         null = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
         try:
-            actions = [(os.POSIX_SPAWN_DUP2, null, 0), (os.POSIX_SPAWN_DUP2, stdout, 1), (os.POSIX_SPAWN_DUP2, stdout, 2)]
+            dup = os.POSIX_SPAWN_DUP2
+            actions = [(dup, null, 0), (dup, stdout, 1), (dup, stdout, 2)]
             args = self._argv("exec", "--pid-file", pid_file, container_id, *argv)
             return os.posix_spawn(self.binary, args, os.environ, file_actions=actions)
         finally:

@@ -52,13 +52,13 @@ class ForkRuntime(CliRuntime):
             from dockyard.runtime.cli import main
 
             code = main(list(args))
-        except BaseException:  # noqa: S110 - never unwind into the caller's code in a forked child
+        except BaseException:
             pass
         finally:
             for stream in (sys.stdout, sys.stderr):
                 try:
                     stream.flush()
-                except BaseException:  # noqa: S110
+                except BaseException:
                     pass
             os._exit(code)
 

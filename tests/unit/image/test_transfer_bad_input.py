@@ -36,8 +36,7 @@ def _two_images_second_bad() -> bytes:
     first = json.loads(tar_to_members(docker_archive([OTHER], ["one:1"]))["manifest.json"])
     members = tar_to_members(docker_archive([OTHER], ["one:1"]))
     second = tar_to_members(docker_archive([GOOD], ["two:1"], diff_ids=[sha(b"x")]))
-    manifest = first + [{**json.loads(second["manifest.json"])[0],
-                         "Layers": ["ffff/layer.tar"]}]  # fmt: skip
+    manifest = [*first, {**json.loads(second["manifest.json"])[0], "Layers": ["ffff/layer.tar"]}]
     members.update({k: v for k, v in second.items() if k.endswith(".json") and k != "manifest.json"})
     members["ffff/layer.tar"] = second["0000000000000000000000000000000000000000000000000000000000000000/layer.tar"]
     members["manifest.json"] = json.dumps(manifest).encode()
@@ -90,7 +89,7 @@ CASES: dict[str, tuple[Callable[[], bytes], str]] = {
     ),
     "layer digest mismatch (docker-archive)": (
         lambda: docker_archive([GOOD], diff_ids=[sha(OTHER)]),
-        r"layer 0 `sha256:[0-9a-f]{64}`: commit blob `sha256:[0-9a-f]{64}`: digest mismatch, got sha256:",
+        r"busybox:latest: layer 0 `sha256:[0-9a-f]{64}`: digest mismatch, got sha256:[0-9a-f]{64}$",
     ),
     "layer digest mismatch (oci)": (_tampered_layer, r"digest mismatch"),
     "gzip layer whose diff id does not match": (
@@ -102,8 +101,9 @@ CASES: dict[str, tuple[Callable[[], bytes], str]] = {
         r"layer 0 `sha256:[0-9a-f]{64}`: blob is missing from the archive",
     ),
     "index points at a missing manifest": (
-        lambda: (lambda m: tar_of({k: v for k, v in m.items() if not k.startswith("blobs/") or
-                                   b"schemaVersion" not in v}))(tar_to_members(oci_archive([GOOD]))),  # fmt: skip
+        lambda: (
+            lambda m: tar_of({k: v for k, v in m.items() if not k.startswith("blobs/") or b"schemaVersion" not in v})
+        )(tar_to_members(oci_archive([GOOD]))),  # fmt: skip
         r"manifest `sha256:[0-9a-f]{64}`: blob is missing from the archive",
     ),
     "unknown layer media type": (

@@ -122,7 +122,9 @@ def test_load_docker25_symlinked_layers(tmp_path: Path) -> None:
     config = json.dumps({"architecture": "amd64", "os": "linux",
                          "rootfs": {"type": "layers", "diff_ids": [sha(plain)]}}).encode()  # fmt: skip
     blob = "blobs/sha256/" + sha(plain).split(":")[1]
-    manifest = [{"Config": "blobs/sha256/" + sha(config).split(":")[1], "RepoTags": ["x:1"], "Layers": ["abc/layer.tar"]}]
+    manifest = [
+        {"Config": "blobs/sha256/" + sha(config).split(":")[1], "RepoTags": ["x:1"], "Layers": ["abc/layer.tar"]}
+    ]
     members = {blob: plain, "blobs/sha256/" + sha(config).split(":")[1]: config,
                "manifest.json": json.dumps(manifest).encode()}  # fmt: skip
     from fixtures.transfer import tar_of

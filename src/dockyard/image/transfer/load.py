@@ -135,6 +135,8 @@ def copy_layer(content: ContentStore, named: NamedSource, index: int, layer: Des
                 sink = _HashSink()
                 decompress(_Tee(blob, writer.write), sink, compression, what)
                 diff = Digest(algorithm="sha256", hex=sink.hash.hexdigest())
+            if writer.digest() != layer.digest:
+                raise InvalidArgument(f"{what}: digest mismatch, got {writer.digest()}")
             if diff != diff_id:
                 raise InvalidArgument(f"{what}: diff id mismatch, the config says {diff_id}, the layer is {diff}")
             writer.commit()

@@ -1,4 +1,4 @@
-"""Random access to the files of an image archive (a tar in a seekable file, or an unpacked directory).
+"""Random access to the files of an image archive (a tar in a seekable file).
 
 `TarIndex` reads every header once, checks that each member's data lies inside the file (a truncated archive is
 "unexpected end of data", not a silently shorter file), and opens members by name. Symlinks and hardlinks between
@@ -92,6 +92,8 @@ class TarIndex:
         self._members: dict[str, tarfile.TarInfo] = {}
         end = fileobj.seek(0, os.SEEK_END)
         fileobj.seek(0)
+        if end == 0:
+            return  # an empty stream is an empty tar (Go's reader says io.EOF at once)
         try:
             with tarfile.open(fileobj=fileobj, mode="r:") as tf:
                 for m in tf:
@@ -150,35 +152,3 @@ def _all_zero(fileobj: BinaryIO, end: int) -> bool:
             return False
         left -= len(chunk)
     return True
-
-
-class DirFiles:
-    """The same access to an unpacked archive (an OCI layout directory); links may not leave the directory."""
-
-    def __init__(self, root: str, label: str = "load") -> None:
-        self.root = os.path.realpath(root)
-        self.label = label
-
-    def _path(self, name: str) -> str | None:
-        rel = normalize(name)
-        if rel.startswith(".."):
-            return None
-        path = os.path.realpath(os.path.join(self.root, rel))
-        if path != self.root and not path.startswith(self.root + os.sep):
-            return None
-        return path if os.path.isfile(path) else None
-
-    def exists(self, name: str) -> bool:
-        return self._path(name) is not None
-
-    def size(self, name: str) -> int:
-        path = self._path(name)
-        if path is None:
-            raise NotFound(f"{self.label}: `{name}` not found in `{self.root}`")
-        return os.path.getsize(path)
-
-    def open(self, name: str) -> BinaryIO:
-        path = self._path(name)
-        if path is None:
-            raise NotFound(f"{self.label}: `{name}` not found in `{self.root}`")
-        return open(path, "rb")
