@@ -15,7 +15,7 @@ CACHE_DIR ?= /var/cache/dockyard
 APT_STAMP := $(CACHE_DIR)/apt-updated.stamp
 REFS_DIR := $(CACHE_DIR)/docker-dev
 APT_ARCHIVES := /var/cache/apt/archives
-APT_PACKAGES := python3-venv busybox-static runc libseccomp2 iptables uidmap curl
+APT_PACKAGES := python3-venv busybox-static runc libseccomp2 iptables uidmap curl skopeo umoci
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
 .PHONY: demo test bench install apt venv links refs image lint clean
@@ -49,7 +49,12 @@ apt:
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing; \
 	fi
 
+# Every run: byte-compile src (the environment may set PYTHONDONTWRITEBYTECODE, and each runtime invocation would
+# otherwise recompile what changed) and replace pip's dockyard-runtime script by the faster launcher
+# (src/dockyard/runtime/launcher.py says why); both are no-ops when up to date.
 venv: $(VENV)/.installed
+	@$(VENV)/bin/python -m compileall -q src
+	@$(VENV)/bin/python -m dockyard.runtime.launcher $(VENV)/bin/dockyard-runtime
 
 $(VENV)/.installed: pyproject.toml
 	@[ -x $(VENV)/bin/python ] || $(PYTHON) -m venv $(VENV)

@@ -11,6 +11,8 @@ Only computes paths; creates nothing. Layout:
     <data>/containers/<id>/<id>-json.log       Docker's json-file log
     <data>/containers/<id>/{hostname,hosts,resolv.conf}  bind-mounted into the container
     <data>/containers/<id>/monitor.lock        held by the container's monitor while it runs
+    <data>/containers/<id>/mounts.json         the container's resolved mounts (engine/volumes.py)
+    <data>/volumes/<name>/_data                 the local volume driver (dockyard.volume.VolumeStore)
     <exec>/containers/<id>/{config.json,rootfs/}  the OCI bundle (rootfs: where the container's snapshot is mounted)
     <exec>/runtime/                            the OCI runtime's state root (--root)
 
@@ -53,6 +55,10 @@ class Paths:
 
     def snapshots_root(self, snapshotter: str) -> str:
         return os.path.join(self.image_root, "snapshots", snapshotter)
+
+    @property
+    def volumes(self) -> str:
+        return os.path.join(self.data_root, "volumes")
 
     @property
     def containers(self) -> str:

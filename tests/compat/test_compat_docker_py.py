@@ -68,7 +68,6 @@ def test_unknown_container_raises_not_found(client: Any) -> None:
     assert "No such container: nosuchcontainer" in str(info.value)
 
 
-@pytest.mark.xfail(reason="endpoint not landed yet: GET /images/{name}/json", strict=True)
 def test_images_list(client: Any) -> None:
     tags = [t for image in client.images.list() for t in image.tags]
     assert "busybox:latest" in tags

@@ -221,8 +221,12 @@ def _cpu_json(s: stats.Sample | None) -> dict[str, Any]:
         usage["percpu_usage"] = list(s.cpu_percpu_ns)
     usage.update(usage_in_kernelmode=s.cpu_kernel_ns, usage_in_usermode=s.cpu_user_ns)
     periods, throttled, throttled_ns = s.throttling
-    return {"cpu_usage": usage, "system_cpu_usage": s.system_cpu_ns, "online_cpus": s.online_cpus,
-            "throttling_data": {"periods": periods, "throttled_periods": throttled, "throttled_time": throttled_ns}}
+    return {
+        "cpu_usage": usage,
+        "system_cpu_usage": s.system_cpu_ns,
+        "online_cpus": s.online_cpus,
+        "throttling_data": {"periods": periods, "throttled_periods": throttled, "throttled_time": throttled_ns},
+    }
 
 
 def _rfc3339(ns: int) -> str:
@@ -258,4 +262,3 @@ def stats_json(cid: str, name: str, s: stats.Sample, prev: stats.Sample | None) 
             for iface, n in s.networks.items()
         }  # fmt: skip
     return out
-

@@ -82,4 +82,3 @@ def system_df(engine: Engine, req: Request) -> Response:
             "BuildCache": [],
         }
     )
-

@@ -15,6 +15,7 @@ import click
 from dockyard.cli import containers_copy, containers_info, containers_lifecycle, networks, parse, run_lifecycle
 from dockyard.cli import exec as exec_cli
 from dockyard.cli import system as system_cli
+from dockyard.cli import volumes as volumes_cli
 from dockyard.client.client import API_VERSION, APIError, Client, CreateOptions
 from dockyard.errors import EXIT_CANNOT_INVOKE, EXIT_ENGINE_ERROR, EXIT_NOT_FOUND
 
@@ -75,6 +76,7 @@ def start_error_code(message: str) -> int:
 @click.option("--privileged", is_flag=True, help="Give extended privileges to this container")
 @networks.run_options
 @run_lifecycle.run_options
+@volumes_cli.run_options
 @click.argument("image")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 @click.pass_context
@@ -112,6 +114,7 @@ def _create_options(image: str, command: tuple[str, ...], opts: dict[str, Any], 
         security_opt=opts["security_opt"],
         **networks.create_options(opts),
         **run_lifecycle.create_options(opts, detach=detach),
+        **volumes_cli.create_options(opts),
     )
 
 
@@ -145,15 +148,16 @@ create = click.Command(
 
 @click.command(context_settings=CONTEXT)
 @click.option("-f", "--force", is_flag=True, help="Force the removal of a running container (uses SIGKILL)")
+@click.option("-v", "--volumes", is_flag=True, help="Remove anonymous volumes associated with the container")
 @click.argument("containers", nargs=-1, required=True)
 @click.pass_context
-def rm(ctx: click.Context, containers: tuple[str, ...], force: bool) -> int:
+def rm(ctx: click.Context, containers: tuple[str, ...], force: bool, volumes: bool = False) -> int:
     """Remove one or more containers."""
     client = client_of(ctx)
     failed = []
     for name in containers:
         try:
-            client.remove_container(name, force=force)
+            client.remove_container(name, force=force, volumes=volumes)
             click.echo(name)
         except APIError as err:
             failed.append(f"Error response from daemon: {err.message}")
@@ -252,4 +256,5 @@ INFO_COMMANDS = (*containers_info.COMMANDS, *containers_copy.COMMANDS, *exec_cli
                  system_cli.events)  # fmt: skip
 LIFECYCLE_COMMANDS = (create, *containers_lifecycle.COMMANDS)
 COMMANDS = (run, rm, version, image, system, *networks.COMMANDS, *INFO_COMMANDS, *LIFECYCLE_COMMANDS,
+            *volumes_cli.COMMANDS,
             system_cli.container_group(run, rm, *INFO_COMMANDS, *LIFECYCLE_COMMANDS))  # fmt: skip

@@ -205,7 +205,7 @@ def print_inspect(client: Client, names: tuple[str, ...], fmt: str, kinds: tuple
     else:
         for doc in found:
             try:
-                lines.append(template.execute(doc))
+                lines.append(template.execute(doc, missing_key="error"))
             except TemplateError as err:
                 raise fail(1, err.message) from err
     click.echo("\n".join(lines))
@@ -272,7 +272,7 @@ def rename(ctx: click.Context, container: str, new_name: str) -> int:
 
 
 @click.command("prune", context_settings=CONTEXT)
-@click.option("--filter", "filters", multiple=True, help="Provide filter values (e.g. \"until=<timestamp>\")")
+@click.option("--filter", "filters", multiple=True, help='Provide filter values (e.g. "until=<timestamp>")')
 @click.option("-f", "--force", is_flag=True, help="Do not prompt for confirmation")
 @click.pass_context
 def container_prune(ctx: click.Context, filters: tuple[str, ...], force: bool) -> int:

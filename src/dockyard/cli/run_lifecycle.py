@@ -196,7 +196,7 @@ def start_or_fail(client: Client, container: str, *, remove: bool) -> None:
     except APIError as err:
         if remove:
             with contextlib.suppress(APIError):
-                client.remove_container(container, force=True)
+                client.remove_container(container, force=True, volumes=True)  # --rm drops anonymous volumes
         raise _fail(start_error_code(err.message), f"Error response from daemon: {err.message}") from err
 
 

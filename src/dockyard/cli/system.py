@@ -253,9 +253,20 @@ def df_verbose(data: Mapping[str, Any]) -> str:
         for tag in i.get("RepoTags") or ["<none>:<none>"]:
             repo, _, name = str(tag).rpartition(":")
             size, shared = int(i.get("Size") or 0), int(i.get("SharedSize") or 0)
-            images.append("\t".join((repo, name, str(i["Id"]).removeprefix("sha256:")[:12],
-                                     f"{human_duration(now - int(i.get('Created') or 0))} ago", human_size(size),
-                                     human_size(shared), human_size(size - shared), str(i.get("Containers") or 0))))
+            images.append(
+                "\t".join(
+                    (
+                        repo,
+                        name,
+                        str(i["Id"]).removeprefix("sha256:")[:12],
+                        f"{human_duration(now - int(i.get('Created') or 0))} ago",
+                        human_size(size),
+                        human_size(shared),
+                        human_size(size - shared),
+                        str(i.get("Containers") or 0),
+                    )
+                )
+            )
     containers = []
     for c in data.get("Containers") or []:
         row = PsRow(c, trunc=True)

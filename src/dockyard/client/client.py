@@ -67,10 +67,17 @@ class CreateOptions:
     stop_timeout: int | None = None
     healthcheck: Mapping[str, Any] | None = None  # Docker's Healthcheck object
     console_size: tuple[int, int] = (0, 0)
+    # mounts (client/mounts.py builds these from -v/--mount/--tmpfs/--volumes-from)
+    binds: tuple[str, ...] = ()
+    mounts: tuple[Mapping[str, Any], ...] = ()  # HostConfig.Mounts entries
+    tmpfs: Mapping[str, str] = field(default_factory=dict)
+    volumes: tuple[str, ...] = ()  # Config.Volumes (anonymous volumes)
+    volumes_from: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         body = self._base_json()
         body["HostConfig"].update(self._network_json())
+        self._mounts_json(body)
         self._lifecycle_json(body)
         body["ExposedPorts"] = {key: {} for key in self._exposed()}
         if self.mac_address:
@@ -99,6 +106,15 @@ class CreateOptions:
                   ConsoleSize=list(self.console_size))  # fmt: skip
         if self.init is not None:
             hc["Init"] = self.init
+
+    def _mounts_json(self, body: dict[str, Any]) -> None:
+        body["Volumes"] = {path: {} for path in self.volumes}
+        hc = body["HostConfig"]
+        hc.update(Binds=list(self.binds) or None, VolumesFrom=list(self.volumes_from) or None)
+        if self.mounts:
+            hc["Mounts"] = [dict(m) for m in self.mounts]
+        if self.tmpfs:
+            hc["Tmpfs"] = dict(self.tmpfs)
 
     def _exposed(self) -> list[str]:
         from dockyard.engine.networks import parse_expose, parse_publish
@@ -218,8 +234,11 @@ class Client:
     def kill_container(self, container: str, signal: str = "SIGKILL") -> None:
         self._call("POST", f"/containers/{container}/kill", query={"signal": signal}).read()
 
-    def remove_container(self, container: str, *, force: bool = False) -> None:
-        self._call("DELETE", f"/containers/{container}", query={"force": "1" if force else "0"}).read()
+    def remove_container(self, container: str, *, force: bool = False, volumes: bool = False) -> None:
+        query = {"force": "1" if force else "0"}
+        if volumes:
+            query["v"] = "1"
+        self._call("DELETE", f"/containers/{container}", query=query).read()
 
     def inspect_container(self, container: str) -> dict[str, Any]:
         data: dict[str, Any] = self._json("GET", f"/containers/{container}/json")

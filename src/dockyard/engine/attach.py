@@ -196,7 +196,7 @@ class AttachHub:
         if client.stdin:
             client.stdin = False
             self.on_stdin_eof()
-        if client.op == "wait" or not client.streams:
+        if client.op != "wait" and not client.streams:
             self.drop(client)
 
     def drop(self, client: _Client) -> None:

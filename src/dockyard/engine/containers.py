@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from functools import cached_property
 
-from dockyard.engine import health, initproc, lifecycle, monitor, recovery, rootfs, spec
+from dockyard.engine import events, health, initproc, lifecycle, monitor, recovery, rootfs, spec
 from dockyard.engine.logs import LogEntry, LogQuery
 from dockyard.engine.logs_access import container_logs as lifecycle_logs
 from dockyard.engine.names import random_name, validate_name
@@ -156,6 +156,7 @@ class Containers:
             except BaseException:
                 rootfs.release_snapshot(self.images, record.snapshot_key)
                 raise
+        events.emit_container(self.paths, record, "create")
         return record
 
     def _pick_name(self, name: str | None) -> str:
@@ -196,6 +197,7 @@ class Containers:
             return self._start(record.id)
 
     def _start(self, cid: str) -> ContainerRecord:
+        lifecycle.await_monitor_gone(self, cid)
         record, expect_attach = lifecycle.prepare_start(self, cid)
         if record.state.status in lifecycle.LIVE:
             return record
@@ -317,6 +319,7 @@ class Containers:
                     "container before removing or force remove"
                 )
             lifecycle.force_stop(self, cid)
+        lifecycle.await_monitor_gone(self, cid)
         runtime = CliRuntime(self.runtime_binary, self.paths.runtime_root)
         with contextlib.suppress(RuntimeFailure):
             if os.path.isdir(os.path.join(self.paths.runtime_root, cid)):
@@ -327,6 +330,7 @@ class Containers:
         shutil.rmtree(self.paths.bundle(cid), ignore_errors=True)
         self.volumes.detach(cid, remove_anonymous=volumes)
         shutil.rmtree(self.paths.container_dir(cid), ignore_errors=True)
+        events.emit_container(self.paths, record, "destroy")
 
     def kill(self, ref: str, sig: str = "SIGKILL") -> None:
         lifecycle.kill(self, ref, sig)

@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, BinaryIO
 
 from dockyard.errors import InvalidArgument, NotFound
-from dockyard.image.safepath import RESOLVE_IN_ROOT, RESOLVE_NO_MAGICLINKS, clean_name, openat2
+from dockyard.image.safepath import RESOLVE_IN_ROOT, RESOLVE_NO_MAGICLINKS, clean_name
+from dockyard.image.safepath import openat2 as _openat2
 
 if TYPE_CHECKING:
     from dockyard.engine.containers import Containers
@@ -44,6 +45,17 @@ class PathStat:
     mode: int  # Go's os.FileMode
     mtime: str  # RFC 3339
     link_target: str = ""
+
+
+def openat2(dirfd: int, path: str, flags: int, resolve: int) -> int:
+    """openat2(2), retried on EAGAIN: with RESOLVE_IN_ROOT the kernel refuses a `..` lookup that raced any rename
+    or mount on the system (openat2(2) ERRORS), which happens on a busy host."""
+    for _ in range(100):
+        try:
+            return _openat2(dirfd, path, flags, resolve)
+        except BlockingIOError:
+            continue
+    return _openat2(dirfd, path, flags, resolve)
 
 
 def go_mode(mode: int) -> int:
@@ -153,22 +165,32 @@ def _stat(containers: Containers, record: ContainerRecord, resolved: Resolved, r
 def archive(containers: Containers, ref: str, path: str, out: BinaryIO) -> PathStat:
     """GET /containers/{id}/archive: write a tar of `path` (named by its base name) to `out`."""
     record = containers.get(ref)
+    etc = {k: os.path.join(containers.paths.container_dir(record.id), v) for k, v in _ETC_FILES.items()}
     with container_root(containers, record) as root:
-        resolved = Resolved(root, path, ref)
-        try:
-            info = _stat(containers, record, resolved, ref)
-            base = "." if path.rstrip("/").endswith("/.") or path in (".", "/.") else (resolved.name or ".")
-            with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
-                etc = _ETC_FILES.get(resolved.rel)
-                if etc:
-                    _add_file(tar, os.path.join(containers.paths.container_dir(record.id), etc), base)
-                elif resolved.name:
-                    _add(tar, resolved.parent_fd, resolved.name, base)
-                else:
-                    _add_dir(tar, resolved.root_fd, base, os.stat(resolved.root_fd))
-            return info
-        finally:
-            resolved.close()
+        return archive_path(root, path, ref, out, etc)
+
+
+def archive_path(root: str, path: str, ref: str, out: BinaryIO, etc: dict[str, str] | None = None) -> PathStat:
+    """Write a tar of `path` inside the tree `root` (confined to it) to `out`; `etc` maps relative paths to the
+    host files that stand in for them (the container's bind-mounted /etc files)."""
+    resolved = Resolved(root, path, ref)
+    try:
+        host_file = (etc or {}).get(resolved.rel)
+        st = os.lstat(host_file) if host_file else resolved.lstat(ref)
+        link = resolved.link_target() if stat.S_ISLNK(st.st_mode) else ""
+        info = PathStat(name=resolved.name or "/", size=st.st_size, mode=go_mode(st.st_mode),
+                        mtime=_rfc3339(st.st_mtime), link_target=link)  # fmt: skip
+        base = "." if path.rstrip("/").endswith("/.") or path in (".", "/.") else (resolved.name or ".")
+        with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+            if host_file:
+                _add_file(tar, host_file, base)
+            elif resolved.name:
+                _add(tar, resolved.parent_fd, resolved.name, base)
+            else:
+                _add_dir(tar, resolved.root_fd, base, os.stat(resolved.root_fd))
+        return info
+    finally:
+        resolved.close()
 
 
 def _add_file(tar: tarfile.TarFile, host_path: str, name: str) -> None:
@@ -224,27 +246,32 @@ def _add_dir(tar: tarfile.TarFile, fd: int, arcname: str, st: os.stat_result) ->
 
 def extract(containers: Containers, ref: str, path: str, stream: BinaryIO) -> None:
     """PUT /containers/{id}/archive: unpack a tar into the existing directory `path` inside the container."""
-    from dockyard.image.archive import apply_layer
-
     record = containers.get(ref)
     if record.host_config.read_only:
         raise InvalidArgument("container rootfs is marked read-only")
     with container_root(containers, record) as root:
-        root_fd = os.open(root, _NOFOLLOW_DIR)
+        extract_into(root, path, ref, stream)
+
+
+def extract_into(root: str, path: str, ref: str, stream: BinaryIO) -> None:
+    """Unpack a tar into the directory `path` of the tree `root`, resolved and written confined to it."""
+    from dockyard.image.archive import apply_layer
+
+    root_fd = os.open(root, _NOFOLLOW_DIR)
+    try:
+        rel, _ = clean_name(path)
         try:
-            rel, _ = clean_name(path)
-            try:
-                target = openat2(root_fd, rel or ".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, _RESOLVE)
-            except FileNotFoundError as err:
-                raise NotFound(f"Could not find the file {path} in container {ref}") from err
-            except NotADirectoryError as err:
-                raise InvalidArgument("extraction point is not a directory") from err
-            try:
-                apply_layer(stream, f"/proc/self/fd/{target}", compression=None)
-            finally:
-                os.close(target)
+            target = openat2(root_fd, rel or ".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, _RESOLVE)
+        except FileNotFoundError as err:
+            raise NotFound(f"Could not find the file {path} in container {ref}") from err
+        except NotADirectoryError as err:
+            raise InvalidArgument("extraction point is not a directory") from err
+        try:
+            apply_layer(stream, f"/proc/self/fd/{target}", compression=None)
         finally:
-            os.close(root_fd)
+            os.close(target)
+    finally:
+        os.close(root_fd)
 
 
 def stream_from(write: Callable[[BinaryIO], object]) -> Iterator[bytes]:

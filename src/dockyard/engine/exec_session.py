@@ -12,6 +12,7 @@ import contextlib
 import os
 import select
 import selectors
+import shutil
 import socket
 import subprocess
 import tempfile
@@ -59,14 +60,17 @@ class ExecSession:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as listener:
             listener.bind(console)
             listener.listen(1)
-            listener.settimeout(30)
+            listener.settimeout(0.05)
             self._proc = subprocess.Popen(
                 prepared.argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
             )
-            try:
-                conn, _ = listener.accept()
-            except OSError:
-                return  # the runtime failed before connecting: its exit and log tell why
+            while True:
+                try:
+                    conn, _ = listener.accept()
+                    break
+                except TimeoutError:
+                    if self._proc.poll() is not None:
+                        return  # the runtime failed before connecting: its exit and log tell why
             with conn:
                 self._master = _receive_fd(conn)
 
@@ -158,9 +162,7 @@ class ExecSession:
             os.close(self._master)
             self._master = None
         if self._tmp is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(os.path.join(self._tmp, "console.sock"))
-                os.rmdir(self._tmp)
+            shutil.rmtree(self._tmp, ignore_errors=True)
         if not self.record.running and not ex.read_pid(prepared):
             self.error = ex.runtime_error(prepared, f"exit status {code}")
             self.exit_code = ex.start_error_code(self.error)

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import os
 import shutil
-from dataclasses import replace
-from typing import TYPE_CHECKING
+import dataclasses
+from typing import TYPE_CHECKING, Any
 
 from dockyard.errors import InternalError
 
@@ -40,5 +40,14 @@ def apply(spec: Spec, record: ContainerRecord) -> Spec:
     from dockyard.oci.runtime_spec import Mount
 
     mount = Mount(destination=INIT_PATH_IN_CONTAINER, type="bind", source=find_init(), options=("bind", "ro"))
-    process = replace(spec.process, args=(INIT_PATH_IN_CONTAINER, "--", *spec.process.args))
-    return replace(spec, process=process, mounts=(*spec.mounts, mount))
+    process = _replace(spec.process, args=(INIT_PATH_IN_CONTAINER, "--", *spec.process.args))
+    return _replace(spec, process=process, mounts=(*spec.mounts, mount))
+
+
+def _replace(obj: Any, **changes: Any) -> Any:
+    """dataclasses.replace, or the spec models' own replace (oci/model.py) when they are not dataclasses."""
+    if dataclasses.is_dataclass(obj):
+        return dataclasses.replace(obj, **changes)
+    from dockyard.oci import model
+
+    return model.replace(obj, **changes)

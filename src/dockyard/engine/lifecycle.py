@@ -150,7 +150,10 @@ def _wait_line(sock: socket.socket, timeout: float | None) -> dict[str, object] 
         ready, _, _ = select.select([sock], [], [], wait)
         if not ready:
             return None
-        data = sock.recv(4096)
+        try:
+            data = sock.recv(4096)
+        except OSError:
+            data = b""  # the monitor closed while finishing: the caller reads the record
         if not data:
             with contextlib.suppress(ValueError):
                 return dict(json.loads(buf)) if buf else {}
@@ -176,11 +179,13 @@ def _await_not_running(c: Containers, cid: str, timeout: float) -> None:
 def restart(c: Containers, ref: str, *, timeout: int | None = None, sig: str | None = None) -> None:
     record = c.get(ref)
     stop(c, record.id, timeout=timeout, sig=sig)
-    _await_monitor_gone(c, record.id)
+    await_monitor_gone(c, record.id)
     c.start(record.id)
 
 
-def _await_monitor_gone(c: Containers, cid: str, timeout: float = 30.0) -> None:
+def await_monitor_gone(c: Containers, cid: str, timeout: float = 30.0) -> None:
+    """Until the container's previous monitor finished its cleanup (unmount, runtime delete), which follows the
+    exit that `stop` and `wait` report."""
     deadline = time.monotonic() + timeout
     while c._monitor_alive(cid) and time.monotonic() < deadline:
         time.sleep(0.005)
@@ -285,7 +290,7 @@ def force_stop(c: Containers, cid: str) -> None:
     else:
         _mark_stopped(c, cid)
     _await_not_running(c, cid, KILL_WAIT)
-    _await_monitor_gone(c, cid)
+    await_monitor_gone(c, cid)
 
 
 # ---- start and create -----------------------------------------------------------------------------------------

@@ -81,5 +81,3 @@ def disk_usage(containers: Containers) -> DiskUsage:
     images = tuple((image, users.get(str(image.id), 0)) for image in containers.images.list())
     views = tuple(view(containers, r, size=True) for r in records)
     return DiskUsage(images=images, containers=views, layers_size=sum(int(i.size) for i, _ in images))
-
-

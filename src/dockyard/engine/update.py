@@ -69,9 +69,7 @@ def merged(hc: HostConfig, req: UpdateRequest) -> HostConfig:
         if policy.name not in ("on-failure",) and policy.maximum_retry_count:
             raise InvalidArgument(f"maximum retry count cannot be used with restart policy '{policy.name}'")
         if hc.auto_remove and policy.name not in ("", "no"):
-            raise InvalidArgument(
-                "Restart policy cannot be updated because AutoRemove is enabled for the container"
-            )
+            raise InvalidArgument("Restart policy cannot be updated because AutoRemove is enabled for the container")
         out = replace(out, restart_policy=replace(policy, name=policy.name or "no"))
     return out
 
@@ -161,8 +159,8 @@ def rename(containers: Containers, ref: str, new_name: str) -> ContainerRecord:
 
     if not ref or not new_name:
         raise InvalidArgument("Neither old nor new names may be empty")
-    name = validate_name(new_name.removeprefix("/"))
     record = containers.get(ref)
+    name = validate_name(new_name.removeprefix("/"))
     old = record.name
     if name == old:
         raise InvalidArgument("Renaming a container with the same name as its current name")

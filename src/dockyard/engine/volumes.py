@@ -179,7 +179,7 @@ class ContainerVolumes:
 
     @cached_property
     def store(self) -> VolumeStore:
-        return VolumeStore(os.path.join(self.paths.data_root, "volumes"))
+        return VolumeStore(self.paths.volumes)
 
     def _mounts_file(self, cid: str) -> str:
         return os.path.join(self.paths.container_dir(cid), MOUNTS_FILE)

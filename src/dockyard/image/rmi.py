@@ -87,7 +87,7 @@ def remove_image(
     items: list[DeleteItem] = []
     if not _is_id_prefix(image_id, ref):
         user = next((u for u in users if u.image_id == image_id), None)
-        if user is not None and not force:
+        if user is not None and not force and _single_reference(_names_of(store, image_id)):
             raise Conflict(
                 f'conflict: unable to remove repository reference "{ref}" (must force) - container'
                 f" {user.container_id[:12]} is using its referenced image {image_id.hex[:12]}"

@@ -22,6 +22,7 @@ from dockyard.runtime import container as ct
 from dockyard.runtime import init, jsonio
 from dockyard.runtime import namespaces as ns
 from dockyard.runtime import state as st
+from dockyard.runtime.cgroups import warmup
 from dockyard.runtime.linux.consts import PR_SET_CHILD_SUBREAPER
 from dockyard.runtime.linux.syscalls import LinuxSyscalls
 
@@ -51,6 +52,29 @@ def exec_command(args: Args) -> int:
     status = container.status()
     if not (args.ignore_paused and status == st.PAUSED):
         ct.can_exec(status)
+    helper = warmup.start()  # the new process joins the container's cgroup: start the kernel's wait now
+    try:
+        pid = _spawn_from_args(container, args)
+    finally:
+        warmup.reap(helper)
+    if args.pid_file:
+        st.write_atomic(os.path.abspath(args.pid_file), str(pid).encode(), 0o644)
+    if args.detach:
+        return 0
+    from dockyard.runtime.lifecycle import FORWARDED_SIGNALS, wait_exit
+
+    def forward(sig: int, _frame: object) -> None:
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+
+    for sig in FORWARDED_SIGNALS:
+        signal.signal(sig, forward)
+    return wait_exit(pid)
+
+
+def _spawn_from_args(container: ct.Container, args: Args) -> int:
     spec = _saved_spec(container)
     process = build_process(spec, args)
     if process.terminal and args.console_socket is None:
@@ -70,22 +94,7 @@ def exec_command(args: Args) -> int:
     )
     if not args.detach:
         LinuxSyscalls().prctl(PR_SET_CHILD_SUBREAPER, 1)
-    pid = spawn_exec(plan)
-    if args.pid_file:
-        st.write_atomic(os.path.abspath(args.pid_file), str(pid).encode(), 0o644)
-    if args.detach:
-        return 0
-    from dockyard.runtime.lifecycle import FORWARDED_SIGNALS, wait_exit
-
-    def forward(sig: int, _frame: object) -> None:
-        try:
-            os.kill(pid, sig)
-        except ProcessLookupError:
-            pass
-
-    for sig in FORWARDED_SIGNALS:
-        signal.signal(sig, forward)
-    return wait_exit(pid)
+    return spawn_exec(plan)
 
 
 def _saved_spec(container: ct.Container) -> Spec:

@@ -2,14 +2,15 @@
 
 Runs in the process forked by spawn.py (create) or execution.py (exec). Order for create (runc's
 nsexec + standard_init_linux, simplified because Python forks with a single thread):
- 1. signals to default, stray fds close-on-exec, join the cgroup (before any unshare: a new cgroup namespace
-    is rooted at the cgroup the process is in);
+ 1. signals to default, stray fds close-on-exec; join the cgroup here only with a new cgroup namespace (it is
+    rooted at the cgroup the process is in), else the parent adds the init while it works (see step 3);
  2. setns into namespaces given by path (user first), unshare a new user namespace and wait for the parent
     to write the id maps, unshare the other new namespaces; with a pid namespace, fork: the grandchild is pid 1
     and the intermediate exits after reporting its host pid;
  3. init (pid 1): wait for the parent's createRuntime hooks, setsid, the pty (sent over --console-socket),
     createContainer hooks, setup_rootfs (up to pivot_root), hostname, sysctl, finalize_rootfs, then the process
-    settings (prepare_process) and "ready";
+    settings (prepare_process) and "ready"; CgroupJoined is awaited before createContainer hooks, before a
+    cgroup mount and before "ready" (`_cgroup_waiter`);
  4. block opening exec.fifo for writing until `start` opens it for reading, startContainer hooks, seccomp, execve.
 Deviation from runc: createContainer hooks run before the rootfs mounts (rootfs.setup_rootfs does everything up to
 pivot_root in one call), still in the container's namespaces with the host's filesystem view.
@@ -24,7 +25,6 @@ from __future__ import annotations
 import codecs
 import errno
 import fcntl
-import importlib
 import os
 import stat
 import termios
@@ -153,9 +153,9 @@ def preload(process: Process, spec: Spec | None) -> None:
         pass
     codecs.lookup("ascii")
     if process.terminal:
-        importlib.import_module("dockyard.runtime.console")
+        __import__("dockyard.runtime.console")
     if spec is not None and spec.hooks is not None:
-        importlib.import_module("dockyard.runtime.hooks")
+        __import__("dockyard.runtime.hooks")
 
 
 def _init(cfg: InitConfig, chan: ch.Channel, dirfd: int, sys: Syscalls) -> int:

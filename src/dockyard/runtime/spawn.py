@@ -1,5 +1,12 @@
 """The parent side of create and start: validate the bundle, record state, make the cgroup, fork the init, sync.
 
+Order (for start-up speed, measured in docs/benchmarks.md): the cgroup's directories exist before the warm-up
+helper starts the kernel's wait for cgroup migrations (cgroups/warmup.py); the init is forked without being in
+the cgroup, gets Proceed, and sets up its rootfs while this process adds it to the cgroup, then CgroupJoined.
+Exceptions: with a cgroup namespace the child joins itself before unsharing (the namespace is rooted where it
+is); with prestart/createRuntime hooks the init joins before they run (hooks look it up). Nothing of the
+container runs before `start`, and the init reports "ready" only once it is in its cgroup.
+
 Contract with callers (the engine's monitor): the monitor makes itself PR_SET_CHILD_SUBREAPER and runs
 `dockyard-runtime create`; the runtime exits once the init is ready, so the init (or, with a pid namespace, the
 grandchild that is pid 1) is re-parented to the monitor, which reaps it and reads its exit status. The init
@@ -20,14 +27,16 @@ import os
 import select
 import sys
 
-from dockyard.errors import Conflict, DockyardError, InternalError, InvalidArgument, SpecError, Unsupported
-from dockyard.oci.model import Model, replace
-from dockyard.oci.runtime_spec import Resources, Spec
+from dockyard.errors import Conflict, DockyardError, InternalError, InvalidArgument
+from dockyard.oci.model import Model
+from dockyard.oci.runtime_spec import Spec
 from dockyard.runtime import channel as ch
 from dockyard.runtime import container as ct
 from dockyard.runtime import jsonio
 from dockyard.runtime import namespaces as ns
 from dockyard.runtime import state as st
+from dockyard.runtime.bundle import Bundle, cgroup_resources, load_bundle
+from dockyard.runtime.cgroups import warmup
 
 TYPE_CHECKING = False  # why: `import typing` costs ~2 ms of each runtime start; mypy reads this name as typing's
 if TYPE_CHECKING:
@@ -35,7 +44,6 @@ if TYPE_CHECKING:
     from typing import Any
 
     from dockyard.runtime.cgroups import CgroupManager
-    from dockyard.runtime.seccomp import SeccompFilter
 else:
     import _signal as signal  # why: signal.py wraps these in IntEnums; enum costs ~3 ms of each runtime start
 
@@ -53,76 +61,9 @@ class CreateOptions(Model):
     detach: bool = True  # false for a foreground `run`, which may keep a terminal without a console socket
 
 
-class Bundle(Model):
-    spec: Spec
-    raw: bytes
-    path: str
-    rootfs: str
-    seccomp: SeccompFilter | None
-
-
 def _pause_at(stage: str) -> None:
     if os.environ.get(PAUSE_ENV) == stage:
         os.kill(os.getpid(), signal.SIGSTOP)
-
-
-def load_bundle(bundle: str) -> Bundle:
-    """Read and fully validate `<bundle>/config.json` without creating anything."""
-    from dockyard.runtime.rootfs import rootfs_path
-
-    path = os.path.abspath(bundle)
-    config = os.path.join(path, "config.json")
-    if not os.path.isdir(path):
-        raise InvalidArgument(f"bundle `{path}`: not a directory")
-    try:
-        with open(config, "rb") as f:
-            raw = f.read()
-        data = jsonio.loads(raw)
-    except FileNotFoundError as err:
-        raise SpecError("config.json", f"`{config}` does not exist") from err
-    except (OSError, ValueError) as err:
-        raise SpecError("config.json", f"cannot read `{config}`: {err}") from err
-    spec = Spec.from_json(data)
-    validate_spec(spec)
-    rootfs = rootfs_path(spec, path)
-    seccomp = None
-    if spec.linux is not None and spec.linux.seccomp is not None:
-        from dockyard.runtime.seccomp import compile_seccomp
-
-        seccomp = compile_seccomp(spec.linux.seccomp)
-    return Bundle(spec=spec, raw=raw, path=path, rootfs=rootfs, seccomp=seccomp)
-
-
-def validate_spec(spec: Spec) -> None:
-    """What Spec.from_json leaves to the runtime: fields this runtime needs, mounts, sysctl, namespace paths."""
-    from dockyard.runtime.mounts import check_mount
-    from dockyard.runtime.process import validate_sysctl
-
-    if spec.process is None:
-        raise SpecError("process", "required field is missing")
-    if not spec.process.args:
-        raise SpecError("process.args", "must not be empty")
-    linux = spec.linux
-    if linux is None or linux.namespace("mount") is None or linux.namespace("mount").path:  # type: ignore[union-attr]
-        raise SpecError("linux.namespaces", "a new mount namespace is required")
-    ns.plan_namespaces(linux)
-    ns.check_paths(linux)
-    for index, entry in enumerate(spec.mounts):
-        check_mount(entry, index)
-    validate_sysctl(linux.sysctl, linux.namespaces)
-    check_cgroups_path(linux.cgroups_path)
-
-
-def check_cgroups_path(path: str | None) -> None:
-    if path is None:
-        return
-    if ":" in path:
-        raise Unsupported(
-            "invalid config `linux.cgroupsPath`: the systemd form `slice:prefix:name` needs --systemd-cgroup, "
-            "which is not supported"
-        )
-    if ".." in path.split("/"):
-        raise SpecError("linux.cgroupsPath", f"`{path}` must not contain `..`")
 
 
 def _check_console(spec: Spec, opts: CreateOptions) -> None:
@@ -152,66 +93,41 @@ def create(opts: CreateOptions) -> st.State:
         annotations=bundle.spec.annotations,
     )
     manager: CgroupManager | None = None
+    helper: int | None = None
     try:
         st.save(opts.root, state)
         st.write_atomic(os.path.join(directory, st.CONFIG_FILE), bundle.raw)
         os.mkfifo(os.path.join(directory, st.FIFO_NAME), 0o622)
         os.chmod(os.path.join(directory, st.FIFO_NAME), 0o622)
         _pause_at("state-dir")
-        manager = _make_cgroup(bundle.spec, opts.id)
+        manager, helper = _make_cgroup(bundle.spec, opts.id)
         _pause_at("cgroup")
         state = _spawn(opts, bundle, manager, state, directory)
     except BaseException as err:
-        _abort(opts.root, opts.id, manager)
+        _abort(opts.root, opts.id, manager)  # reaps every child, the warm-up helper too
         if isinstance(err, DockyardError | KeyboardInterrupt | SystemExit):
             raise
         if isinstance(err, OSError):
             raise InternalError(f"create container `{opts.id}`: {(err.strerror or str(err)).lower()}") from err
         raise
+    warmup.reap(helper)
     if opts.pid_file:
         st.write_atomic(os.path.abspath(opts.pid_file), str(state.pid).encode(), 0o644)
     return state
 
 
-# runc's specconv.AllowedDevices (1.1): appended after the spec's own rules, so the devices a container always
-# gets (/dev/null, the ptys, …) stay usable under a "deny all" rule; (type, major, minor, access), -1 = any.
-# No /dev/console (5:1): runc 1.1 leaves it out, and our console is a bind of a pty slave (136:*).
-_ALWAYS_ALLOWED = (
-    ("c", -1, -1, "m"), ("b", -1, -1, "m"), ("c", 1, 3, "rwm"), ("c", 1, 8, "rwm"), ("c", 1, 7, "rwm"),
-    ("c", 5, 0, "rwm"), ("c", 1, 5, "rwm"), ("c", 1, 9, "rwm"), ("c", 136, -1, "rwm"), ("c", 5, 2, "rwm"),
-    ("c", 10, 200, "rwm"),
-)  # fmt: skip
-
-
-def cgroup_resources(spec: Spec) -> Resources:
-    """The resources to apply: the spec's, with device rules completed as runc does (spec rules, then an allow
-    rule per linux.devices entry, then the always-allowed devices)."""
-    from dockyard.oci.runtime_spec import DeviceRule
-
-    linux = spec.linux
-    resources = (linux.resources if linux else None) or Resources()
-    rules = list(resources.devices)
-    for dev in linux.devices if linux else ():
-        if dev.type in ("c", "b") and dev.major is not None and dev.minor is not None:
-            rules.append(DeviceRule(allow=True, type=dev.type, major=dev.major, minor=dev.minor, access="rwm"))
-    for kind, major, minor, access in _ALWAYS_ALLOWED:
-        rules.append(
-            DeviceRule(
-                allow=True, type=kind, major=None if major < 0 else major, minor=None if minor < 0 else minor,
-                access=access,
-            )
-        )  # fmt: skip
-    return replace(resources, devices=tuple(rules))
-
-
-def _make_cgroup(spec: Spec, container_id: str) -> CgroupManager:
+def _make_cgroup(spec: Spec, container_id: str) -> tuple[CgroupManager, int | None]:
+    """Create and configure the container's cgroup; also the pid of the warm-up helper, to reap."""
     from dockyard.runtime.cgroups import open_manager
 
     linux = spec.linux
     manager = open_manager(linux.cgroups_path if linux else None, container_id)
     manager.create()
+    # why: started once the directories exist: mkdir waits on cgroup_mutex, which the helper holds while the
+    # kernel waits (cgroups/warmup.py); writing limits does not, nor does anything until the init joins
+    helper = warmup.start()
     manager.apply(cgroup_resources(spec))
-    return manager
+    return manager, helper
 
 
 def _spawn(opts: CreateOptions, bundle: Bundle, manager: CgroupManager, state: st.State, directory: str) -> st.State:

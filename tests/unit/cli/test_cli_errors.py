@@ -97,7 +97,7 @@ def test_internal_errors_are_one_line_without_traceback(dockyard: Run, monkeypat
     def boom(*args: object, **kw: object) -> None:
         raise RuntimeError("kaboom")
 
-    monkeypatch.setattr(client_module.Client, "containers", boom)
+    monkeypatch.setattr(client_module.Client, "request_json", boom)
     monkeypatch.delenv("DOCKYARD_DEBUG", raising=False)
     code, _, err = dockyard("ps")
     assert (code, err) == (125, "dockyard: internal error: RuntimeError: kaboom\n")

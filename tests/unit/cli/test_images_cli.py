@@ -231,3 +231,32 @@ def test_import_file_and_stdin(dockyard: Run, tmp_path: Path) -> None:
     assert out == "Imported from -\n"
     code, _, err = dockyard("import", "-c", "RUN true", str(rootfs))
     assert code == 1 and err.strip() == "dockyard: Error response from daemon: run is not a valid change command"
+
+
+def test_rmi_refuses_an_image_a_container_uses(dockyard: Run, tmp_path: Path) -> None:
+    _load(dockyard, tmp_path, ["busybox:latest"])
+    code, out, err = dockyard("create", "busybox", "true")
+    assert code == 0, err
+    container = out.strip()[:12]
+    _, image_id, _ = dockyard("images", "-q", "busybox")
+    image_id = image_id.strip()
+    code, out, err = dockyard("rmi", "busybox")
+    assert (code, out) == (1, "")
+    assert err.strip() == (
+        'dockyard: Error response from daemon: conflict: unable to remove repository reference "busybox" (must force)'
+        f" - container {container} is using its referenced image {image_id}"
+    )
+    code, _, err = dockyard("rmi", image_id)
+    assert code == 1
+    assert err.strip() == (
+        f"dockyard: Error response from daemon: conflict: unable to delete {image_id} (must be forced)"
+        f" - image is being used by stopped container {container}"
+    )
+    code, out, _ = dockyard("image", "prune", "-a", "-f")
+    assert out == "Total reclaimed space: 0B\n"  # an image a container uses is never pruned
+    dockyard("tag", "busybox", "other:1")  # with a second name, one name may go without force (moby)
+    assert dockyard("rmi", "other:1")[:2] == (0, "Untagged: other:1\n")
+    code, out, _ = dockyard("rmi", "-f", "busybox")  # a stopped container's image goes when forced (moby)
+    assert code == 0 and out.splitlines()[0] == "Untagged: busybox:latest"
+    assert out.splitlines()[1].startswith(f"Deleted: sha256:{image_id}")
+    assert dockyard("images", "-q")[1] == ""

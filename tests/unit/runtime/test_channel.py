@@ -10,7 +10,7 @@ from dockyard.runtime import channel as ch
 
 @pytest.mark.parametrize(
     "msg",
-    [ch.UsernsReady(), ch.UsernsMapped(), ch.InitPid(42), ch.Proceed('{"id":"c"}'), ch.Ready(),
+    [ch.UsernsReady(), ch.UsernsMapped(), ch.InitPid(42), ch.Proceed('{"id":"c"}'), ch.CgroupJoined(), ch.Ready(),
      ch.Failure("boom", "NotFound", 2)],
 )  # fmt: skip
 def test_round_trip(msg: ch.Message) -> None:

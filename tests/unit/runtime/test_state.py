@@ -79,10 +79,26 @@ def test_save_load_round_trip_and_atomic_dir(tmp_path: object) -> None:
         st.load(root, "c1")
 
 
-@pytest.mark.parametrize("bad", ["", ".", "..", "a/b", "a b", "ü"])
+@pytest.mark.parametrize("bad", ["", ".", "..", "a/b", "a b", "ü", "a\n", "a:b"])
 def test_invalid_ids(bad: str) -> None:
     with pytest.raises(InvalidArgument, match="invalid format"):
         st.validate_id(bad)
+
+
+def test_valid_ids() -> None:
+    for good in ("a", "A-z_0.9+x", "..."):
+        st.validate_id(good)
+
+
+def test_remove_takes_everything_and_tolerates_a_missing_dir(tmp_path: object) -> None:
+    root = str(tmp_path)
+    directory = st.make_container_dir(root, "c1")
+    os.mkfifo(os.path.join(directory, st.FIFO_NAME))
+    os.makedirs(os.path.join(directory, "sub", "deeper"))
+    os.symlink("/", os.path.join(directory, "link"))
+    st.remove(root, "c1")
+    assert os.listdir(root) == []
+    st.remove(root, "c1")
 
 
 def test_oci_state_shape() -> None:

@@ -1,0 +1,179 @@
+"""The image verbs end to end as a user runs them: the CLI in a subprocess (daemonless, and through dockyardd),
+a real runtime; images saved, loaded (plain, gzip, zstd, from stdin), imported from 127.0.0.1 and run."""
+
+from __future__ import annotations
+
+import gzip
+import http.server
+import io
+import os
+import re
+import subprocess
+import sys
+import tarfile
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import zstandard
+
+from conftest import require
+
+pytestmark = pytest.mark.privileged
+
+RUNTIME = os.path.join(os.path.dirname(sys.executable), "dockyard-runtime")
+BUSYBOX = "/bin/busybox"
+
+
+@dataclass
+class Result:
+    code: int
+    out: bytes
+    err: str
+
+    @property
+    def text(self) -> str:
+        return self.out.decode()
+
+
+class Dockyard:
+    def __init__(self, root: Path, host: str | None = None) -> None:
+        self.env = {k: v for k, v in os.environ.items() if k not in ("DOCKYARD_HOST", "DOCKER_HOST")}
+        self.env.update(DOCKYARD_DATA_ROOT=str(root), DOCKYARD_RUNTIME=RUNTIME)
+        self.env.pop("DOCKYARD_EXEC_ROOT", None)
+        if host:
+            self.env["DOCKYARD_HOST"] = host
+
+    def __call__(self, *args: str, stdin: bytes | None = None, timeout: float = 60) -> Result:
+        proc = subprocess.run(
+            [sys.executable, "-m", "dockyard.cli.main", *args], env=self.env, input=stdin, capture_output=True,
+            timeout=timeout, check=False,
+        )  # fmt: skip
+        return Result(proc.returncode, proc.stdout, proc.stderr.decode())
+
+    def ok(self, *args: str, stdin: bytes | None = None) -> str:
+        result = self(*args, stdin=stdin)
+        assert result.code == 0, f"{args}: {result.err}"
+        return result.text
+
+
+@pytest.fixture
+def dockyard(tmp_path: Path) -> Iterator[Dockyard]:
+    require(os.path.exists(BUSYBOX), "needs busybox-static (/bin/busybox)")
+    d = Dockyard(tmp_path / "data")
+    d.ok("image", "build-busybox")
+    yield d
+    for cid in d.ok("ps", "-aq").split():
+        d("rm", "-f", cid)
+
+
+def test_save_rmi_load_run(dockyard: Dockyard, tmp_path: Path) -> None:
+    archive = tmp_path / "bb.tar"
+    dockyard.ok("tag", "busybox", "team/bb:v1")
+    dockyard.ok("save", "-o", str(archive), "busybox", "team/bb:v1")
+    with tarfile.open(archive) as tf:
+        assert {"manifest.json", "index.json", "oci-layout"} <= set(tf.getnames())
+    out = dockyard.ok("rmi", "busybox", "team/bb:v1")
+    assert out.splitlines()[:2] == ["Untagged: busybox:latest", "Untagged: team/bb:v1"]
+    assert dockyard.ok("images", "-q") == ""
+    data = archive.read_bytes()
+    for payload in (data, gzip.compress(data), zstandard.ZstdCompressor().compress(data)):
+        assert dockyard.ok("load", stdin=payload) == "Loaded image: busybox:latest\nLoaded image: team/bb:v1\n"
+        assert dockyard.ok("run", "--rm", "team/bb:v1", "echo", "ok") == "ok\n"
+        dockyard.ok("rmi", "-f", "busybox", "team/bb:v1")
+    assert dockyard.ok("system", "check") == "no problems found\n"
+
+
+def test_save_to_stdout_pipe(dockyard: Dockyard) -> None:
+    result = dockyard("save", "busybox")
+    assert result.code == 0 and result.err == ""
+    with tarfile.open(fileobj=io.BytesIO(result.out)) as tf:
+        assert "manifest.json" in tf.getnames()
+
+
+def _rootfs() -> bytes:
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w") as tf:
+        tf.add(BUSYBOX, "bin/busybox")
+        for name in ("sh", "echo", "cat"):
+            link = tarfile.TarInfo(f"bin/{name}")
+            link.type, link.linkname = tarfile.SYMTYPE, "busybox"
+            tf.addfile(link)
+    return gzip.compress(out.getvalue())
+
+
+@pytest.fixture
+def url(tmp_path: Path) -> Iterator[str]:
+    body = _rootfs()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/rootfs.tar.gz"
+    httpd.shutdown()
+    httpd.server_close()
+    thread.join()
+
+
+def test_import_from_url_and_run(dockyard: Dockyard, url: str) -> None:
+    out = dockyard.ok("import", "-c", 'CMD ["echo", "imported"]', "-c", "ENV PATH=/bin", url, "imp:1")
+    assert re.fullmatch(r"Downloading from \S+\nsha256:[0-9a-f]{64}\n", out)
+    assert dockyard.ok("run", "--rm", "imp:1") == "imported\n"
+    assert dockyard.ok("history", "--format", "{{.Comment}}", "imp:1") == f"Imported from {url}\n"
+
+
+def test_rmi_of_a_running_containers_image(dockyard: Dockyard) -> None:
+    cid = dockyard.ok("run", "-d", "busybox", "sleep", "30").strip()
+    image = dockyard.ok("images", "-q", "busybox").strip()
+    result = dockyard("rmi", "-f", image)
+    assert result.code == 1
+    assert result.err.strip().endswith(
+        f"conflict: unable to delete {image} (cannot be forced) - image is being used by running container {cid[:12]}"
+    )
+    dockyard.ok("rm", "-f", cid)
+    assert dockyard.ok("rmi", image).splitlines()[-1].startswith(f"Deleted: sha256:{image}")
+
+
+@pytest.fixture
+def daemon(tmp_path: Path) -> Iterator[str]:
+    sock = tmp_path / "d.sock"
+    env = {**os.environ, "DOCKYARD_RUNTIME": RUNTIME}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dockyard.daemon.main", "-H", f"unix://{sock}", "--data-root", str(tmp_path / "data")],
+        env=env, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    for _ in range(1000):
+        if sock.exists() or proc.poll() is not None:
+            break
+        time.sleep(0.01)
+    assert sock.exists()
+    yield f"unix://{sock}"
+    proc.terminate()
+    proc.wait(timeout=20)
+
+
+def test_verbs_through_the_daemon(dockyard: Dockyard, daemon: str, tmp_path: Path) -> None:
+    remote = Dockyard(tmp_path / "data", host=daemon)
+    remote.ok("tag", "busybox", "localhost:5000/a/b:c")
+    out = remote.ok("images", "--format", "{{.Repository}}:{{.Tag}}")
+    assert sorted(out.split()) == ["busybox:latest", "localhost:5000/a/b:c"]
+    archive = remote("save", "busybox", "localhost:5000/a/b:c")  # two names: a repeated query parameter
+    assert archive.code == 0, archive.err
+    remote.ok("rmi", "busybox", "localhost:5000/a/b:c")
+    assert remote.ok("load", stdin=archive.out) == "Loaded image: busybox:latest\nLoaded image: localhost:5000/a/b:c\n"
+    assert remote.ok("image", "inspect", "-f", "{{.RepoTags}}", "localhost:5000/a/b:c") == (
+        "[busybox:latest localhost:5000/a/b:c]\n"
+    )
