@@ -177,3 +177,31 @@ def test_verbs_through_the_daemon(dockyard: Dockyard, daemon: str, tmp_path: Pat
     assert remote.ok("image", "inspect", "-f", "{{.RepoTags}}", "localhost:5000/a/b:c") == (
         "[busybox:latest localhost:5000/a/b:c]\n"
     )
+
+
+def test_kill_9_during_load_and_rmi_leaves_a_consistent_store(dockyard: Dockyard, tmp_path: Path) -> None:
+    """SIGKILL at spread-out moments of `load` and `rmi` (20 times): `system check` must find nothing wrong, and
+    every image the store lists must be whole (inspectable, its layers unpacked on use)."""
+    archive = tmp_path / "bb.tar.gz"
+    dockyard.ok("tag", "busybox", "victim:1")
+    archive.write_bytes(gzip.compress(dockyard("save", "busybox", "victim:1").out))
+    cmd = [sys.executable, "-m", "dockyard.cli.main"]
+    verbs = {"rmi": ["rmi", "-f", "victim:1", "busybox"], "load": ["load", "-i", str(archive)]}
+    durations = {}
+    for verb in ("rmi", "load"):  # how long each takes here, to spread the kills over the whole run
+        start = time.monotonic()
+        dockyard.ok(*verbs[verb])
+        durations[verb] = time.monotonic() - start
+    for attempt in range(20):
+        verb = "rmi" if attempt % 2 else "load"
+        proc = subprocess.Popen([*cmd, *verbs[verb]], env=dockyard.env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)  # fmt: skip
+        time.sleep(durations[verb] * (attempt // 2 + 0.5) / 10)
+        proc.kill()
+        proc.wait()
+        assert dockyard.ok("system", "check") == "no problems found\n", f"attempt {attempt}"
+        for image in dockyard.ok("images", "-q").split():
+            dockyard.ok("image", "inspect", image)
+    dockyard.ok("load", "-i", str(archive))
+    assert dockyard.ok("run", "--rm", "victim:1", "echo", "ok") == "ok\n"
+    assert dockyard.ok("system", "check") == "no problems found\n"

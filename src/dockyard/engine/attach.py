@@ -92,6 +92,7 @@ class AttachHub:
         on_stdin: Callable[[bytes], None],
         on_stdin_eof: Callable[[], None],
         on_control: Callable[[dict[str, Any]], None],
+        listener_fd: int = -1,
     ) -> None:
         self.loop = loop
         self.tty = tty
@@ -100,15 +101,18 @@ class AttachHub:
         self.clients: dict[int, _Client] = {}
         self.pending_arrived = 0
         self.stdin_attached = False
-        dir_fd = socket_dir_fd(directory)
-        try:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(proc_path(dir_fd))
-            self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
-            self.listener.bind(proc_path(dir_fd))
-        finally:
-            os.close(dir_fd)
-        self.listener.listen(64)
+        if listener_fd >= 0:
+            self.listener = socket.socket(fileno=listener_fd)  # inherited across the monitor's slim re-exec
+        else:
+            dir_fd = socket_dir_fd(directory)
+            try:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(proc_path(dir_fd))
+                self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+                self.listener.bind(proc_path(dir_fd))
+            finally:
+                os.close(dir_fd)
+            self.listener.listen(64)
         self.listener.setblocking(False)
         loop.add(self.listener.fileno(), IN, self._accept)
 

@@ -8,9 +8,9 @@ stub inside the runtime would not work with runc. DOCKYARD_INIT_PATH names anoth
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
-import dataclasses
 from typing import TYPE_CHECKING, Any
 
 from dockyard.errors import InternalError
@@ -41,12 +41,13 @@ def apply(spec: Spec, record: ContainerRecord) -> Spec:
 
     mount = Mount(destination=INIT_PATH_IN_CONTAINER, type="bind", source=find_init(), options=("bind", "ro"))
     process = _replace(spec.process, args=(INIT_PATH_IN_CONTAINER, "--", *spec.process.args))
-    return _replace(spec, process=process, mounts=(*spec.mounts, mount))
+    new_spec: Spec = _replace(spec, process=process, mounts=(*spec.mounts, mount))
+    return new_spec
 
 
 def _replace(obj: Any, **changes: Any) -> Any:
     """dataclasses.replace, or the spec models' own replace (oci/model.py) when they are not dataclasses."""
-    if dataclasses.is_dataclass(obj):
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         return dataclasses.replace(obj, **changes)
     from dockyard.oci import model
 

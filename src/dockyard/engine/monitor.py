@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import subprocess
 import sys
 import threading
 import traceback
@@ -96,7 +95,7 @@ def _fork_monitor(config: MonitorConfig, read_fd: int, write_fd: int) -> None:
             os._exit(0)
         os.close(read_fd)
         _detach_stdio(write_fd)
-        code = run(config, write_fd)
+        code = run(config, write_fd, forked=True)
     except BaseException:
         _debug_log(config)
     finally:
@@ -104,6 +103,8 @@ def _fork_monitor(config: MonitorConfig, read_fd: int, write_fd: int) -> None:
 
 
 def _exec_monitor(config: MonitorConfig, write_fd: int) -> None:
+    import subprocess
+
     src = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     # why: -S skips site (and the editable-install finder): the monitor lives as long as its container, so a
     # small interpreter matters; the package is found through the explicit path instead.
@@ -135,11 +136,13 @@ def _debug_log(config: MonitorConfig) -> None:
 # ---- the monitor itself --------------------------------------------------------------------------------------
 
 
-def run(config: MonitorConfig, ready_fd: int) -> int:
+def run(config: MonitorConfig, ready_fd: int, *, forked: bool = False) -> int:
     """The monitor's life (engine/monitor_core.py): create + start, report, serve, reap, restart, clean up."""
     from dockyard.engine.monitor_core import Monitor
 
-    return Monitor(config).main(ready_fd)
+    monitor = Monitor(config)
+    monitor.forked = forked
+    return monitor.main(ready_fd)
 
 
 def main(argv: list[str] | None = None) -> int:

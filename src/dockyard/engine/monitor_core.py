@@ -17,7 +17,7 @@ import time
 from dataclasses import replace
 from typing import Any
 
-from dockyard.engine import health, runtime_fork
+from dockyard.engine import health, monitor_slim, runtime_fork
 from dockyard.engine.attach import AttachHub
 from dockyard.engine.logs import LogWriter, validate_log_config
 from dockyard.engine.monitor import ATTACH_WAIT_SECONDS, PR_SET_CHILD_SUBREAPER, MonitorConfig, StartError
@@ -26,7 +26,6 @@ from dockyard.engine.monitor_stdio import Stdio
 from dockyard.engine.pollloop import IN, Loop
 from dockyard.engine.records import ContainerRecord, Health, HealthResult, RecordStore, State, now
 from dockyard.engine.restart import BackoffState, should_restart
-from dockyard.engine.rootfs import release_snapshot, unmount
 from dockyard.engine.runtime_client import RuntimeFailure
 from dockyard.paths import Paths
 
@@ -52,36 +51,57 @@ class Monitor:
         self.prober: health.Prober | None = None
         self.final: dict[str, Any] = {}
         self.deleted = True
+        self.forked = False  # forked from a CLI: re-executes itself small once the container runs (monitor_slim)
+        self.lock_fd = -1
 
     # ---- life ----------------------------------------------------------------------------------------------
 
-    def main(self, ready_fd: int) -> int:
+    def main(self, ready_fd: int, resumed: dict[str, Any] | None = None) -> int:
         libc = ctypes.CDLL(None, use_errno=True)
         # why: the runtime's create exits and leaves the container's init behind; as a subreaper we inherit it and
         # can wait(2) for it (prctl(2) PR_SET_CHILD_SUBREAPER, as containerd-shim and conmon do).
         libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
-        lock_fd = os.open(self.paths.monitor_lock(self.cid), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        fcntl.flock(lock_fd, fcntl.LOCK_EX)
-        os.ftruncate(lock_fd, 0)
-        if isinstance(self.runtime, runtime_fork.ForkRuntime):
-            runtime_fork.preload()
+        if resumed is None:
+            lock_fd = os.open(self.paths.monitor_lock(self.cid), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            fcntl.flock(lock_fd, fcntl.LOCK_EX)
+            os.ftruncate(lock_fd, 0)
+            if isinstance(self.runtime, runtime_fork.ForkRuntime):
+                runtime_fork.preload()
+        else:
+            lock_fd = resumed["lock_fd"]
+        self.lock_fd = lock_fd
         hc = self.record.host_config
         options = validate_log_config(hc.log_driver or "json-file", hc.log_opts)
         log_path = None if hc.log_driver == "none" else self.paths.log(self.cid)
         self.writer = LogWriter(log_path, options, _log_attrs(self.record))
         self.io = Stdio(self.loop, self.record, self.bundle, self.writer)
         self.hub = AttachHub(self.loop, self.bundle, tty=self.record.config.tty, on_stdin=self.io.write_stdin,
-                             on_stdin_eof=self.io.stdin_detached, on_control=self._control)  # fmt: skip
+                             on_stdin_eof=self.io.stdin_detached, on_control=self._control,
+                             listener_fd=resumed["listener"] if resumed else -1)  # fmt: skip
         self.io.hub = self.hub
+        if resumed is not None:
+            self._adopt(resumed)
         try:
-            return self._lifetime(ready_fd)
+            return self._lifetime(ready_fd, resumed=resumed is not None)
         finally:
             self._finish(lock_fd)
 
-    def _lifetime(self, ready_fd: int) -> int:
-        first = True
+    def _adopt(self, state: dict[str, Any]) -> None:
+        """After the slim re-exec: the inherited fds become ours again (engine/monitor_slim.py)."""
+        for fd in (self.lock_fd, state["listener"], state["stdin_fd"], state["master"], *map(int, state["readers"])):
+            if fd >= 0:
+                os.set_inheritable(fd, False)
+        self.io.adopt(state)
+        self.hub.pending_arrived = state["pending_arrived"]
+        self.writer.pending = {k: bytes.fromhex(v) for k, v in state["pending"].items()}
+        self.deleted = False
+        self.loop.add(os.pidfd_open(self.pid), IN, self._exited)
+
+    def _lifetime(self, ready_fd: int, resumed: bool = False) -> int:
+        first = not resumed
         while True:
-            error = self._create_and_start(ready_fd if first else -1)
+            error = None if resumed else self._create_and_start(ready_fd if first else -1)
+            resumed = False
             if error is not None:
                 if first:
                     self._fail(error, ready_fd)
@@ -134,8 +154,10 @@ class Monitor:
                                         os.path.join(self.bundle, "health.pid"))  # fmt: skip
             self.prober.schedule()
         while self.status is None:
-            self.loop.run_once(5.0)
+            self.loop.run_once(1.0 if self.forked else 5.0)
             self._reap()
+            if self.status is None and monitor_slim.ready(self, time.monotonic() - self.started):
+                monitor_slim.reexec(self, self.lock_fd)
         deadline = time.monotonic() + EXIT_GRACE
         while self.io.reading() and time.monotonic() < deadline:
             self.loop.run_once(0.05)
@@ -272,6 +294,8 @@ class Monitor:
         self.io.close()
         self.writer.close()
         self._delete(force=True)
+        from dockyard.engine.rootfs import release_snapshot, unmount  # lazy: keeps the monitor's memory small
+
         unmount(self.paths.rootfs(self.cid))
         shutil.rmtree(self.bundle, ignore_errors=True)
         from dockyard.engine.networks import release_on_exit  # lazy: networking is paid for only at exit

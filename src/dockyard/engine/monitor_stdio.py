@@ -14,9 +14,8 @@ import os
 import shutil
 import socket
 import struct
-import tempfile
 import termios
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from dockyard.engine.pollloop import ERR, IN, OUT, Loop
 
@@ -57,6 +56,8 @@ class Stdio:
         null = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
         self.child_fds = [null]
         if self.tty:
+            import tempfile  # lazy: only terminals need it, and it weighs on every monitor's memory
+
             # why: a short path (sun_path is 108 bytes) the runtime, another process, can connect to
             self.console_dir = tempfile.mkdtemp(prefix="dockyard-console-")
             self.console_sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
@@ -103,6 +104,17 @@ class Stdio:
         self.loop.add(self.master, IN, self._on_master)
         if self.open_stdin and not self.stdin_done:
             self.stdin_fd = self.master
+
+    def adopt(self, state: dict[str, Any]) -> None:
+        """Take over the fds a monitor handed over across its slim re-exec (engine/monitor_slim.py)."""
+        self.stdin_fd, self.master, self.stdin_done = state["stdin_fd"], state["master"], state["stdin_done"]
+        self.size = (state["size"][0], state["size"][1]) if state["size"] else None
+        for text, stream in state["readers"].items():
+            fd = int(text)
+            self.readers[fd] = stream
+            self.loop.add(fd, IN, self._on_master if fd == self.master else self._on_output)
+        if self.master >= 0 and self.master not in self.readers:
+            self.loop.add(self.master, 0, self._on_master)
 
     def _close_console(self) -> None:
         if self.console_sock is not None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -117,6 +116,8 @@ class CliRuntime:
         return [self.binary, "--root", self.root, *args]
 
     def _run(self, command: str, *args: str) -> str:
+        import subprocess  # lazy: the monitor, which lives as long as its container, rarely needs it
+
         try:
             proc = subprocess.run(
                 self._argv(command, *args), stdin=subprocess.DEVNULL, capture_output=True, text=True, check=False
@@ -138,6 +139,8 @@ class CliRuntime:
         console_socket: str | None = None,
     ) -> None:
         argv = [self.binary, *create_args(self.root, container_id, bundle, pid_file, log_file, console_socket)]
+        import subprocess
+
         try:
             proc = subprocess.run(argv, stdin=stdio[0], stdout=stdio[1], stderr=stdio[2], check=False)
         except OSError as err:

@@ -1,0 +1,89 @@
+"""The monitor's change of skin: a monitor forked from the CLI (fast to start, but carrying the CLI's ~35 MB of
+modules) re-executes itself as a small `python -S` once its container runs quietly, handing over its state.
+
+execve(2) keeps the pid — so the container's init stays our child and the flock on monitor.lock stays held —
+and every fd without FD_CLOEXEC; the state (fd numbers, the pid, backoff, partial log lines) travels as JSON in
+argv. Only done when no attacher is connected and no health probe runs, so no stream has to be handed over.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from dockyard.engine.monitor_core import Monitor
+
+SLIM_AFTER = 2.0  # seconds of running before a forked monitor sheds the CLI's memory
+RESUME = "--resume"
+
+
+def ready(m: Monitor, running_for: float) -> bool:
+    return (
+        m.forked
+        and running_for >= SLIM_AFTER
+        and not m.hub.clients
+        and (m.prober is None or not m.prober.busy())
+        and not m.io.stdin_buf
+        and not m.io.child_fds
+        and os.environ.get("DOCKYARD_MONITOR_SLIM") != "0"
+    )
+
+
+def capture(m: Monitor, lock_fd: int) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    io, writer = m.io, m.writer
+    return {
+        "config": asdict(m.config),
+        "lock_fd": lock_fd,
+        "listener": m.hub.listener.fileno(),
+        "pending_arrived": m.hub.pending_arrived,
+        "readers": {str(fd): stream for fd, stream in io.readers.items()},
+        "stdin_fd": io.stdin_fd,
+        "master": io.master,
+        "stdin_done": io.stdin_done,
+        "size": list(io.size) if io.size else None,
+        "pid": m.pid,
+        "started": m.started,
+        "backoff": [m.backoff.delay, m.backoff.count],
+        "stop_requested": m.stop_requested,
+        "pending": {stream: data.hex() for stream, data in writer.pending.items()},
+    }
+
+
+def reexec(m: Monitor, lock_fd: int) -> None:
+    """Replace this process by a small interpreter running the same monitor (never returns on success)."""
+    state = capture(m, lock_fd)
+    fds = [lock_fd, state["listener"], *map(int, state["readers"]), state["stdin_fd"], state["master"]]
+    for fd in fds:
+        if fd >= 0:
+            os.set_inheritable(fd, True)
+    if m.writer.fd >= 0:
+        os.close(m.writer.fd)  # reopened (O_APPEND) on the other side
+        m.writer.fd = -1
+    src = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    code = f"import sys; sys.path.insert(0, {src!r}); from dockyard.engine.monitor_slim import resume; resume()"
+    os.execv(sys.executable, [sys.executable, "-S", "-c", code, RESUME, json.dumps(state)])
+
+
+def resume() -> None:
+    """The entry point after the re-exec: rebuild the monitor around the inherited fds and carry on."""
+    from dockyard.engine.monitor import MonitorConfig, _debug_log
+    from dockyard.engine.monitor_core import Monitor
+    from dockyard.engine.restart import BackoffState
+
+    state = json.loads(sys.argv[sys.argv.index(RESUME) + 1])
+    config = MonitorConfig(**state["config"])
+    code = 1
+    try:
+        m = Monitor(config)
+        m.pid, m.started, m.stop_requested = state["pid"], state["started"], state["stop_requested"]
+        m.backoff = BackoffState(delay=state["backoff"][0], count=state["backoff"][1])
+        code = m.main(-1, resumed=state)
+    except BaseException:
+        _debug_log(config)
+    finally:
+        os._exit(code)
