@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from _info_support import RUNTIME, Dockyard, make_root, wait_for
+from _info_support import Dockyard, make_root, wait_for
 
 from conftest import require
 
@@ -163,11 +163,6 @@ def test_cp_symlinks_in_the_container_cannot_reach_the_host(dy: Dockyard, tmp_pa
     assert dy("exec", "box", "cat", "/tmp/planted").out == "x\n"
 
 
-@pytest.mark.xfail(
-    "runc" not in RUNTIME,
-    reason="dockyard-runtime's exec connects to --console-socket after joining the container's mount namespace",
-    strict=True,
-)
 def test_exec_tty_gets_a_terminal_of_the_callers_size(dy: Dockyard) -> None:
     require(shutil.which("script") is not None, "script(1) is not installed")
     cli = " ".join(

@@ -24,22 +24,30 @@ _TIOCSPTLCK = 0x40045431
 _TIOCGPTN = 0x80045430
 
 
-def send_console_master(socket_path: str, master_fd: int, name: str = "/dev/ptmx") -> None:
-    """Connect to the console socket at `socket_path` and pass `master_fd` with `name` as the payload."""
-    payload = name.encode()
-    if len(payload) > MAX_NAME_LEN:
-        raise InvalidArgument(f"send console `{socket_path}`: file name longer than {MAX_NAME_LEN} bytes")
+def connect_console(socket_path: str) -> socket.socket:
+    """Connect to the console socket; exec connects before it joins the container's mount namespace."""
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
-        try:
-            sock.connect(socket_path)
-        except OSError as err:
-            raise SyscallError("connect console socket", socket_path, err.errno or 0) from err
+        sock.connect(socket_path)
+    except OSError as err:
+        sock.close()
+        raise SyscallError("connect console socket", socket_path, err.errno or 0) from err
+    return sock
+
+
+def send_console_master(target: str | socket.socket, master_fd: int, name: str = "/dev/ptmx") -> None:
+    """Pass `master_fd` with `name` as the payload over the console socket (a path, or a connected socket)."""
+    where = target if isinstance(target, str) else "console socket"
+    payload = name.encode()
+    if len(payload) > MAX_NAME_LEN:
+        raise InvalidArgument(f"send console `{where}`: file name longer than {MAX_NAME_LEN} bytes")
+    sock = connect_console(target) if isinstance(target, str) else target
+    try:
         rights = array.array("i", [master_fd]).tobytes()
         try:
             sock.sendmsg([payload], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, rights)])
         except OSError as err:
-            raise SyscallError("send console master", socket_path, err.errno or 0) from err
+            raise SyscallError("send console master", where, err.errno or 0) from err
     finally:
         sock.close()
 

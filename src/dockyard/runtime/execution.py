@@ -226,6 +226,12 @@ def _child_steps(plan: ExecPlan, fds: list[tuple[str, int]], chan: ch.Channel) -
     sys_calls = LinuxSyscalls()
     init.reset_process(plan.preserve_fds)
     plan.cgroup.add_process(os.getpid())
+    # why: the console socket is a host path, out of reach once we are in the container's mount namespace
+    console_sock = None
+    if plan.process.terminal and plan.console_socket is not None:
+        from dockyard.runtime.console import connect_console
+
+        console_sock = connect_console(plan.console_socket)
     ns.join_all(fds, sys_calls)
     if any(kind == "pid" for kind, _ in plan.join):
         pid = os.fork()
@@ -239,7 +245,7 @@ def _child_steps(plan: ExecPlan, fds: list[tuple[str, int]], chan: ch.Channel) -
     process = plan.process
     if process.terminal:
         os.setsid()
-        init.setup_terminal(process, plan.console_socket)
+        init.setup_terminal(process, console_sock)
     target = init.prepare_process(process, sys_calls, plan.seccomp)
     chan.send(ch.Ready())
     init.execute(target, process, plan.seccomp)

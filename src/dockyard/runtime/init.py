@@ -43,6 +43,7 @@ from dockyard.runtime.state import FIFO_NAME
 TYPE_CHECKING = False  # why: `import typing` costs ~2 ms of each runtime start; mypy reads this name as typing's
 if TYPE_CHECKING:
     import signal
+    import socket
     from collections.abc import Callable, Sequence
     from typing import NoReturn
 
@@ -213,7 +214,7 @@ def _cgroup_waiter(chan: ch.Channel) -> Callable[[], None]:
     return wait
 
 
-def setup_terminal(process: Process, console_socket: str | None) -> str:
+def setup_terminal(process: Process, console_socket: str | socket.socket | None) -> str:
     """Open a pty, send its master over the console socket, make the slave our controlling tty and stdio.
 
     The pty comes from the devpts mounted at /dev/pts when this runs (the host's, before setup_rootfs);
