@@ -10,20 +10,15 @@ import json
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from dockyard.api.images_filters import (
-    LIST_FILTERS,
-    created_at,
-    matching_tags,
-    parse_filters,
-    predicate,
-    validate,
-)
+from dockyard.api.images_filters import parse_filters
 from dockyard.api.messages import Request, Response
+from dockyard.engine.image_filters import created_at, matching_tags
+from dockyard.oci.image_spec import ContainerConfig
+from dockyard.oci.jsonmodel import decode
 
 if TYPE_CHECKING:
     from dockyard.engine.engine import Engine
-    from dockyard.image.store import Image
-    from dockyard.oci.image_spec import ContainerConfig
+    from dockyard.engine.image_service import Image
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
 
@@ -52,14 +47,12 @@ def summary_json(image: Image, tags: list[str] | None = None) -> dict[str, Any]:
 
 
 def list_images(engine: Engine, req: Request) -> Response:
+    from dockyard.engine.image_service import list_images as select
+
     filters = parse_filters(req.query.get("filters"))
-    validate(filters, LIST_FILTERS)
-    test = predicate(engine.images, filters)
     patterns = filters.get("reference", [])
-    found = [image for image in engine.images.list() if test(image)]
-    found.sort(key=lambda i: (created_at(i), str(i.id)), reverse=True)
-    out = [summary_json(i, matching_tags(i, patterns) if patterns else None) for i in found]
-    return Response.json(out)
+    found = select(engine, filters)
+    return Response.json([summary_json(i, matching_tags(i, patterns) if patterns else None) for i in found])
 
 
 def container_config_json(config: ContainerConfig | None) -> dict[str, Any]:
@@ -110,9 +103,6 @@ def _raw_config(image: Image) -> dict[str, Any]:
 
 
 def _legacy_container_config(raw: dict[str, Any]) -> dict[str, Any]:
-    from dockyard.oci.image_spec import ContainerConfig
-    from dockyard.oci.jsonmodel import decode
-
     value = raw.get("container_config")
     try:
         parsed = decode(ContainerConfig, value) if isinstance(value, dict) else None

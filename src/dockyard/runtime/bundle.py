@@ -29,8 +29,6 @@ class Bundle(Model):
 
 def load_bundle(bundle: str) -> Bundle:
     """Read and fully validate `<bundle>/config.json` without creating anything."""
-    from dockyard.runtime.rootfs import rootfs_path
-
     path = os.path.abspath(bundle)
     config = os.path.join(path, "config.json")
     if not os.path.isdir(path):
@@ -52,6 +50,16 @@ def load_bundle(bundle: str) -> Bundle:
 
         seccomp = compile_seccomp(spec.linux.seccomp)
     return Bundle(spec=spec, raw=raw, path=path, rootfs=rootfs, seccomp=seccomp)
+
+
+def rootfs_path(spec: Spec, bundle: str) -> str:
+    """The host path of `root.path` (relative to the bundle unless absolute), symlinks resolved; it must be a dir."""
+    if spec.root is None:
+        raise SpecError("root", "a container needs a root filesystem")
+    path = os.path.realpath(os.path.join(os.path.abspath(bundle), spec.root.path))
+    if not os.path.isdir(path):
+        raise SpecError("root.path", f"`{path}` is not a directory")
+    return path
 
 
 def validate_spec(spec: Spec) -> None:

@@ -13,7 +13,6 @@ from dockyard.errors import Conflict, DockyardError, InternalError, NotFound
 from dockyard.runtime import container as ct
 from dockyard.runtime import spawn
 from dockyard.runtime import state as st
-from dockyard.runtime.linux.consts import PR_SET_CHILD_SUBREAPER
 
 TYPE_CHECKING = False  # why: `import typing` costs ~2 ms of each runtime start; mypy reads this name as typing's
 if TYPE_CHECKING:
@@ -115,11 +114,7 @@ def run(opts: spawn.CreateOptions, *, keep: bool = False) -> int:
         state = spawn.create(opts)
         _start_or_teardown(ct.Container(opts.root, state))
         return 0
-    from dockyard.runtime.linux.syscalls import LinuxSyscalls
-
-    # why: with a pid namespace the init is our grandchild; as subreaper we inherit it when the intermediate exits
-    LinuxSyscalls().prctl(PR_SET_CHILD_SUBREAPER, 1)
-    state = spawn.create(opts)
+    state = spawn.create(opts)  # makes this process a child subreaper: the init may be its grandchild
     container = ct.Container(opts.root, state)
     previous = {sig: signal.signal(sig, _forwarder(state.pid)) for sig in FORWARDED_SIGNALS}
     try:

@@ -13,11 +13,12 @@ from dockyard.errors import SpecError, SyscallError
 from dockyard.oci.model import Model, replace
 from dockyard.oci.runtime_spec import Mount
 from dockyard.runtime.linux import consts as c
-from dockyard.runtime.linux.syscalls import Syscalls
 
 TYPE_CHECKING = False  # why: `import typing` costs ~2 ms of each runtime start; mypy reads this name as typing's
 if TYPE_CHECKING:
     from collections.abc import Sequence
+
+    from dockyard.runtime.linux.syscalls import Syscalls
 
 _MS_I_VERSION = 1 << 23  # include/uapi/linux/mount.h; only the option table needs it
 

@@ -17,11 +17,12 @@ from dockyard.errors import SpecError, SyscallError, Unsupported
 from dockyard.oci.model import Model
 from dockyard.oci.runtime_spec import IdMapping, Linux
 from dockyard.runtime.linux.consts import CLONE_NEWPID, CLONE_NEWUSER, NAMESPACE_FLAGS, NAMESPACE_PROC_NAMES
-from dockyard.runtime.linux.syscalls import Syscalls
 
 TYPE_CHECKING = False  # why: `import typing` costs ~2 ms of each runtime start; mypy reads this name as typing's
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
+
+    from dockyard.runtime.linux.syscalls import Syscalls
 
 # Join order after "user" and "mount"; the rest keep this fixed order so plans are deterministic.
 _JOIN_ORDER = ("user", "mount", "network", "ipc", "uts", "cgroup", "pid", "time")

@@ -12,11 +12,12 @@ import resource
 from dockyard.errors import SpecError, SyscallError
 from dockyard.oci.runtime_spec import Namespace, Rlimit, User
 from dockyard.runtime.linux import consts
-from dockyard.runtime.linux.syscalls import Syscalls
 
 TYPE_CHECKING = False  # why: `import typing` costs ~2 ms of each runtime start; mypy reads this name as typing's
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping, Sequence
+
+    from dockyard.runtime.linux.syscalls import Syscalls
 
     SetRlimit = Callable[[int, tuple[int, int]], None]
 

@@ -17,6 +17,7 @@ from dockyard.errors import SpecError, SyscallError
 from dockyard.oci.model import Model, replace
 from dockyard.oci.runtime_spec import Mount, Spec
 from dockyard.runtime import devices
+from dockyard.runtime.bundle import rootfs_path
 from dockyard.runtime.linux import consts as c
 from dockyard.runtime.linux.syscalls import Syscalls
 from dockyard.runtime.mounts import (
@@ -60,16 +61,6 @@ class _Context(Model, kw_only=False):
     bundle: str
     userns: bool
     netns: bool
-
-
-def rootfs_path(spec: Spec, bundle: str) -> str:
-    """The host path of `root.path` (relative to the bundle unless absolute), symlinks resolved; it must be a dir."""
-    if spec.root is None:
-        raise SpecError("root", "a container needs a root filesystem")
-    path = os.path.realpath(os.path.join(os.path.abspath(bundle), spec.root.path))
-    if not os.path.isdir(path):
-        raise SpecError("root.path", f"`{path}` is not a directory")
-    return path
 
 
 def setup_rootfs(

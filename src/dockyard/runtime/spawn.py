@@ -58,7 +58,7 @@ class CreateOptions(Model):
     pid_file: str | None = None
     console_socket: str | None = None
     preserve_fds: int = 0
-    detach: bool = True  # false for a foreground `run`, which may keep a terminal without a console socket
+    detach: bool = True  # false for a foreground `run`: it becomes a child subreaper (to wait for the init)
 
 
 def _pause_at(stage: str) -> None:
@@ -132,6 +132,8 @@ def _make_cgroup(spec: Spec, container_id: str) -> tuple[CgroupManager, int | No
 
 def _spawn(opts: CreateOptions, bundle: Bundle, manager: CgroupManager, state: st.State, directory: str) -> st.State:
     from dockyard.runtime import init
+    from dockyard.runtime.linux.consts import PR_SET_CHILD_SUBREAPER
+    from dockyard.runtime.linux.syscalls import LinuxSyscalls
 
     spec = bundle.spec
     assert spec.process is not None and spec.linux is not None
@@ -149,6 +151,10 @@ def _spawn(opts: CreateOptions, bundle: Bundle, manager: CgroupManager, state: s
         # why: a cgroup namespace is rooted at its creator's cgroup: that child must join before it unshares
         join_cgroup=plan.has("cgroup"),
     )
+    if not opts.detach:
+        # why: with a pid namespace the init is our grandchild; a foreground `run` waits for it, and as a
+        # subreaper inherits it when the intermediate exits (runc's `run` does the same)
+        LinuxSyscalls().prctl(PR_SET_CHILD_SUBREAPER, 1)
     parent, child_end = ch.pair()
     sys.stdout.flush()
     sys.stderr.flush()

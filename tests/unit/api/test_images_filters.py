@@ -7,15 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from dockyard.api.images_filters import (
-    LIST_FILTERS,
-    PRUNE_FILTERS,
-    go_path_match,
-    parse_filters,
-    predicate,
-    timestamp,
-    validate,
-)
+from dockyard.api.images_filters import parse_filters
+from dockyard.engine.image_filters import LIST_FILTERS, PRUNE_FILTERS, go_path_match, predicate, timestamp, validate
 from dockyard.errors import InvalidArgument, NotFound
 from fixtures.images import add, layer
 from fixtures.malicious_layers import file

@@ -114,7 +114,12 @@ def test_tag_rmi_and_dangling(dockyard: Run, tmp_path: Path) -> None:
     code, _, err = dockyard("tag", "nope", "x:1")
     assert code == 1 and err.strip() == "dockyard: Error response from daemon: No such image: nope:latest"
     code, _, err = dockyard("tag", "app", "Bad:Name")
-    assert code == 1 and "is not a valid repository/tag" in err
+    assert code == 1 and err.strip() == (
+        'dockyard: Error parsing reference: "Bad:Name" is not a valid repository/tag: invalid reference format:'
+        " repository name (library/Bad) must be lowercase"
+    )
+    code, _, err = dockyard("tag", "app", "x@sha256:" + "a" * 64)
+    assert code == 1 and err.strip() == "dockyard: refusing to create a tag with a digest reference"
 
 
 def test_dangling_image_shows_none_and_is_pruned(dockyard: Run, tmp_path: Path) -> None:
