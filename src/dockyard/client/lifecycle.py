@@ -126,7 +126,19 @@ def attach(
     query["stderr"] = "1" if stderr else "0"
     if logs:
         query["logs"] = "1"
-    response = client._call("POST", f"/containers/{container}/attach", query=query)
+    hijack = getattr(client.transport, "hijack", None)
+    if hijack is None:
+        response = client._call("POST", f"/containers/{container}/attach", query=query)
+        return AttachStream(response.sock, response.opener)
+    from dockyard.client.client import API_VERSION
+
+    response = hijack("POST", f"/v{API_VERSION}/containers/{container}/attach", query=query)
+    if response.status >= 400:
+        try:
+            message = str(json.loads(response.read())["message"])
+        except (ValueError, KeyError, TypeError):
+            message = f"status {response.status}"
+        raise APIError(response.status, message)
     return AttachStream(response.sock, response.opener)
 
 
