@@ -272,3 +272,27 @@ def _holders_of(path: Path) -> list[int]:
             except OSError:
                 continue
     return found
+
+
+def test_monitor_slims_down_and_keeps_serving(d: Dockyard) -> None:
+    cid = detached(d, "slim", "busybox", "sh", "-c", "i=0; while :; do echo tick $i; i=$((i+1)); sleep 0.2; done")
+    (monitor,) = _holders_of(d.root / "containers" / cid / "monitor.lock")
+
+    def slim() -> bool:
+        return b"monitor_slim" in Path(f"/proc/{monitor}/cmdline").read_bytes()
+
+    assert wait_for(slim, timeout=15)
+    rss_kb = int(Path(f"/proc/{monitor}/status").read_text().split("VmRSS:")[1].split()[0])
+    assert rss_kb < 30_000
+    count = len(d("logs", "slim").out.splitlines())
+    assert wait_for(lambda: len(d("logs", "slim").out.splitlines()) > count)
+    assert d("stop", "-t", "1", "slim").code == 0
+    assert d.inspect("slim", "{{.State.Status}} {{.State.ExitCode}}") == "exited 137"
+    assert wait_for(lambda: not _holders_of(d.root / "containers" / cid / "monitor.lock"))
+
+
+def test_oom_killed_is_recorded(d: Dockyard) -> None:
+    result = d("run", *NET, "--name", "hog", "--memory", "8m", "busybox", "sh", "-c",
+               "x=aaaaaaaaaaaaaaaa; while :; do x=$x$x; done")  # fmt: skip
+    assert result.code == 137
+    assert d.inspect("hog", "{{.State.ExitCode}} {{.State.OOMKilled}}") == "137 true"

@@ -105,10 +105,9 @@ def _fork_monitor(config: MonitorConfig, read_fd: int, write_fd: int) -> None:
 def _exec_monitor(config: MonitorConfig, write_fd: int) -> None:
     import subprocess
 
-    src = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    # why: -S skips site (and the editable-install finder): the monitor lives as long as its container, so a
-    # small interpreter matters; the package is found through the explicit path instead.
-    code = f"import sys; sys.path.insert(0, {src!r}); from dockyard.engine.monitor import main; sys.exit(main())"
+    # why: -S skips site (its .pth files and the editable-install finder): the monitor lives as long as its
+    # container, so a small interpreter matters; our sys.path (site-packages included) is handed over instead.
+    code = f"import sys; sys.path[:] = {sys.path!r}; from dockyard.engine.monitor import main; sys.exit(main())"
     subprocess.Popen(
         [sys.executable, "-S", "-c", code, json.dumps(asdict(config)), str(write_fd)],
         stdin=subprocess.DEVNULL,

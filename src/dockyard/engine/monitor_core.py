@@ -294,24 +294,50 @@ class Monitor:
         self.io.close()
         self.writer.close()
         self._delete(force=True)
-        from dockyard.engine.rootfs import release_snapshot, unmount  # lazy: keeps the monitor's memory small
+        # why: each release below is independent; one failing (a missing module, a busy mount) must not leave the
+        # others undone, nor an auto-removed container behind, nor waiters without the exit status
+        for step in (self._release_rootfs, self._release_network, self._release_volumes, self._auto_remove):
+            try:
+                step()
+            except Exception:
+                _log_exception(self.paths, self.cid)
+        if self.final:
+            os.write(lock_fd, json.dumps(self.final).encode())
+
+    def _release_rootfs(self) -> None:
+        from dockyard.engine.rootfs import unmount  # lazy: keeps the monitor's memory small
 
         unmount(self.paths.rootfs(self.cid))
         shutil.rmtree(self.bundle, ignore_errors=True)
+
+    def _release_network(self) -> None:
         from dockyard.engine.networks import release_on_exit  # lazy: networking is paid for only at exit
 
         release_on_exit(self.paths, self.cid, remove_netns=self.config.auto_remove)
+
+    def _release_volumes(self) -> None:
         from dockyard.engine.volumes import release_on_exit as release_volumes
 
         release_volumes(self.paths, self.cid, remove=self.config.auto_remove)  # --rm also drops anonymous volumes
-        if self.config.auto_remove:
-            from dockyard.image import open_store
 
+    def _auto_remove(self) -> None:
+        if not self.config.auto_remove:
+            return
+        from dockyard.engine.rootfs import release_snapshot
+        from dockyard.image import open_store
+
+        try:
             release_snapshot(open_store(self.paths), self.cid)
+        finally:
             shutil.rmtree(self.paths.container_dir(self.cid), ignore_errors=True)
             self._emit("destroy")
-        if self.final:
-            os.write(lock_fd, json.dumps(self.final).encode())
+
+
+def _log_exception(paths: Paths, cid: str) -> None:
+    import traceback
+
+    with contextlib.suppress(OSError), open(os.path.join(paths.container_dir(cid), "monitor.log"), "a") as f:
+        f.write(traceback.format_exc())
 
 
 def _report(fd: int, data: dict[str, Any]) -> None:

@@ -64,8 +64,8 @@ def reexec(m: Monitor, lock_fd: int) -> None:
     if m.writer.fd >= 0:
         os.close(m.writer.fd)  # reopened (O_APPEND) on the other side
         m.writer.fd = -1
-    src = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    code = f"import sys; sys.path.insert(0, {src!r}); from dockyard.engine.monitor_slim import resume; resume()"
+    # why: -S skips site's .pth processing; our sys.path (site-packages included) is handed over instead
+    code = f"import sys; sys.path[:] = {sys.path!r}; from dockyard.engine.monitor_slim import resume; resume()"
     os.execv(sys.executable, [sys.executable, "-S", "-c", code, RESUME, json.dumps(state)])
 
 
