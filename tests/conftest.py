@@ -6,7 +6,9 @@ import os
 
 import pytest
 
-REQUIRE_PRIVILEGED = os.environ.get("DOCKYARD_REQUIRE_PRIVILEGED") == "1"
+from privileged_gate import REQUIRE_PRIVILEGED, require
+
+__all__ = ["REQUIRE_PRIVILEGED", "require"]
 
 
 def privileged_unavailable() -> str | None:
@@ -24,12 +26,3 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     reason = privileged_unavailable()
     if reason is not None:
         require(False, reason)
-
-
-def require(condition: bool, why: str) -> None:
-    """Inside a privileged test: skip when a host feature is missing, or fail when CI requires it."""
-    if condition:
-        return
-    if REQUIRE_PRIVILEGED:
-        pytest.fail(f"privileged test required (DOCKYARD_REQUIRE_PRIVILEGED=1) but {why}")
-    pytest.skip(why)

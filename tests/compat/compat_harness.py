@@ -1,6 +1,6 @@
 """Compatibility harness: a dockyardd on a temp socket and data root, and the real docker CLI / HTTP pointed at it.
 
-Imported by the tests/compat modules (not a conftest, so `from conftest import require` stays unambiguous).
+Imported by the tests/compat modules (not a conftest, so `from privileged_gate import require` stays unambiguous).
 Starts one daemon per test module, builds `busybox:latest` in it, and removes everything it made afterwards.
 """
 

@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 from compat_harness import Daemon, docker_available, log_tail, start_daemon
 
-from conftest import require
+from privileged_gate import require
 
 pytestmark = pytest.mark.privileged
 

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from conftest import require
+from privileged_gate import require
 
 RUNTIME = os.environ.get("DOCKYARD_E2E_RUNTIME", "dockyard-runtime")
 if RUNTIME == "dockyard-runtime":

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import require
+from privileged_gate import require
 
 
 class UnixHTTP(http.client.HTTPConnection):

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from _info_support import Dockyard, make_root, wait_for
 
-from conftest import require
+from privileged_gate import require
 
 pytestmark = pytest.mark.privileged
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import zstandard
 
-from conftest import require
+from privileged_gate import require
 
 pytestmark = pytest.mark.privileged
 

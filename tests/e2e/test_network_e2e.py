@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import require
+from privileged_gate import require
 
 pytestmark = pytest.mark.privileged
 

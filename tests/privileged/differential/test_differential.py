@@ -18,8 +18,8 @@ from differential_harness import RunResult, Runtime, dockyard_runtime, leftover_
 from differential_probe import normalise, probe_script, sections
 from differential_variants import VARIANTS, Variant
 
-from conftest import require
 from fixtures.bundles import busybox_available, default_config, make_bundle
+from privileged_gate import require
 
 pytestmark = pytest.mark.privileged
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-import conftest
+import privileged_gate
 from dockyard.image.archive import apply_layer, diff_layer
 from fixtures.malicious_layers import directory, entry, file, hardlink, symlink, tar
 
@@ -95,7 +95,7 @@ def overlay(tmp_path: Path) -> Iterator[dict[str, Path]]:
     )
     options = f"lowerdir={dirs['lower']},upperdir={dirs['upper']},workdir={dirs['work']}"
     done = subprocess.run(["mount", "-t", "overlay", "overlay", "-o", options, str(dirs["merged"])], check=False)
-    conftest.require(done.returncode == 0, "overlayfs mount failed")
+    privileged_gate.require(done.returncode == 0, "overlayfs mount failed")
     try:
         yield dirs
     finally:
@@ -173,7 +173,7 @@ def test_modes_are_exact_under_a_default_acl(tmp_path: Path) -> None:
     try:  # default ACL u::rwx,g::---,o::--- would turn a plain 0644 create into 0600
         os.setxattr(tmp_path / "acl", "system.posix_acl_default", _acl((0x01, 7), (0x04, 0), (0x20, 0)))
     except OSError:
-        conftest.require(False, "file system without POSIX ACLs")
+        privileged_gate.require(False, "file system without POSIX ACLs")
     apply(tmp_path, file("acl/f", mode=0o644), file("acl/g", mode=0o755, uid=0, gid=0))
     assert stat.S_IMODE(os.stat(tmp_path / "acl/f").st_mode) == 0o644
     assert stat.S_IMODE(os.stat(tmp_path / "acl/g").st_mode) == 0o755

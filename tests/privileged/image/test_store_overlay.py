@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from conftest import require
 from dockyard.image.gc import check
 from dockyard.image.snapshots.mount import DATA_LIMIT, is_mountpoint, mount_all, unmount
 from dockyard.image.snapshots.overlay import supported
 from dockyard.image.store import ImageStore
 from fixtures.images import add, layer, open_store
 from fixtures.malicious_layers import directory, file
+from privileged_gate import require
 
 pytestmark = pytest.mark.privileged
 

@@ -41,6 +41,9 @@ def ping(netns_path: str, ip: str) -> bool:
 
 def test_networks_are_isolated_and_survive_forward_drop(world: str, netns: Callable[[str], str], uid: str,
                                                         upstream: FakeUpstream, tmp_path: Path) -> None:  # fmt: skip
+    # why: a new netns inherits the host's ipv4 settings (net.core.devconf_inherit_init_net=0), and earlier tests
+    # may have turned forwarding on in the host: start the world with it off
+    sh("sh", "-c", "echo 0 > /proc/sys/net/ipv4/ip_forward")
     assert sh("cat", "/proc/sys/net/ipv4/ip_forward").stdout.strip() == "0"
     config = ManagerConfig(state_dir=tmp_path / "net", default_bridge=f"dyt{uid}d", veth_prefix="dyt",
                            dns_upstreams=(upstream.address,), firewall_lock=tmp_path / "fw.lock")  # fmt: skip

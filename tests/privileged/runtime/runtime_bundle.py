@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-import conftest
+import privileged_gate
 
 BUSYBOX = "/bin/busybox"
 RUNTIME = [sys.executable, "-m", "dockyard.runtime.cli"]
@@ -53,7 +53,7 @@ def base_config() -> dict[str, Any]:
 
 
 def make_rootfs(path: str) -> None:
-    conftest.require(os.path.exists(BUSYBOX), f"needs {BUSYBOX} (Debian's busybox-static)")
+    privileged_gate.require(os.path.exists(BUSYBOX), f"needs {BUSYBOX} (Debian's busybox-static)")
     bindir = os.path.join(path, "bin")
     os.makedirs(bindir)
     shutil.copy2(BUSYBOX, os.path.join(bindir, "busybox"))

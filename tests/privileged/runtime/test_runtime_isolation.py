@@ -11,7 +11,7 @@ from collections.abc import Callable
 import pytest
 from runtime_bundle import Bundle, Runtime, cgroup_dirs, make_bundle_fixture, runtime_fixture  # noqa: F401
 
-import conftest
+import privileged_gate
 
 pytestmark = pytest.mark.privileged
 MakeBundle = Callable[..., Bundle]
@@ -89,7 +89,7 @@ def test_mount_table(runtime: Runtime, make_bundle: MakeBundle) -> None:
 def _masked_file(bundle: Bundle) -> str:
     """A masked path of runc's spec that is a file on this kernel (/proc/kcore is missing on some VMs)."""
     present = [p for p in bundle.config["linux"]["maskedPaths"] if os.path.isfile(p)]
-    conftest.require(bool(present), "needs one of the masked /proc files on the host")
+    privileged_gate.require(bool(present), "needs one of the masked /proc files on the host")
     return str(present[0])
 
 
@@ -114,7 +114,7 @@ def test_cgroup_limits_visible_on_the_host(runtime: Runtime, make_bundle: MakeBu
     dirs = cgroup_dirs(f"dockyard-test/{cid}")
     memory = next((d for d in dirs if "/memory/" in d), None)
     pids = next((d for d in dirs if "/pids/" in d), None)
-    conftest.require(memory is not None and pids is not None, "needs cgroup v1 memory and pids hierarchies")
+    privileged_gate.require(memory is not None and pids is not None, "needs cgroup v1 memory and pids hierarchies")
     assert memory is not None and pids is not None
     with open(os.path.join(memory, "memory.limit_in_bytes")) as f:
         assert int(f.read()) == 64 << 20
@@ -163,7 +163,7 @@ def test_user_namespace_maps_root(runtime: Runtime, make_bundle: MakeBundle) -> 
 
 def test_join_network_namespace_by_path(runtime: Runtime, make_bundle: MakeBundle) -> None:
     ip = subprocess.run(["sh", "-c", "command -v ip"], capture_output=True, text=True).stdout.strip()
-    conftest.require(bool(ip), "needs iproute2 (`ip netns`)")
+    privileged_gate.require(bool(ip), "needs iproute2 (`ip netns`)")
     name = f"dyrt-{uuid.uuid4().hex[:8]}"
     subprocess.run([ip, "netns", "add", name], check=True)
     try:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-import conftest
+import privileged_gate
 from dockyard.errors import InternalError
 from dockyard.volume import LinuxMounter, VolumeStore, copy_up
 from dockyard.volume.mounter import mount_table
@@ -132,7 +132,7 @@ def test_copy_up_keeps_ownership_devices_and_trusted_xattrs(tmp_path: Path) -> N
     try:
         os.setxattr(src / "owned", "trusted.marker", b"t")
     except OSError as err:
-        conftest.require(err.errno not in (errno.ENOTSUP, errno.EOPNOTSUPP), "no trusted xattrs on the temp fs")
+        privileged_gate.require(err.errno not in (errno.ENOTSUP, errno.EOPNOTSUPP), "no trusted xattrs on the temp fs")
     volume = tmp_path / "vol"
     volume.mkdir()
     assert copy_up(str(src), str(volume))
