@@ -1,7 +1,8 @@
 # dockyard: set up a fresh Debian 12 machine, run the demo, the checks and the benchmarks.
 #   make demo    install what is missing, build busybox:latest, run `dockyard run --rm busybox echo hello`
 #   make test    install, then ruff, ruff format --check, mypy (strict) and the whole pytest suite
-#   make bench   install, then bench/run_bench.py (dockyard vs docker/podman when installed)
+#   make bench   install, then bench/compare_bench.py (dockyard vs docker and podman side by side; it apt-installs
+#                docker.io and podman for the bench, starts dockerd on a temp socket and stops it again)
 #   make refs    Docker's reference files (seccomp default.json from golang-github-docker-docker-dev)
 # Runs as root (or with sudo for the apt and /usr/local/bin steps); every target is safe to rerun.
 
@@ -30,7 +31,7 @@ test: install refs
 	$(VENV)/bin/pytest
 
 bench: install image
-	$(VENV)/bin/python bench/run_bench.py
+	$(VENV)/bin/python bench/compare_bench.py
 
 install: apt venv links
 

@@ -4,7 +4,10 @@ Every engine runs the same busybox rootfs (imported into docker/podman from dock
 table of median / p90 / min wall times and writes bench/results/<timestamp>.json. Engines that are not installed
 or whose daemon is not running are reported as such, never guessed. Usage:
 
-    python bench/run_bench.py [--runs N] [--runtime dockyard-runtime,runc]
+    python bench/run_bench.py [--runs N] [--runtime dockyard-runtime,runc] [--network none]
+
+It uses the engines already running (`make bench` runs bench/compare_bench.py instead, which starts its own
+dockerd and interleaves the engines).
 """
 
 from __future__ import annotations
@@ -16,10 +19,12 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from peers import PODMAN_ULIMITS, load_archive
 
 HERE = Path(__file__).resolve().parent
 VENV_BIN = Path(sys.executable).parent
@@ -45,51 +50,47 @@ def measure(argv: list[str], runs: int, env: dict[str, str] | None = None) -> di
     }
 
 
-def dockyard_rootfs(env: dict[str, str]) -> str:
-    out = subprocess.run([str(VENV_BIN / "dockyard"), "image", "build-busybox"], env=env, capture_output=True,
-                         text=True, check=True).stdout.strip()  # fmt: skip
-    root = env.get("DOCKYARD_DATA_ROOT", "/var/lib/dockyard")
-    return os.path.join(root, "images", out.removeprefix("sha256:"), "rootfs")
-
-
-def import_into(tool: str, rootfs: str) -> str | None:
-    """Import the busybox rootfs into docker or podman; None (with the reason printed) when that is impossible."""
+def import_into(tool: str, env: dict[str, str]) -> str | None:
+    """Load dockyard's busybox (`dockyard save`) into docker or podman; None (reason printed) when impossible."""
     if shutil.which(tool) is None:
         print(f"{tool}: not installed")
         return None
     if subprocess.run([tool, "info"], capture_output=True, check=False).returncode != 0:
         print(f"{tool}: installed, but its engine is not running (`{tool} info` fails)")
         return None
-    with tempfile.NamedTemporaryFile(suffix=".tar") as tar_file:
-        with tarfile.open(tar_file.name, "w") as tar:
-            tar.add(rootfs, arcname=".")
-        subprocess.run([tool, "import", "--change", 'CMD ["sh"]', tar_file.name, "dockyard-bench/busybox:latest"],
+    with tempfile.TemporaryDirectory() as tmp:
+        archive = Path(tmp) / "busybox.tar"
+        subprocess.run([str(VENV_BIN / "dockyard"), "save", "busybox:latest", "-o", str(archive)], env=env,
                        capture_output=True, check=True)  # fmt: skip
-    return "dockyard-bench/busybox:latest"
+        return load_archive([tool], archive)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--runtime", default="dockyard-runtime,runc", help="comma-separated OCI runtimes for dockyard")
+    parser.add_argument("--network", default=None, help="e.g. none (default: each engine's default bridge)")
     args = parser.parse_args()
+    net = ["--network", args.network] if args.network else []
     env = dict(os.environ)
     env.pop("DOCKYARD_HOST", None)
     env.pop("DOCKER_HOST", None)
-    rootfs = dockyard_rootfs(env)
+    subprocess.run([str(VENV_BIN / "dockyard"), "image", "build-busybox"], env=env, capture_output=True, check=True)
     results: dict[str, dict[str, float] | str] = {}
     for runtime in args.runtime.split(","):
         name = f"dockyard run --rm busybox true (runtime {runtime})"
         binary = str(VENV_BIN / runtime) if runtime == "dockyard-runtime" else runtime
         try:
-            results[name] = measure([str(VENV_BIN / "dockyard"), "run", "--rm", "busybox", "true"], args.runs,
+            results[name] = measure([str(VENV_BIN / "dockyard"), "run", "--rm", *net, "busybox", "true"], args.runs,
                                     {**env, "DOCKYARD_RUNTIME": binary})  # fmt: skip
         except RuntimeError as err:
             results[name] = f"failed: {err}"
     for tool in ("docker", "podman"):
-        image = import_into(tool, rootfs)
+        image = import_into(tool, env)
         if image is not None:
-            results[f"{tool} run --rm busybox true"] = measure([tool, "run", "--rm", image, "true"], args.runs)
+            limits = list(PODMAN_ULIMITS) if tool == "podman" else []
+            argv = [tool, "run", "--rm", *net, *limits, image, "true"]
+            results[f"{tool} run --rm busybox true"] = measure(argv, args.runs)
         else:
             results[f"{tool} run --rm busybox true"] = "not available"
     print(f"\n{'command':<62} {'median':>9} {'p90':>9} {'min':>9}")
