@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import socket
 import threading
 import time
@@ -11,7 +12,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 from dockyard.api import streams
-from dockyard.api.messages import MULTIPLEXED_STREAM, RAW_STREAM, Duplex, Request, Response
+from dockyard.api.messages import JSON, MULTIPLEXED_STREAM, RAW_STREAM, Duplex, Request, Response
 from dockyard.errors import Conflict, InvalidArgument
 
 if TYPE_CHECKING:
@@ -66,11 +67,26 @@ def unpause(engine: Engine, req: Request) -> Response:
     return Response.empty(204)
 
 
+WAIT_CONDITIONS = ("not-running", "next-exit", "removed")
+
+
 def wait(engine: Engine, req: Request) -> Response:
+    """POST /containers/{id}/wait: headers at once, the status when the condition is met.
+
+    The docker CLI's `run` reads this response's headers before it calls start (ContainerWait posts
+    synchronously), so a handler that blocked before answering would hang `docker run` for good.
+    """
     condition = req.query.get("condition", "") or "not-running"
-    status = engine.containers.wait(req.params["id"], condition)
-    error = {"Message": status.error} if status.error else None
-    return Response.json({"StatusCode": status.status_code, "Error": error})
+    if condition not in WAIT_CONDITIONS:
+        raise InvalidArgument(f"invalid condition: {condition}")
+    container_id = engine.containers.get(req.params["id"]).id
+
+    def body() -> Iterator[bytes]:
+        status = engine.containers.wait(container_id, condition)
+        error = {"Message": status.error} if status.error else None
+        yield json.dumps({"StatusCode": status.status_code, "Error": error}).encode() + b"\n"
+
+    return Response(status=200, content_type=JSON, stream=body())
 
 
 def resize(engine: Engine, req: Request) -> Response:

@@ -273,7 +273,9 @@ def _wait_removed(c: Containers, record: ContainerRecord) -> ExitStatus:
             return c._final_status(cid, data)
         with contextlib.suppress(NotFound):
             current = c.get(cid)  # repairs a container whose monitor died
-            if current.host_config.auto_remove and current.state.status not in LIVE and not c._monitor_alive(cid):
+            # why: "created" is not live either, but `docker run --rm` waits for removal before it starts
+            finished = current.state.status in ("exited", "dead")
+            if current.host_config.auto_remove and finished and not c._monitor_alive(cid):
                 c.remove(cid, force=True)  # its monitor could not remove it: finish the job
         time.sleep(0.02)
 

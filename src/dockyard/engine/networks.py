@@ -112,6 +112,9 @@ class ContainerNetworks:
         if mode.startswith("container:"):
             self._lookup(mode.partition(":")[2])
         elif mode not in (MODE_HOST, MODE_NONE):
+            # why: another process (a monitor) may have purged this data root's idle default bridge since this
+            # engine's manager was made; the records come back here, the device on connect
+            self.manager.ensure_predefined()
             self.manager.get(mode)
             return
         if ip or aliases:
@@ -167,6 +170,7 @@ class ContainerNetworks:
                 directory, hosts=hosts, resolv_conf=resolv, hostname=netfiles.hostname_content(hostname)
             )
             return
+        self.manager.ensure_predefined()
         ports = parse_publish(hc.port_bindings)
         if hc.publish_all_ports:
             published = {p.key for p in ports}
