@@ -38,7 +38,8 @@ echo "== sysctl"
 for k in kernel/shm_rmid_forced net/ipv4/ip_forward kernel/hostname kernel/domainname; do
   echo "$k: $(cat /proc/sys/$k 2>&1)"
 done
-echo "== netdev"; awk 'NR > 2 { print $1 }' /proc/net/dev | sort
+# Interfaces other engines and tests create and delete come and go between the two runs: left out.
+echo "== netdev"; awk 'NR > 2 { print $1 }' /proc/net/dev | grep -vE '^(veth|vdy|dy|docker|cni|br-|podman)' | sort
 echo "== writes"
 for p in /probe-root-file /tmp/probe-file /proc/sys/probe-file /sys/probe-file /dev/shm/probe-file; do
   touch "$p" 2>/dev/null && echo "touch $p: ok" || echo "touch $p: fail"
