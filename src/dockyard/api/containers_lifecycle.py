@@ -79,10 +79,10 @@ def wait(engine: Engine, req: Request) -> Response:
     condition = req.query.get("condition", "") or "not-running"
     if condition not in WAIT_CONDITIONS:
         raise InvalidArgument(f"invalid condition: {condition}")
-    container_id = engine.containers.get(req.params["id"]).id
+    wait_for_exit = engine.containers.prepare_wait(req.params["id"], condition)
 
     def body() -> Iterator[bytes]:
-        status = engine.containers.wait(container_id, condition)
+        status = wait_for_exit()
         error = {"Message": status.error} if status.error else None
         yield json.dumps({"StatusCode": status.status_code, "Error": error}).encode() + b"\n"
 

@@ -14,7 +14,7 @@ import secrets
 import shutil
 import signal
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from functools import cached_property
 
@@ -295,6 +295,31 @@ class Containers:
     def attach(self, ref: str, *, stdin: bool, stdout: bool, stderr: bool, pending: bool = False) -> socket.socket:
         """A socket with the container's attach stream (Docker's wire format); see engine/attach.py."""
         return lifecycle.attach_socket(self, ref, stdin=stdin, stdout=stdout, stderr=stderr, pending=pending)
+
+    def prepare_wait(self, ref: str, condition: str = "not-running") -> Callable[[], ExitStatus]:
+        """Resolve the container now and return the blocking wait for later (an API response's body).
+
+        The monitor's lock file is opened now, while the container exists: the exit status the monitor writes
+        into it stays readable through this descriptor after an auto-remove deletes the file."""
+        cid = self.get(ref).id
+        try:
+            lock_fd: int | None = os.open(self.paths.monitor_lock(cid), os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            lock_fd = None
+
+        def wait() -> ExitStatus:
+            try:
+                return self.wait(cid, condition)
+            except NotFound:
+                if lock_fd is None:
+                    raise
+                fcntl.flock(lock_fd, fcntl.LOCK_SH)  # the monitor holds it until its status is written
+                return self._final_status(cid, os.pread(lock_fd, 4096, 0))
+            finally:
+                if lock_fd is not None:
+                    os.close(lock_fd)
+
+        return wait
 
     def _final_status(self, cid: str, lock_data: bytes) -> ExitStatus:
         try:

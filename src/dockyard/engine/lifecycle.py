@@ -169,7 +169,7 @@ def _await_not_running(c: Containers, cid: str, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            if c.get(cid).state.status not in LIVE:
+            if c.get(cid).state.status != "running":  # exited, or restarting under its policy
                 return
         except NotFound:
             return
@@ -245,6 +245,7 @@ def wait(c: Containers, ref: str, condition: str = "not-running") -> ExitStatus:
             with waiter:
                 line = _wait_line(waiter, None)
             if line and "StatusCode" in line:
+                _settle(c, record.id)
                 return ExitStatus(status_code=int(str(line["StatusCode"])), error=str(line.get("Error") or ""))
         try:
             record = c.get(record.id)
@@ -253,6 +254,19 @@ def wait(c: Containers, ref: str, condition: str = "not-running") -> ExitStatus:
         if record.state.status not in LIVE and (condition == "not-running" or waiter is not None):
             return ExitStatus(status_code=record.state.exit_code, error=record.state.error)
         time.sleep(0.02)  # next-exit of a container that is not running yet: wait for its start
+
+
+def _settle(c: Containers, cid: str, limit: float = 5.0) -> None:
+    """The monitor announces the exit before it records it: wait (briefly) for the record to say so, so that a
+    client's next call (docker-py removes right after wait) does not find the container still running."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        try:
+            if c.get(cid).state.status != "running":  # exited, or restarting under its policy
+                return
+        except NotFound:
+            return
+        time.sleep(0.01)
 
 
 def _wait_removed(c: Containers, record: ContainerRecord) -> ExitStatus:
