@@ -194,6 +194,12 @@ def test_interactive_stdin_is_closed_when_the_client_detaches(d: Dockyard) -> No
     assert d("run", "--rm", *NET, "busybox", "sh", "-c", "cat; echo eof", stdin="ignored").out == "eof\n"
 
 
+def test_stdin_that_the_container_stops_reading_does_not_lose_its_output(d: Dockyard) -> None:
+    flood = "y\n" * 4_000_000  # far more than the pipes and the socket buffer hold
+    result = d("run", "-i", "--rm", *NET, "busybox", "head", "-c", "10", stdin=flood)
+    assert (result.code, result.out, result.err) == (0, "y\n" * 5, "")
+
+
 def test_start_attach_and_create(d: Dockyard) -> None:
     created = d("create", *NET, "--name", "later", "busybox", "sh", "-c", "echo from-start; exit 4")
     assert created.code == 0 and len(created.out.strip()) == 64
@@ -223,6 +229,9 @@ def test_run_it_echoes_input_detaches_and_reattaches(d: Dockyard) -> None:
     cli.expect(b"hello")
     cli.send(b"stty size\r")
     cli.expect(b"24 80")
+    cli.send(b"tty; ls /dev/pts\r")  # the pty is the container's own (newinstance devpts), as with runc
+    cli.expect(b"/dev/pts/0")
+    cli.expect(b"0     ptmx")
     cli.send(b"\x10\x11")  # ctrl-p ctrl-q
     assert cli.wait() == 0
     assert d.inspect("shell", "{{.State.Running}} {{.Config.Tty}} {{.Config.OpenStdin}}") == "true true true"

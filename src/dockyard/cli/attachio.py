@@ -116,11 +116,16 @@ def pump(
     wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
     previous = _install_signals(wake_w, proxy=on_signal is not None, resize=on_resize is not None)
     detector, buf = Detector(keys), bytearray()
+    # why: stdin is sent only when the socket is writable, from a buffer refilled only once empty; a blocking
+    # sendall could wait forever on a container that stopped reading stdin (`yes | run -i … head -c 10`) while
+    # its output and its end went unread.
+    pending = b""
+    sock.setblocking(False)
     try:
         while True:
-            watch = [sock, wake_r] + ([in_fd] if in_fd >= 0 else [])
+            readers = [sock, wake_r] + ([in_fd] if in_fd >= 0 and not pending else [])
             try:
-                ready, _, _ = select.select(watch, [], [])
+                ready, writable, _ = select.select(readers, [sock] if pending else [], [])
             except InterruptedError:
                 continue
             if wake_r in ready:
@@ -129,26 +134,21 @@ def pump(
                         on_resize()
                     elif on_signal is not None:
                         on_signal(number)
-            if sock in ready:
-                data = sock.recv(65536)
-                if not data:
-                    return ENDED
-                if tty:
-                    _write(out_fd, data)
-                else:
-                    buf += data
-                    for stream, payload in _frames(buf):
-                        _write(err_fd if stream == 2 else out_fd, payload)
-            if in_fd >= 0 and in_fd in ready:
+            if sock in ready and not _copy_output(sock, buf, tty=tty, out_fd=out_fd, err_fd=err_fd):
+                return ENDED
+            if pending and sock in writable:
+                rest = _send_stdin(sock, pending)
+                if rest is None:
+                    rest, in_fd = b"", -1  # the container's stdin is gone: keep reading its output
+                pending = rest
+            if in_fd >= 0 and in_fd in ready and not pending:
                 data = os.read(in_fd, 65536)
                 if not data:
                     with contextlib.suppress(OSError):
                         sock.shutdown(socket.SHUT_WR)
                     in_fd = -1
                     continue
-                forward, detached = detector.feed(data)
-                if forward:
-                    sock.sendall(forward)
+                pending, detached = detector.feed(data)
                 if detached:
                     return DETACHED
     finally:
@@ -157,6 +157,35 @@ def pump(
         signal.set_wakeup_fd(-1)
         os.close(wake_r)
         os.close(wake_w)
+
+
+def _copy_output(sock: socket.socket, buf: bytearray, *, tty: bool, out_fd: int, err_fd: int) -> bool:
+    """Copy what the socket has to stdout/stderr; False when the stream ended (EOF or reset by the peer)."""
+    try:
+        data = sock.recv(65536)
+    except BlockingIOError:
+        return True
+    except ConnectionResetError:
+        return False
+    if not data:
+        return False
+    if tty:
+        _write(out_fd, data)
+    else:
+        buf += data
+        for stream, payload in _frames(buf):
+            _write(err_fd if stream == 2 else out_fd, payload)
+    return True
+
+
+def _send_stdin(sock: socket.socket, pending: bytes) -> bytes | None:
+    """Send what the socket takes now; the rest to send later, or None when the peer stopped reading."""
+    try:
+        return pending[sock.send(pending) :]
+    except BlockingIOError:
+        return pending
+    except (BrokenPipeError, ConnectionResetError):
+        return None
 
 
 def _install_signals(wake_fd: int, *, proxy: bool, resize: bool) -> dict[int, Any]:

@@ -34,7 +34,7 @@ from dockyard.oci.model import Model
 from dockyard.oci.runtime_spec import Process, Spec
 from dockyard.runtime import capabilities as caps
 from dockyard.runtime import channel as ch
-from dockyard.runtime import jsonio, rootfs
+from dockyard.runtime import devices, jsonio, rootfs
 from dockyard.runtime import namespaces as ns
 from dockyard.runtime import process as proc
 from dockyard.runtime.linux.syscalls import LinuxSyscalls, Syscalls
@@ -164,13 +164,26 @@ def _init(cfg: InitConfig, chan: ch.Channel, dirfd: int, sys: Syscalls) -> int:
     state = jsonio.loads(chan.expect(ch.Proceed, "wait for createRuntime hooks").state)
     joined = _cgroup_waiter(chan)
     os.setsid()
-    console_path = setup_terminal(cfg.process, cfg.console_socket) if cfg.process.terminal else None
+    # why: like runc, the pty comes from the container's own devpts (newinstance), opened after pivot_root, so
+    # `tty` says /dev/pts/0 and the host's devpts is never touched; the console socket is a host path, so it is
+    # connected before. Without a /dev/pts mount there is no devpts of its own: the host's serves, as before.
+    own_devpts = any(os.path.normpath(m.destination) == "/dev/pts" for m in spec.mounts)
+    console_path = None
+    console_sock: str | socket.socket | None = cfg.console_socket
+    if cfg.process.terminal and own_devpts and cfg.console_socket is not None:
+        from dockyard.runtime.console import connect_console
+
+        console_sock = connect_console(cfg.console_socket)
+    elif cfg.process.terminal:
+        console_path = setup_terminal(cfg.process, cfg.console_socket)
     if spec.hooks is not None and spec.hooks.create_container:
         from dockyard.runtime.hooks import run_hooks
 
         joined()
         run_hooks(spec.hooks.create_container, state, "createContainer")
     rootfs.setup_rootfs(spec, cfg.bundle, sys, console_path=console_path, before_cgroup_mount=joined)
+    if cfg.process.terminal and console_path is None:
+        devices.mount_console("/", setup_terminal(cfg.process, console_sock), sys)
     _make_cwd(cfg.process.cwd)
     if spec.hostname:
         sys.sethostname(spec.hostname)
