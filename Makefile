@@ -51,11 +51,11 @@ apt:
 	fi
 
 # Every run: byte-compile src (the environment may set PYTHONDONTWRITEBYTECODE, and each runtime invocation would
-# otherwise recompile what changed) and replace pip's dockyard-runtime script by the faster launcher
-# (src/dockyard/runtime/launcher.py says why); both are no-ops when up to date.
+# otherwise recompile what changed) and replace pip's dockyard-runtime, dockyard and dockyardd scripts by the faster
+# launchers (src/dockyard/runtime/launcher.py says why); both are no-ops when up to date.
 venv: $(VENV)/.installed
 	@$(VENV)/bin/python -m compileall -q src
-	@$(VENV)/bin/python -m dockyard.runtime.launcher $(VENV)/bin/dockyard-runtime
+	@$(VENV)/bin/python -m dockyard.runtime.launcher $(VENV)/bin/dockyard-runtime $(VENV)/bin/dockyard $(VENV)/bin/dockyardd
 
 $(VENV)/.installed: pyproject.toml
 	@[ -x $(VENV)/bin/python ] || $(PYTHON) -m venv $(VENV)

@@ -2,31 +2,19 @@
 
 `Api.handle` is what both transports call: the in-process client and the daemon's HTTP server. Handlers never see
 the version prefix; unexpected exceptions are not caught here (the caller decides: the CLI reports them, the
-daemon answers 500).
+daemon answers 500). Routes name their handler as `module.function` under dockyard.api and import it on first
+dispatch, so an in-process CLI call loads only the one handler module it needs; the daemon calls `load_all()`.
 """
 
 from __future__ import annotations
 
+import importlib
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import TYPE_CHECKING
 
-from dockyard.api import (
-    containers,
-    containers_info,
-    images,
-    images_manage,
-    images_query,
-    images_transfer,
-    networks,
-    system,
-    system_events,
-    volumes,
-)
-from dockyard.api import containers_lifecycle as lifecycle
-from dockyard.api import exec as exec_api
 from dockyard.api.messages import Request, Response
 from dockyard.api.versions import API_VERSION, MIN_API_VERSION, VERSION
 from dockyard.errors import DockyardError
@@ -41,70 +29,77 @@ Handler = Callable[["Engine", Request], Response]
 class Route:
     method: str
     pattern: str
-    handler: Handler
+    target: str  # `module.function` under dockyard.api
+
+    @property
+    def handler(self) -> Handler:
+        """The handler function, its module imported on first use."""
+        module, _, function = self.target.rpartition(".")
+        handler: Handler = getattr(importlib.import_module(f"dockyard.api.{module}"), function)
+        return handler
 
 
 ROUTES = (
-    Route("GET", "/_ping", system.ping),
-    Route("HEAD", "/_ping", system.ping),
-    Route("GET", "/version", system.version),
-    Route("GET", "/info", system.info),
-    Route("GET", "/containers/json", containers_info.list_),
-    Route("POST", "/containers/create", containers.create),
-    Route("GET", "/containers/{id}/json", containers_info.inspect_),
-    Route("GET", "/containers/{id}/top", containers_info.top_),
-    Route("GET", "/containers/{id}/changes", containers_info.changes),
-    Route("GET", "/containers/{id}/stats", containers_info.stats_),
-    Route("GET", "/containers/{id}/export", containers_info.export),
-    Route("HEAD", "/containers/{id}/archive", containers_info.archive_head),
-    Route("GET", "/containers/{id}/archive", containers_info.archive_get),
-    Route("PUT", "/containers/{id}/archive", containers_info.archive_put),
-    Route("POST", "/containers/{id}/update", containers_info.update),
-    Route("POST", "/containers/{id}/rename", containers_info.rename),
-    Route("POST", "/containers/prune", containers_info.prune),
-    Route("POST", "/commit", containers_info.commit),
-    Route("POST", "/containers/{id}/exec", exec_api.create),
-    Route("POST", "/exec/{id}/start", exec_api.start),
-    Route("POST", "/exec/{id}/resize", exec_api.resize),
-    Route("GET", "/exec/{id}/json", exec_api.inspect),
-    Route("GET", "/events", system_events.events_),
-    Route("GET", "/system/df", system_events.system_df),
-    Route("GET", "/containers/{id}/logs", lifecycle.logs),
-    Route("POST", "/containers/{id}/start", lifecycle.start),
-    Route("POST", "/containers/{id}/stop", lifecycle.stop),
-    Route("POST", "/containers/{id}/restart", lifecycle.restart),
-    Route("POST", "/containers/{id}/kill", lifecycle.kill),
-    Route("POST", "/containers/{id}/pause", lifecycle.pause),
-    Route("POST", "/containers/{id}/unpause", lifecycle.unpause),
-    Route("POST", "/containers/{id}/wait", lifecycle.wait),
-    Route("POST", "/containers/{id}/attach", lifecycle.attach),
-    Route("POST", "/containers/{id}/resize", lifecycle.resize),
-    Route("DELETE", "/containers/{id}", containers.remove),
-    Route("GET", "/images/json", images_query.list_images),
-    Route("GET", "/images/get", images_transfer.save),
-    Route("POST", "/images/load", images_transfer.load),
-    Route("POST", "/images/create", images_transfer.create),
-    Route("POST", "/images/prune", images_manage.prune),
-    Route("GET", "/images/{name*}/json", images_query.inspect),
-    Route("GET", "/images/{name*}/history", images_query.history),
-    Route("GET", "/images/{name*}/get", images_transfer.save),
-    Route("POST", "/images/{name*}/tag", images_manage.tag),
-    Route("DELETE", "/images/{name*}", images_manage.delete),
-    Route("GET", "/networks", networks.list_),
-    Route("GET", "/networks/{id}", networks.inspect),
-    Route("POST", "/networks/create", networks.create),
-    Route("POST", "/networks/prune", networks.prune),
-    Route("DELETE", "/networks/{id}", networks.remove),
-    Route("POST", "/networks/{id}/connect", networks.connect),
-    Route("POST", "/networks/{id}/disconnect", networks.disconnect),
-    Route("GET", "/volumes", volumes.list_),
-    Route("POST", "/volumes/create", volumes.create),
-    Route("POST", "/volumes/prune", volumes.prune),
-    Route("GET", "/volumes/{name}", volumes.inspect),
-    Route("DELETE", "/volumes/{name}", volumes.remove),
-    Route("POST", "/_dockyard/images/busybox", images.build_busybox),
-    Route("POST", "/_dockyard/images/debian", images.build_debian),
-    Route("GET", "/_dockyard/system/check", system.check),
+    Route("GET", "/_ping", "system.ping"),
+    Route("HEAD", "/_ping", "system.ping"),
+    Route("GET", "/version", "system.version"),
+    Route("GET", "/info", "system.info"),
+    Route("GET", "/containers/json", "containers_info.list_"),
+    Route("POST", "/containers/create", "containers.create"),
+    Route("GET", "/containers/{id}/json", "containers_info.inspect_"),
+    Route("GET", "/containers/{id}/top", "containers_info.top_"),
+    Route("GET", "/containers/{id}/changes", "containers_info.changes"),
+    Route("GET", "/containers/{id}/stats", "containers_info.stats_"),
+    Route("GET", "/containers/{id}/export", "containers_info.export"),
+    Route("HEAD", "/containers/{id}/archive", "containers_info.archive_head"),
+    Route("GET", "/containers/{id}/archive", "containers_info.archive_get"),
+    Route("PUT", "/containers/{id}/archive", "containers_info.archive_put"),
+    Route("POST", "/containers/{id}/update", "containers_info.update"),
+    Route("POST", "/containers/{id}/rename", "containers_info.rename"),
+    Route("POST", "/containers/prune", "containers_info.prune"),
+    Route("POST", "/commit", "containers_info.commit"),
+    Route("POST", "/containers/{id}/exec", "exec.create"),
+    Route("POST", "/exec/{id}/start", "exec.start"),
+    Route("POST", "/exec/{id}/resize", "exec.resize"),
+    Route("GET", "/exec/{id}/json", "exec.inspect"),
+    Route("GET", "/events", "system_events.events_"),
+    Route("GET", "/system/df", "system_events.system_df"),
+    Route("GET", "/containers/{id}/logs", "containers_lifecycle.logs"),
+    Route("POST", "/containers/{id}/start", "containers_lifecycle.start"),
+    Route("POST", "/containers/{id}/stop", "containers_lifecycle.stop"),
+    Route("POST", "/containers/{id}/restart", "containers_lifecycle.restart"),
+    Route("POST", "/containers/{id}/kill", "containers_lifecycle.kill"),
+    Route("POST", "/containers/{id}/pause", "containers_lifecycle.pause"),
+    Route("POST", "/containers/{id}/unpause", "containers_lifecycle.unpause"),
+    Route("POST", "/containers/{id}/wait", "containers_lifecycle.wait"),
+    Route("POST", "/containers/{id}/attach", "containers_lifecycle.attach"),
+    Route("POST", "/containers/{id}/resize", "containers_lifecycle.resize"),
+    Route("DELETE", "/containers/{id}", "containers.remove"),
+    Route("GET", "/images/json", "images_query.list_images"),
+    Route("GET", "/images/get", "images_transfer.save"),
+    Route("POST", "/images/load", "images_transfer.load"),
+    Route("POST", "/images/create", "images_transfer.create"),
+    Route("POST", "/images/prune", "images_manage.prune"),
+    Route("GET", "/images/{name*}/json", "images_query.inspect"),
+    Route("GET", "/images/{name*}/history", "images_query.history"),
+    Route("GET", "/images/{name*}/get", "images_transfer.save"),
+    Route("POST", "/images/{name*}/tag", "images_manage.tag"),
+    Route("DELETE", "/images/{name*}", "images_manage.delete"),
+    Route("GET", "/networks", "networks.list_"),
+    Route("GET", "/networks/{id}", "networks.inspect"),
+    Route("POST", "/networks/create", "networks.create"),
+    Route("POST", "/networks/prune", "networks.prune"),
+    Route("DELETE", "/networks/{id}", "networks.remove"),
+    Route("POST", "/networks/{id}/connect", "networks.connect"),
+    Route("POST", "/networks/{id}/disconnect", "networks.disconnect"),
+    Route("GET", "/volumes", "volumes.list_"),
+    Route("POST", "/volumes/create", "volumes.create"),
+    Route("POST", "/volumes/prune", "volumes.prune"),
+    Route("GET", "/volumes/{name}", "volumes.inspect"),
+    Route("DELETE", "/volumes/{name}", "volumes.remove"),
+    Route("POST", "/_dockyard/images/busybox", "images.build_busybox"),
+    Route("POST", "/_dockyard/images/debian", "images.build_debian"),
+    Route("GET", "/_dockyard/system/check", "system.check"),
 )
 
 _VERSION_PREFIX = re.compile(r"/v([0-9]+)\.([0-9]+)(/.*)")
@@ -117,6 +112,12 @@ def _compile(pattern: str) -> re.Pattern[str]:
 
 
 _COMPILED = tuple((route, _compile(route.pattern)) for route in ROUTES)
+
+
+def load_all() -> None:
+    """Import every handler module now (the daemon: no first-request import latency)."""
+    for route in ROUTES:
+        _ = route.handler
 
 
 def parse_version(text: str) -> tuple[int, int]:

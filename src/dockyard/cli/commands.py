@@ -1,5 +1,5 @@
-"""The verbs: run, ps, logs, rm, inspect, version, image build-busybox. Parse → client → render.
-(The image verbs are in cli/images.py.)
+"""The core verbs: run, create, rm, version, image build-busybox/build-debian, system check. Parse → client → render.
+(The other verbs live in their own modules; cli/verbs.py names them all and loads each on demand.)
 
 Commands return their exit status or raise; they never exit and never print tracebacks (cli/main.py does the
 exiting). `CliExit` carries a Docker exit code (125 engine error, 126 cannot invoke, 127 not found).
@@ -7,44 +7,17 @@ exiting). `CliExit` carries a Docker exit code (125 engine error, 126 cannot inv
 
 from __future__ import annotations
 
-import platform
 from typing import Any
 
 import click
 
-from dockyard.cli import containers_copy, containers_info, containers_lifecycle, networks, parse, run_lifecycle
-from dockyard.cli import exec as exec_cli
-from dockyard.cli import system as system_cli
+from dockyard.cli import networks, parse, run_lifecycle
 from dockyard.cli import volumes as volumes_cli
-from dockyard.client.client import API_VERSION, APIError, Client, CreateOptions
+from dockyard.cli.exits import CONTEXT, CliExit, client_of, daemon_error
+from dockyard.client.client import APIError, Client, CreateOptions
 from dockyard.errors import EXIT_CANNOT_INVOKE, EXIT_ENGINE_ERROR, EXIT_NOT_FOUND
 
-VERSION = "0.1.0"
-CONTEXT = {"help_option_names": ["--help"]}
-
-
-class CliExit(Exception):
-    """Stop with `code`, printing `message` (and an optional hint) to stderr."""
-
-    def __init__(self, code: int, message: str, hint: str | None = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.hint = hint
-
-
-def client_of(ctx: click.Context) -> Client:
-    obj: dict[str, Any] = ctx.ensure_object(dict)
-    if "client" not in obj:
-        from dockyard.client.client import from_env
-
-        obj["client"] = from_env(obj.get("host"), obj.get("data_root"))
-    client: Client = obj["client"]
-    return client
-
-
-def daemon_error(err: APIError, code: int = 1) -> CliExit:
-    return CliExit(code, f"Error response from daemon: {err.message}")
+__all__ = ["CONTEXT", "CliExit", "client_of", "create", "daemon_error", "rm", "run", "start_error_code"]
 
 
 def start_error_code(message: str) -> int:
@@ -166,45 +139,7 @@ def rm(ctx: click.Context, containers: tuple[str, ...], force: bool, volumes: bo
     return 0
 
 
-@click.command(context_settings=CONTEXT)
-@click.pass_context
-def version(ctx: click.Context) -> int:
-    """Show the dockyard version information."""
-    arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
-    click.echo("Client:")
-    client_rows = (
-        ("Version", VERSION),
-        ("API version", API_VERSION),
-        ("Python version", platform.python_version()),
-        ("OS/Arch", f"linux/{arch}"),
-    )
-    for key, value in client_rows:
-        click.echo(f" {key + ':':<18} {value}")
-    try:
-        server = client_of(ctx).version()
-    except APIError as err:
-        raise daemon_error(err) from err
-    click.echo("")
-    click.echo(f"Server: {server.get('Platform', {}).get('Name', '')}")
-    click.echo(" Engine:")
-    rows = (
-        ("Version", server.get("Version", "")),
-        ("API version", f"{server.get('ApiVersion', '')} (minimum version {server.get('MinAPIVersion', '')})"),
-        ("Python version", str(server.get("GoVersion", "")).removeprefix("python")),
-        ("OS/Arch", f"{server.get('Os', '')}/{server.get('Arch', '')}"),
-        ("Kernel version", server.get("KernelVersion", "")),
-    )
-    for key, value in rows:
-        click.echo(f"  {key + ':':<17} {value}")
-    return 0
-
-
-@click.group(context_settings=CONTEXT)
-def image() -> None:
-    """Manage images."""
-
-
-@image.command("build-busybox", context_settings=CONTEXT)
+@click.command("build-busybox", context_settings=CONTEXT)
 @click.pass_context
 def build_busybox(ctx: click.Context) -> int:
     """Build busybox:latest from the host's busybox-static (idempotent)."""
@@ -216,7 +151,7 @@ def build_busybox(ctx: click.Context) -> int:
     return 0
 
 
-@image.command("build-debian", context_settings=CONTEXT)
+@click.command("build-debian", context_settings=CONTEXT)
 @click.option("--suite", default="bookworm", show_default=True, help="Debian suite to bootstrap")
 @click.pass_context
 def build_debian(ctx: click.Context, suite: str) -> int:
@@ -229,12 +164,7 @@ def build_debian(ctx: click.Context, suite: str) -> int:
     return 0
 
 
-@click.group(context_settings=CONTEXT)
-def system() -> None:
-    """Manage dockyard."""
-
-
-@system.command("check", context_settings=CONTEXT)
+@click.command("check", context_settings=CONTEXT)
 @click.pass_context
 def system_check(ctx: click.Context) -> int:
     """Re-hash every blob and report corruption and dangling references; exits 1 when anything is wrong."""
@@ -248,13 +178,3 @@ def system_check(ctx: click.Context) -> int:
         raise CliExit(1, f"{len(problems)} problem{'s' if len(problems) != 1 else ''} found")
     click.echo("no problems found")
     return 0
-
-
-system.add_command(system_cli.df)
-system.add_command(system_cli.system_prune)
-INFO_COMMANDS = (*containers_info.COMMANDS, *containers_copy.COMMANDS, *exec_cli.COMMANDS, system_cli.stats,
-                 system_cli.events)  # fmt: skip
-LIFECYCLE_COMMANDS = (create, *containers_lifecycle.COMMANDS)
-COMMANDS = (run, rm, version, image, system, *networks.COMMANDS, *INFO_COMMANDS, *LIFECYCLE_COMMANDS,
-            *volumes_cli.COMMANDS,
-            system_cli.container_group(run, rm, *INFO_COMMANDS, *LIFECYCLE_COMMANDS))  # fmt: skip

@@ -12,7 +12,7 @@ from typing import Any
 import click
 
 from dockyard.cli import formatting
-from dockyard.cli.gotemplate import TemplateError
+from dockyard.cli.template_error import TemplateError
 from dockyard.client import containers_info as api
 from dockyard.client.client import APIError, Client
 from dockyard.units import human_duration, human_size
@@ -27,13 +27,13 @@ PS_HEADERS = {"ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND", "Run
 
 
 def client_of(ctx: click.Context) -> Client:
-    from dockyard.cli.commands import client_of as get
+    from dockyard.cli.exits import client_of as get
 
     return get(ctx)
 
 
 def fail(code: int, message: str) -> Exception:
-    from dockyard.cli.commands import CliExit
+    from dockyard.cli.exits import CliExit
 
     return CliExit(code, message)
 

@@ -86,8 +86,16 @@ def exec_(ctx: click.Context, /, container: str, command: tuple[str, ...], **opt
 
 
 def _run_attached(client: Client, exec_id: str, *, tty: bool, stdin: bool) -> None:
-    response = api.raw(client, "POST", f"/exec/{exec_id}/start", data=b'{"Detach":false,"Tty":%s}' %
-                       (b"true" if tty else b"false"))  # fmt: skip
+    data = b'{"Detach":false,"Tty":%s}' % (b"true" if tty else b"false")
+    hijack = getattr(client.transport, "hijack", None)
+    if hijack is None:
+        response = api.raw(client, "POST", f"/exec/{exec_id}/start", data=data)
+    else:  # over a socket, stdin needs the connection hijacked (docker's Upgrade: tcp), as attach does
+        from dockyard.client.client import API_VERSION
+
+        response = hijack("POST", f"/v{API_VERSION}/exec/{exec_id}/start", body=data)
+        if response.status >= 400:
+            raise APIError(response.status, _message(response.read(), response.status))
     if response.sock is None:
         _write_output(response.chunks, tty)
         return
@@ -100,6 +108,15 @@ def _run_attached(client: Client, exec_id: str, *, tty: bool, stdin: bool) -> No
                 signal.signal(signal.SIGWINCH, lambda *_: _resize(client, exec_id))
         _pump(sock, tty=tty, stdin=stdin)
     sock.close()
+
+
+def _message(raw: bytes, status: int) -> str:
+    import json
+
+    try:
+        return str(json.loads(raw)["message"])
+    except (ValueError, KeyError, TypeError):
+        return raw.decode(errors="replace").strip() or f"status {status}"
 
 
 def _write_output(chunks: Iterator[bytes], tty: bool) -> None:

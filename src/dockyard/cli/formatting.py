@@ -13,12 +13,16 @@ import re
 import unicodedata
 from collections.abc import Iterator, Mapping, Sequence
 
-from dockyard.cli.gotemplate import HEADER_FUNCTIONS, TemplateError, parse
+from dockyard.cli.template_error import TemplateError
 
 TABLE_KEY = "table"
 JSON_KEY = "json"
 JSON_FORMAT = "{{json .}}"
 _ESCAPES = re.compile(r"\\[tn]")
+# A template of nothing but `{{.Field}}` actions between plain text (every default table) is rendered without the
+# Go template engine, whose import alone costs ~25 ms; anything else goes through gotemplate.
+_SIMPLE = re.compile(r"(?:[^{}]|\{\{ *\.\w+ *\}\})*")
+_FIELD = re.compile(r"\{\{ *\.(\w+) *\}\}")
 
 
 class HeaderContext(Mapping[str, str]):
@@ -70,6 +74,12 @@ def format_rows(
     if not fmt or fmt == TABLE_KEY:
         fmt = default_table
     text, is_table = final_format(fmt)
+    simple = _simple_rows(text, rows, headers if is_table else None)
+    if simple is not None:
+        body = "".join(line + "\n" for line in simple[1:])
+        return tabwrite(simple[0] + "\n" + body) if is_table else body
+    from dockyard.cli.gotemplate import HEADER_FUNCTIONS, parse
+
     template = parse(text)
     body = "".join(template.execute(row) + "\n" for row in rows)
     if not is_table:
@@ -79,6 +89,30 @@ def format_rows(
     except TemplateError as err:
         header = err.partial  # docker ignores the header's error and keeps what was written
     return tabwrite(header + "\n" + body)
+
+
+def _simple_rows(text: str, rows: Sequence[object], headers: Mapping[str, str] | None) -> list[str] | None:
+    """[header, row lines…] for a template of plain `{{.Field}}` actions over mappings of strings (the header
+    is "" when `headers` is None); None when the template or a value needs the real engine."""
+    if _SIMPLE.fullmatch(text) is None:
+        return None
+    pieces = _FIELD.split(text)  # literal, field, literal, field, …, literal
+    if headers is not None and any(field not in headers for field in pieces[1::2]):
+        return None
+
+    def render(data: Mapping[str, object]) -> str | None:
+        out = []
+        for index, piece in enumerate(pieces):
+            value = data.get(piece) if index % 2 else piece
+            if not isinstance(value, str):
+                return None
+            out.append(value)
+        return "".join(out)
+
+    lines = [render(headers) if headers is not None else ""]
+    for row in rows:
+        lines.append(render(row) if isinstance(row, Mapping) else None)
+    return None if None in lines else [line or "" for line in lines]
 
 
 # -- Go's text/tabwriter -----------------------------------------------------------------------------------------

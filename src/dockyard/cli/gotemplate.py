@@ -20,26 +20,11 @@ from dockyard.cli.gotemplate_funcs import BUILTINS, HEADER_FUNCTIONS, Function
 from dockyard.cli.gotemplate_lex import TemplateFailure
 from dockyard.cli.gotemplate_parse import Tree, parse_tree
 from dockyard.cli.gotemplate_values import MISSING
-from dockyard.errors import InvalidArgument
+from dockyard.cli.template_error import TemplateError
 
 __all__ = ["HEADER_FUNCTIONS", "MISSING", "MissingKey", "Template", "TemplateError", "parse", "render"]
 
 MissingKey = Literal["default", "error"]
-
-
-class TemplateError(InvalidArgument):
-    """A template failed to parse or to execute.
-
-    The message is what the docker CLI prints, e.g. ``template parsing error: template: :1: function "foo"
-    not defined`` or ``template parsing error: template: :1:2: executing "" at <.Foo>: …`` (docker's
-    formatter and inspect wrap both kinds alike). `detail` is Go's own error text without the prefix;
-    `partial` is the output written before an execution error (Go keeps it; docker's table header uses it).
-    """
-
-    def __init__(self, detail: str, *, partial: str = "") -> None:
-        super().__init__(f"template parsing error: {detail}")
-        self.detail = detail
-        self.partial = partial
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,9 +15,9 @@ from typing import Any, BinaryIO
 import click
 
 from dockyard.cli import formatting
-from dockyard.cli.commands import CONTEXT, client_of
 from dockyard.cli.containers_info import confirm, created_at, daemon_error, ellipsis, fail, parse_filters
-from dockyard.cli.gotemplate import TemplateError
+from dockyard.cli.exits import CONTEXT, client_of
+from dockyard.cli.template_error import TemplateError
 from dockyard.client import images as api
 from dockyard.client.client import APIError
 from dockyard.units import human_duration, human_size
@@ -360,13 +360,3 @@ def import_(ctx: click.Context, change: tuple[str, ...], message: str, platform:
     except APIError as err:
         raise daemon_error(err) from err
     return 0
-
-
-def register(cli: click.Group, image_group: click.Group) -> None:
-    """Add the verbs at the top level and under `image` (docker's aliases)."""
-    for command in (images, tag, rmi, history, save, load, import_):
-        cli.add_command(command)
-    for name, command in (("ls", images), ("list", images), ("tag", tag), ("rm", rmi), ("remove", rmi),
-                          ("history", history), ("inspect", image_inspect), ("prune", image_prune),
-                          ("save", save), ("load", load), ("import", import_)):  # fmt: skip
-        image_group.add_command(command, name)

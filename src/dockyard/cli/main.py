@@ -2,35 +2,55 @@
 
 Errors become one `dockyard: …` line (plus an optional `hint:` line) and Docker's exit codes; an unexpected
 exception is `dockyard: internal error: …` with exit 125, its traceback written only when DOCKYARD_DEBUG=1.
+`entry()` (the launcher's and `python -m`'s) leaves with os._exit once stdout and stderr are flushed: tearing the
+interpreter down (module teardown, GC of every object) cost ~40 ms and nothing is left to do at that point.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-import traceback
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
 import click
 
-from dockyard.cli.commands import COMMANDS, CONTEXT, CliExit
-from dockyard.cli.images import register as register_images
+from dockyard.cli.exits import CONTEXT, CliExit
+from dockyard.cli.verbs import TOP_VERBS, LazyGroup
 from dockyard.errors import EXIT_ENGINE_ERROR, DockyardError
 
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a writer killed by a closed pipe
 
-@click.group(context_settings=CONTEXT)
+
+def print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    """`--version` / `-v`: docker's one line (`Docker version 28.2.2, build e6534b4`), for dockyard."""
+    if value and not ctx.resilient_parsing:
+        from dockyard.cli.version import version_line
+
+        click.echo(version_line())
+        ctx.exit(0)
+
+
+@click.group(cls=LazyGroup, table=TOP_VERBS, context_settings=CONTEXT)
 @click.option("-H", "--host", default=None, help="Daemon socket to connect to (unix:///run/dockyard.sock)")
 @click.option("--data-root", default=None, help="Root of persistent state (daemonless mode)")
+@click.option("--tls", is_flag=True, help="Use TLS; implied by --tlsverify")
+@click.option("--tlsverify", is_flag=True, help="Use TLS and verify the remote")
+@click.option("--tlscacert", default=None, help="Trust certs signed only by this CA")
+@click.option("--tlscert", default=None, help="Path to TLS certificate file")
+@click.option("--tlskey", default=None, help="Path to TLS key file")
+@click.option("-v", "--version", is_flag=True, expose_value=False, is_eager=True, callback=print_version,
+              help="Print version information and quit")  # fmt: skip
 @click.pass_context
-def cli(ctx: click.Context, host: str | None, data_root: str | None) -> None:
+def cli(ctx: click.Context, /, host: str | None, data_root: str | None, **tls: Any) -> None:
     """A Docker-compatible container engine."""
-    ctx.ensure_object(dict).update(host=host, data_root=data_root)
+    obj = ctx.ensure_object(dict)
+    obj.update(host=host, data_root=data_root)
+    if any(tls.values()):
+        from dockyard.client.hosts import TLSOptions
 
-
-for command in COMMANDS:
-    cli.add_command(command)
-register_images(cli, cli.commands["image"])  # type: ignore[arg-type]
+        obj["tls"] = TLSOptions(verify=tls["tlsverify"], ca=tls["tlscacert"], cert=tls["tlscert"],
+                                key=tls["tlskey"])  # fmt: skip
 
 
 def _fail(code: int, message: str, hint: str | None = None) -> NoReturn:
@@ -51,6 +71,7 @@ def _usage(err: click.UsageError) -> NoReturn:
 
 
 def main(argv: Sequence[str] | None = None) -> NoReturn:
+    """Run one command and raise SystemExit with its status (tests call this; programs call `entry`)."""
     args = list(sys.argv[1:] if argv is None else argv)
     try:
         result: Any = cli.main(args, prog_name="dockyard", standalone_mode=False)
@@ -66,16 +87,52 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
         sys.exit(130)
     except BrokenPipeError:
         sys.stderr.close()
-        sys.exit(141)
+        sys.exit(EXIT_BROKEN_PIPE)
     except DockyardError as err:
         _fail(EXIT_ENGINE_ERROR, err.message, err.hint)
     except Exception as err:
         if os.environ.get("DOCKYARD_DEBUG") == "1":
+            import traceback
+
             traceback.print_exc(file=sys.stderr)
         _fail(EXIT_ENGINE_ERROR, f"internal error: {type(err).__name__}: {err}")
     sys.stdout.flush()
     sys.exit(result if isinstance(result, int) else 0)
 
 
+def exit_status(code: object) -> int:
+    """SystemExit's code as a process status, as the interpreter reads it (None → 0, text → printed, 1)."""
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code & 0xFF
+    sys.stderr.write(f"{code}\n")
+    return 1
+
+
+def flush_streams(code: int) -> int:
+    """Flush stdout then stderr; a reader that went away turns a success into 141 (as main() does)."""
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        code = code or EXIT_BROKEN_PIPE
+    except (OSError, ValueError):
+        pass
+    try:
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
+    return code
+
+
+def entry(argv: Sequence[str] | None = None) -> NoReturn:
+    """The program: main(), flush, then os._exit (no interpreter teardown: see the module docstring)."""
+    try:
+        main(argv)
+    except SystemExit as done:
+        code = exit_status(done.code)
+    os._exit(flush_streams(code))
+
+
 if __name__ == "__main__":
-    main()
+    entry()

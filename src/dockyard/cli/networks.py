@@ -56,13 +56,13 @@ def create_options(opts: dict[str, Any]) -> dict[str, Any]:
 
 
 def _client(ctx: click.Context) -> Any:
-    from dockyard.cli.commands import client_of
+    from dockyard.cli.exits import client_of
 
     return client_of(ctx)
 
 
 def _fail(err: APIError) -> Exception:
-    from dockyard.cli.commands import CliExit
+    from dockyard.cli.exits import CliExit
 
     return CliExit(1, f"Error response from daemon: {err.message}")
 
@@ -104,7 +104,7 @@ def _filters(values: tuple[str, ...]) -> dict[str, str]:
     for value in values:
         key, sep, val = value.partition("=")
         if not sep:
-            from dockyard.cli.commands import CliExit
+            from dockyard.cli.exits import CliExit
 
             raise CliExit(125, f"invalid argument \"{value}\" for \"-f, --filter\" flag: bad format of filter "
                           "(expected name=value)")  # fmt: skip
@@ -166,7 +166,7 @@ def inspect(ctx: click.Context, networks: tuple[str, ...], fmt: str) -> int:
     else:
         click.echo(json.dumps(found, indent=4, ensure_ascii=False))
     if missing:
-        from dockyard.cli.commands import CliExit
+        from dockyard.cli.exits import CliExit
 
         raise CliExit(1, "\n".join(f"Error: No such network: {name}" for name in missing))
     return 0
@@ -185,7 +185,7 @@ def rm(ctx: click.Context, networks: tuple[str, ...]) -> int:
         except APIError as err:
             failed.append(f"Error response from daemon: {err.message}")
     if failed:
-        from dockyard.cli.commands import CliExit
+        from dockyard.cli.exits import CliExit
 
         raise CliExit(1, "\n".join(failed))
     return 0
@@ -272,7 +272,7 @@ def port(ctx: click.Context, container: str, private_port: str | None) -> int:
             elif key == wanted:
                 lines.append(address)
     if wanted is not None and not lines:
-        from dockyard.cli.commands import CliExit
+        from dockyard.cli.exits import CliExit
 
         raise CliExit(1, f"Error: No public port '{wanted}' published for {container}")
     for line in lines:

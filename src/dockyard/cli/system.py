@@ -340,17 +340,3 @@ def _section(out: list[str], title: str, items: Any, report: Mapping[str, Any]) 
     if items:
         out.extend([title, *[str(i) for i in items], ""])
     return int(report.get("SpaceReclaimed") or 0)
-
-
-def container_group(*commands: click.Command) -> click.Group:
-    """`container …`: the container verbs under docker's management command (`ls` and `list` for ps)."""
-    group = click.Group("container", help="Manage containers.", context_settings=CONTEXT)
-    for command in commands:
-        group.add_command(command)
-        if command.name == "ps":
-            group.add_command(command, "ls")
-            group.add_command(command, "list")
-    from dockyard.cli.containers_info import container_prune
-
-    group.add_command(container_prune)
-    return group

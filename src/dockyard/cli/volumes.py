@@ -49,13 +49,13 @@ def create_options(opts: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _client(ctx: click.Context) -> Any:
-    from dockyard.cli.commands import client_of
+    from dockyard.cli.exits import client_of
 
     return client_of(ctx)
 
 
 def _fail(code: int, message: str) -> Exception:
-    from dockyard.cli.commands import CliExit
+    from dockyard.cli.exits import CliExit
 
     return CliExit(code, message)
 
@@ -139,7 +139,7 @@ def ls(ctx: click.Context, quiet: bool, filters: tuple[str, ...], fmt: str) -> i
             click.echo(v["Name"])
         return 0
     from dockyard.cli import formatting
-    from dockyard.cli.gotemplate import TemplateError
+    from dockyard.cli.template_error import TemplateError
 
     try:
         text = formatting.format_rows(fmt or None, [_row(v) for v in volumes], default_table=LS_TABLE,

@@ -8,10 +8,13 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dockyard.client.transport import RawResponse, Transport
 from dockyard.errors import DockyardError
+
+if TYPE_CHECKING:
+    from dockyard.client.hosts import TLSOptions
 
 API_VERSION = "1.47"
 _STDCOPY_HEADER = 8
@@ -117,6 +120,8 @@ class CreateOptions:
             hc["Tmpfs"] = dict(self.tmpfs)
 
     def _exposed(self) -> list[str]:
+        if not (self.expose or self.publish):  # no port flags: skip importing the parsers
+            return []
         from dockyard.engine.networks import parse_expose, parse_publish
 
         keys = list(parse_expose(self.expose))
@@ -124,10 +129,8 @@ class CreateOptions:
         return keys
 
     def _network_json(self) -> dict[str, Any]:
-        from dockyard.engine.networks import parse_publish
-
         bindings: dict[str, list[dict[str, str]]] = {}
-        for spec in parse_publish(self.publish):
+        for spec in _parse_publish(self.publish):
             host_port = ""
             if spec.host_port_start:
                 host_port = str(spec.host_port_start)
@@ -168,6 +171,14 @@ class CreateOptions:
                 "SecurityOpt": list(self.security_opt) or None,
             },
         }
+
+
+def _parse_publish(raws: tuple[str, ...]) -> tuple[Any, ...]:
+    if not raws:
+        return ()
+    from dockyard.engine.networks import parse_publish
+
+    return parse_publish(raws)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -301,16 +312,18 @@ def _demux(chunks: Iterator[bytes]) -> Iterator[tuple[str, bytes]]:
             buf = buf[_STDCOPY_HEADER + size :]
 
 
-def from_env(host: str | None = None, data_root: str | None = None) -> Client:
-    """A client for `host` (or DOCKYARD_HOST/DOCKER_HOST/the docker context); without one, the in-process engine."""
-    from dockyard.client.hosts import resolve_host
+def from_env(host: str | None = None, data_root: str | None = None, *, tls: TLSOptions | None = None) -> Client:
+    """A client for `host` (or DOCKYARD_HOST/DOCKER_HOST/the docker context, or a daemon on the default socket when
+    no private data root was asked for); without one, the in-process engine (client/hosts.py says how)."""
+    from dockyard.client.hosts import default_daemon, resolve_host, resolve_tls
     from dockyard.client.transport import InProcessTransport, parse_host
 
-    host = resolve_host(host)
+    host = resolve_host(host) or default_daemon(data_root)
     if host:
-        from dockyard.client.unix import UnixTransport
+        from dockyard.client.unix import HttpTransport
 
-        return Client(UnixTransport(parse_host(host)))
+        settings = resolve_tls(tls)
+        return Client(HttpTransport(parse_host(host, tls=settings is not None), settings))
 
     def engine() -> Any:
         from dockyard.engine.engine import Engine

@@ -1,5 +1,5 @@
 """Transports carry one Engine API request: in-process (call the api handlers directly) or, in client/unix.py,
-HTTP over a unix socket.
+HTTP over a unix socket or TCP (optionally TLS); `parse_host` reads docker's -H syntax into an `Endpoint`.
 
 `Transport` is the contract; `InProcessTransport` builds the engine lazily, so a CLI call that fails early never
 touches the data root. Neither knows Docker's JSON: they move bytes, status and headers.
@@ -107,13 +107,40 @@ def _run_hijack(hijack: Hijack) -> socket.socket:
     return ours
 
 
-def parse_host(host: str) -> str:
-    """`unix:///run/dockyard.sock` → the socket path; other schemes are not supported yet."""
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Endpoint:
+    """Where a daemon listens: a unix socket `path`, or a tcp `host` and `port`."""
+
+    scheme: str
+    path: str = ""
+    host: str = ""
+    port: int = 0
+
+    def __str__(self) -> str:
+        if self.scheme == "unix":
+            return f"unix://{self.path}"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"tcp://{host}:{self.port}"
+
+
+def parse_host(host: str, *, tls: bool = False) -> Endpoint:
+    """`unix:///run/dockyard.sock`, `tcp://host:port` (docker's default port 2375, 2376 with TLS), `tcp://[::1]:p`."""
     scheme, sep, rest = host.partition("://")
     if not sep:
-        raise InvalidArgument(f"invalid host `{host}`: expected unix:///path")
-    if scheme != "unix":
-        raise Unsupported(f"host `{host}`: only unix:// sockets are supported")
-    if not rest.startswith("/"):
-        raise InvalidArgument(f"invalid host `{host}`: the socket path must be absolute")
-    return rest
+        raise InvalidArgument(f"invalid host `{host}`: expected unix:///path or tcp://host:port")
+    if scheme == "unix":
+        if not rest.startswith("/"):
+            raise InvalidArgument(f"invalid host `{host}`: the socket path must be absolute")
+        return Endpoint(scheme="unix", path=rest)
+    if scheme != "tcp":
+        raise Unsupported(f"host `{host}`: unsupported scheme `{scheme}` (use unix:// or tcp://)")
+    address = rest.rstrip("/")
+    name, colon, port = address.rpartition(":")
+    if not colon or (name.count(":") and not name.endswith("]")):  # no port, or a bare IPv6 address
+        name, port = address, ""
+    if port and (not port.isdigit() or not 0 < int(port) < 65536):
+        raise InvalidArgument(f"invalid host `{host}`: invalid port `{port}`")
+    name = name.removeprefix("[").removesuffix("]") or "127.0.0.1"
+    if "/" in name:
+        raise InvalidArgument(f"invalid host `{host}`: expected tcp://host:port")
+    return Endpoint(scheme="tcp", host=name, port=int(port) if port else (2376 if tls else 2375))

@@ -114,10 +114,18 @@ def list_containers(
             continue
         if not match(record):
             continue
-        out.append(view(containers, record, size=size))
+        out.append(view(containers, record, size=True) if size else _list_view(containers, record))
         if 0 < limit <= len(out):
             break
     return out
+
+
+def _list_view(containers: Containers, record: ContainerRecord) -> ContainerView:
+    """What a `ps` entry needs: the record. The snapshot layers and exec ids (four file reads per container in
+    `view`) are left empty; inspect asks `view` for them."""
+    paths = containers.paths
+    return ContainerView(record=record, directory=paths.container_dir(record.id), log_path=paths.log(record.id),
+                         lower_dir="", upper_dir="", work_dir="", merged_dir="")  # fmt: skip
 
 
 def ps_matcher(filters: Mapping[str, Sequence[str]], records: Sequence[ContainerRecord]) -> Callable[[Any], bool]:

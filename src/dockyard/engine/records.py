@@ -146,9 +146,18 @@ class ContainerRecord:
     manually_stopped: bool = False  # Docker's HasBeenManuallyStopped: no restart policy until the next start
 
 
+# A cached record is trusted only if its file was last written this long before it was read (git's "racy
+# index" rule): file times come from a coarse clock, so a rewrite within the same tick could keep mtime, size
+# and even a reused inode; one second later, any rewrite shows a later mtime.
+_STABLE_NS = 1_000_000_000
+
+
 class RecordStore:
     def __init__(self, paths: Paths) -> None:
         self.paths = paths
+        # container id → ((inode, size, mtime, ctime) of the file read, its record): `list` decodes only records
+        # that changed since the last listing (the daemon's `ps` over many containers).
+        self._listed: dict[str, tuple[tuple[int, int, int, int], ContainerRecord]] = {}
 
     def save(self, record: ContainerRecord) -> None:
         path = self.paths.record(record.id)
@@ -179,11 +188,40 @@ class RecordStore:
         return [e for e in entries if os.path.isfile(self.paths.record(e))]
 
     def list(self) -> list[ContainerRecord]:
+        try:
+            entries = os.listdir(self.paths.containers)
+        except FileNotFoundError:
+            return []
         out = []
-        for container_id in self.ids():
-            with contextlib.suppress(NotFound):  # removed while we were listing
-                out.append(self.load(container_id))
+        for container_id in entries:
+            record = self._load_listed(container_id)
+            if record is not None:
+                out.append(record)
+        for gone in self._listed.keys() - set(entries):
+            del self._listed[gone]
         return sorted(out, key=lambda r: r.created, reverse=True)
+
+    def _load_listed(self, container_id: str) -> ContainerRecord | None:
+        """`load` for listing: None when there is no record (removed meanwhile, or not a container directory);
+        a record unchanged since the last listing is not read again."""
+        try:
+            st = os.stat(self.paths.record(container_id))
+        except (FileNotFoundError, NotADirectoryError):
+            self._listed.pop(container_id, None)
+            return None
+        except OSError as err:
+            raise InternalError(f"read container record `{self.paths.record(container_id)}`: {err}") from err
+        key = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+        cached = self._listed.get(container_id)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        try:
+            record = self.load(container_id)
+        except NotFound:
+            return None
+        if time.time_ns() - st.st_mtime_ns > _STABLE_NS:
+            self._listed[container_id] = (key, record)
+        return record
 
     def resolve(self, ref: str) -> str:
         """The id a full id, a name (with or without `/`) or a unique id prefix names."""

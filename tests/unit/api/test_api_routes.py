@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from dockyard.api.routes import ROUTES, Api, match, split_version
+from dockyard.api.routes import ROUTES, Api, load_all, match, split_version
 from dockyard.engine.engine import Engine
 from dockyard.paths import Paths
 
@@ -82,3 +84,27 @@ def test_version_document(api: Api) -> None:
 def test_logs_need_a_stream(api: Api) -> None:
     response = api.handle("GET", "/containers/x/logs", {}, {}, b"")
     assert json.loads(response.body) == {"message": "Bad parameters: you must choose at least one stream"}
+
+
+def test_every_route_names_a_handler() -> None:
+    for route in ROUTES:
+        assert callable(route.handler), route.target
+    load_all()
+
+
+def test_a_dispatch_imports_only_its_handler_module(tmp_path: Path) -> None:
+    code = (
+        "import sys\n"
+        "from dockyard.api.routes import Api\n"
+        "from dockyard.engine.engine import Engine\n"
+        "from dockyard.paths import Paths\n"
+        f"api = Api(lambda: Engine(Paths(data_root={str(tmp_path)!r}, exec_root={str(tmp_path / 'run')!r}), "
+        "runtime='runc'))\n"
+        "assert api.handle('GET', '/v1.47/version', {}, {}, b'').status == 200\n"
+        "print(*sorted(m for m in sys.modules if m.startswith('dockyard.api.')))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    loaded = set(proc.stdout.split())
+    assert "dockyard.api.system" in loaded
+    assert not {"dockyard.api.containers_info", "dockyard.api.images_transfer", "dockyard.api.volumes",
+                "dockyard.api.networks", "dockyard.api.exec"} & loaded  # fmt: skip

@@ -217,3 +217,32 @@ def test_tabwriter_counts_display_width() -> None:
     assert cell_width("日本") == 4
     assert cell_width("e\u0301") == 1
     assert tabwrite("日本語\tx\nab\ty\n") == "日本語    x\nab        y\n"
+
+
+@pytest.mark.parametrize(
+    "fmt",
+    [None, "table", "table {{.ID}}\t{{ .Names }}", "{{.ID}}: {{.Names}}", "table {{.ID}}\t{{.Nope}}",
+     "table {{upper .ID}}", "{{.Count}}", "json"],
+)  # fmt: skip
+def test_plain_field_templates_render_as_the_template_engine(fmt: str | None) -> None:
+    """The fast path for `{{.Field}}`-only templates (no gotemplate import) gives the engine's output."""
+    from dockyard.cli import gotemplate
+
+    class Row(dict[str, object]):
+        def Label(self, name: str) -> str:
+            return f"label-{name}"
+
+    rows = [Row(ID="abc", Names="x  y", Count=3), Row(ID="日本語", Names="z", Count=0)]
+    headers = {"ID": "CONTAINER ID", "Names": "NAMES", "Count": "COUNT"}
+    default = "table {{.ID}}\t{{.Names}}"
+    got = format_rows(fmt, rows, default_table=default, headers=headers)
+    text, is_table = final_format(fmt if fmt and fmt != "table" else default)
+    template = gotemplate.parse(text)
+    body = "".join(template.execute(r) + "\n" for r in rows)
+    if is_table:
+        try:
+            header = template.execute(HeaderContext(headers), functions=gotemplate.HEADER_FUNCTIONS)
+        except TemplateError as err:
+            header = err.partial
+        body = tabwrite(header + "\n" + body)
+    assert got == body

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from dockyard.client.client import APIError, Client, CreateOptions, _demux
-from dockyard.client.transport import InProcessTransport, parse_host
+from dockyard.client.transport import Endpoint, InProcessTransport, parse_host
 from dockyard.engine.engine import Engine
 from dockyard.errors import InvalidArgument, Unsupported
 from dockyard.paths import Paths
@@ -61,8 +61,20 @@ def test_demux_across_chunk_boundaries() -> None:
 
 
 def test_parse_host() -> None:
-    assert parse_host("unix:///run/dockyard.sock") == "/run/dockyard.sock"
-    with pytest.raises(Unsupported, match="only unix:// sockets are supported"):
-        parse_host("tcp://127.0.0.1:2375")
-    with pytest.raises(InvalidArgument, match="expected unix:///path"):
+    assert parse_host("unix:///run/dockyard.sock") == Endpoint(scheme="unix", path="/run/dockyard.sock")
+    assert parse_host("tcp://127.0.0.1:2375") == Endpoint(scheme="tcp", host="127.0.0.1", port=2375)
+    assert parse_host("tcp://[::1]:23") == Endpoint(scheme="tcp", host="::1", port=23)
+    assert parse_host("tcp://example.org") == Endpoint(scheme="tcp", host="example.org", port=2375)
+    assert parse_host("tcp://example.org", tls=True).port == 2376
+    assert parse_host("tcp://:99") == Endpoint(scheme="tcp", host="127.0.0.1", port=99)
+    assert str(parse_host("tcp://[::1]:23")) == "tcp://[::1]:23"
+    with pytest.raises(Unsupported, match=r"^host `ssh://x`: unsupported scheme `ssh` \(use unix:// or tcp://\)$"):
+        parse_host("ssh://x")
+    with pytest.raises(InvalidArgument, match="^invalid host `/run/x.sock`: expected unix:///path or tcp://host:port$"):
         parse_host("/run/x.sock")
+    with pytest.raises(InvalidArgument, match="^invalid host `tcp://h:0`: invalid port `0`$"):
+        parse_host("tcp://h:0")
+    with pytest.raises(InvalidArgument, match="^invalid host `tcp://h:x`: invalid port `x`$"):
+        parse_host("tcp://h:x")
+    with pytest.raises(InvalidArgument, match="the socket path must be absolute"):
+        parse_host("unix://rel.sock")
