@@ -1,165 +1,168 @@
-"""The docker CLI against dockyardd (and dockerd when it is installed and running): run --rm, run -d, ps with 100.
+"""The docker CLI against dockyardd and against dockerd, side by side, repeatable: the start-up speed targets.
 
-Starts its own dockyardd on a temp socket and data root, builds busybox in it, and measures the real docker CLI
-(/usr/local/bin/docker) with DOCKER_HOST pointed at it. A command that fails is counted as a failure with its
-first error, never timed. dockerd is measured only when /var/run/docker.sock answers. Usage:
+Starts dockerd (Debian's docker.io, with its own containerd) and dockyardd on private sockets and data roots
+(bench/peers.py; both are stopped again, and the iptables changes dockerd makes are undone), loads the same busybox
+image into both, then runs every scenario interleaved round by round with the order rotated, one untimed warm-up
+round first, a fresh CLI process per command; medians are compared. Scenarios: `docker run --rm busybox true`
+(`--network none` and the default bridge), `create` + `start` + `wait`, `run -d` and `stop` of a container that
+exits on SIGTERM; `dockyard run --rm` (the dockyard CLI, in-process and through dockyardd) against `docker run
+--rm`; and the RSS/PSS of the per-container process (dockyard's monitor, containerd-shim) of a running `sleep`.
+Needs root. Usage:
 
-    python bench/daemon_bench.py [--runs N] [--containers 100]
+    .venv/bin/python bench/daemon_bench.py [--iterations 15] [--no-dockerd]
 """
 
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
-import os
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import RESULTS, Timing, machine_info, markdown_table
 
-DOCKER = os.environ.get("DOCKYARD_BENCH_DOCKER", "/usr/local/bin/docker")
-DOCKERD_SOCK = "/var/run/docker.sock"
+import peers
+from common import Timing, machine_info, markdown_table, write_results
+from compare_bench import ERRORS, STOPPABLE, create_start_wait, interleave, memory_of_parent, plain, run_rm, timed
 
-
-class _UnixHTTP(http.client.HTTPConnection):
-    def __init__(self, path: str) -> None:
-        super().__init__("localhost", timeout=60)
-        self.unix_path = path
-
-    def connect(self) -> None:
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.connect(self.unix_path)
+Case = Any
+DAEMON_TARGET = 0.5  # docker CLI → dockyardd ÷ → dockerd
+CLI_TARGET = 0.2  # `dockyard run --rm` ÷ `docker run --rm` against dockerd
 
 
-def api(sock: str, method: str, path: str, body: object = None) -> tuple[int, bytes]:
-    conn = _UnixHTTP(sock)
-    data = json.dumps(body).encode() if body is not None else None
-    conn.request(method, path, body=data, headers={"Content-Type": "application/json"} if data else {})
-    resp = conn.getresponse()
-    out = resp.read()
-    conn.close()
-    return resp.status, out
+def run_d(cli: list[str]) -> Case:
+    def case() -> dict[str, float]:
+        t_run, cid = timed([*cli, "run", "-d", "--network", "none", "busybox", *STOPPABLE])
+        time.sleep(0.05)  # the container's shell installs its trap
+        t_stop, _ = timed([*cli, "stop", cid])
+        subprocess.run([*cli, "rm", "-f", cid], capture_output=True, check=False)
+        return {"run -d": t_run, "stop": t_stop}
+
+    return case
 
 
-def measure(name: str, sock: str, args: list[str], runs: int) -> tuple[Timing, str]:
-    env = {**os.environ, "DOCKER_HOST": f"unix://{sock}", "DOCKER_CLI_HINTS": "false"}
-    samples: list[float] = []
-    failures = 0
-    first_error = ""
-    for _ in range(runs + 1):  # the first run warms caches and is not kept
-        start = time.perf_counter_ns()
-        proc = subprocess.run([DOCKER, *args], env=env, capture_output=True, timeout=120, check=False)
-        elapsed = (time.perf_counter_ns() - start) / 1e6
-        if proc.returncode != 0:
-            failures += 1
-            first_error = first_error or proc.stderr.decode(errors="replace").strip().splitlines()[-1:][0]
-        elif _ > 0:
-            samples.append(elapsed)
-    return Timing(name=name, samples_ms=tuple(samples), failures=failures), first_error
+def suite(clis: dict[str, list[str]], dockyard: dict[str, list[str]], it: int) -> dict[str, Timing]:
+    res: dict[str, Timing] = {}
+    res |= interleave({f"run --rm (none) {d}": run_rm(c, ["--network", "none"]) for d, c in clis.items()}, it)
+    res |= interleave({f"run --rm (bridge) {d}": run_rm(c, []) for d, c in clis.items()}, it)
+    res |= interleave({f"create+start+wait {d}": create_start_wait(c) for d, c in clis.items()}, it)
+    res |= interleave({f"run -d + stop {d}": run_d(c) for d, c in clis.items()}, it)
+    cli_cases = {f"dockyard run --rm (none) {k}": run_rm(c, ["--network", "none"]) for k, c in dockyard.items()}
+    if "dockerd" in clis:
+        cli_cases["dockyard run --rm (none) docker→dockerd"] = run_rm(clis["dockerd"], ["--network", "none"])
+    res |= interleave(cli_cases, it)
+    res |= interleave({f"version {d}": plain([*c, "version"]) for d, c in clis.items()}, it)
+    return res
 
 
-def scenarios(sock: str, runs: int, containers: int) -> list[tuple[Timing, str]]:
-    out = [
-        measure("docker version", sock, ["version"], runs),
-        measure("docker run --rm busybox true", sock, ["run", "--rm", "busybox", "true"], runs),
-        measure("docker run -d busybox true", sock, ["run", "-d", "busybox", "true"], runs),
-    ]
-    made = 0
-    for i in range(containers):
-        status, _ = api(
-            sock, "POST", f"/containers/create?name=bench-{os.getpid()}-{i}", {"Image": "busybox", "Cmd": ["true"]}
-        )
-        made += status == 201
-    out.append(measure(f"docker ps -a ({made} containers)", sock, ["ps", "-a"], runs))
-    out.append(measure("docker ps", sock, ["ps"], runs))
-    return out
+ROWS = (("run --rm (none)", "total"), ("run --rm (bridge)", "total"), ("create+start+wait", "total"),
+        ("run -d + stop", "run -d"), ("run -d + stop", "stop"), ("version", "total"))  # fmt: skip
 
 
-def cleanup(sock: str) -> None:
-    status, body = api(sock, "GET", "/containers/json?all=1")
-    if status == 200:
-        for c in json.loads(body):
-            api(sock, "DELETE", f"/containers/{c['Id']}?force=1")
+def _ms(t: Timing | None) -> str:
+    return "n/a" if t is None else (f"{t.median:.1f}" if t.samples_ms else f"failed ({t.failures})")
 
 
-def run_dockyardd(runs: int, containers: int) -> list[tuple[Timing, str]]:
-    root = Path(tempfile.mkdtemp(prefix="dockyard-bench-"))
-    sock = str(root / "d.sock")
-    runtime = os.environ.get("DOCKYARD_RUNTIME") or str(Path(sys.executable).parent / "dockyard-runtime")
-    log = open(root / "dockyardd.log", "wb")  # noqa: SIM115 — closed in finally
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "dockyard.daemon.main", "-H", f"unix://{sock}", "--data-root", str(root / "data")],
-        env={**os.environ, "DOCKYARD_RUNTIME": runtime},
-        stdout=log,
-        stderr=log,
-    )
+def _ratio(a: Timing | None, b: Timing | None) -> str:
+    if a is None or b is None or not a.samples_ms or not b.samples_ms:
+        return "n/a"
+    return f"{a.median / b.median:.2f}×"
+
+
+def report(t: dict[str, Timing], memory: dict[str, Any]) -> str:
+    rows = []
+    for case, part in ROWS:
+        a, b = t.get(f"{case} dockyardd/{part}"), t.get(f"{case} dockerd/{part}")
+        label = case if part == "total" else f"{case}: {part}"
+        rows.append([label, _ms(a), _ms(b), _ratio(a, b), "" if case == "version" else f"≤ {DAEMON_TARGET}×"])
+    out = [markdown_table(["docker CLI against", "dockyardd ms", "dockerd ms", "ratio", "target"], rows)]
+    docker = t.get("dockyard run --rm (none) docker→dockerd/total")
+    rows = []
+    for key in ("in-process", "→dockyardd"):
+        mine = t.get(f"dockyard run --rm (none) {key}/total")
+        rows.append([f"dockyard run --rm (none), {key}", _ms(mine), _ms(docker), _ratio(mine, docker),
+                     f"≤ {CLI_TARGET}×"])  # fmt: skip
+    out.append(markdown_table(["dockyard CLI", "ms", "docker run --rm → dockerd ms", "ratio", "target"], rows))
+    rows = [[e, str(m.get("process", m.get("error"))), str(m.get("rss_kb", "")), str(m.get("pss_kb", ""))]
+            for e, m in memory.items()]  # fmt: skip
+    out.append(markdown_table(["daemon", "per-container process", "RSS kB", "PSS kB"], rows))
+    out += [f"failed: {case}: {err[-300:]}" for case, err in ERRORS.items()]
+    return "\n\n".join(out)
+
+
+def run(root: Path, opts: argparse.Namespace) -> dict[str, Any]:
+    objects: list[Any] = []
     try:
-        for _ in range(3000):
-            if os.path.exists(sock) or proc.poll() is not None:
-                break
-            time.sleep(0.01)
-        if not os.path.exists(sock):
-            raise SystemExit(f"dockyardd did not start: {(root / 'dockyardd.log').read_text()}")
-        status, body = api(sock, "POST", "/_dockyard/images/busybox")
-        if status not in (200, 201):
-            raise SystemExit(f"build busybox: {status} {body!r}")
-        return scenarios(sock, runs, containers)
+        dockyard = [peers.DOCKYARD, "--data-root", str(root / "dockyardd" / "data")]
+        dockyardd = peers.Dockyardd(root / "dockyardd")
+        objects.append(dockyardd)
+        dockyardd.start()
+        clis = {"dockyardd": [peers.DOCKER_CLI, "-H", f"unix://{dockyardd.sock}"]}
+        built = subprocess.run(["curl", "-sf", "--unix-socket", str(dockyardd.sock), "-X", "POST",
+                                "http://d/_dockyard/images/busybox"], capture_output=True, check=False)  # fmt: skip
+        if built.returncode != 0:
+            raise SystemExit(f"dockyardd: build busybox: curl exit {built.returncode}")
+        archive = root / "busybox.tar"
+        subprocess.run([*clis["dockyardd"], "save", "busybox:latest", "-o", str(archive)], capture_output=True,
+                       check=True)  # fmt: skip
+        if not opts.no_dockerd:
+            dockerd = peers.Dockerd(root / "docker")
+            objects.append(dockerd)
+            dockerd.start()
+            peers.load_archive(dockerd.cli(), archive)
+            clis["dockerd"] = dockerd.cli()
+        for cli in clis.values():  # keeps each default bridge up; the process whose memory is read
+            subprocess.run([*cli, "run", "-d", "--name", "bench-keeper", "busybox", "sleep", "100000"],
+                           capture_output=True, check=True)  # fmt: skip
+        time.sleep(4)  # a monitor re-execs itself slim ≈ 2 s after its container started
+        memory = {d: memory_of_parent(c, "bench-keeper") for d, c in clis.items()}
+        mine = {"in-process": dockyard, "→dockyardd": [peers.DOCKYARD, "-H", f"unix://{dockyardd.sock}"]}
+        timings = suite(clis, mine, opts.iterations)
+        for cli in clis.values():
+            peers.remove_all(cli)
     finally:
-        cleanup(sock)
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=30)
-        log.close()
-        shutil.rmtree(root, ignore_errors=True)
-
-
-def dockerd_status() -> str | None:
-    """None when dockerd can be measured, else why not."""
-    if not shutil.which("dockerd"):
-        return "dockerd is not installed (Debian's docker.io)"
-    try:
-        status, _ = api(DOCKERD_SOCK, "GET", "/_ping")
-    except OSError:
-        return f"dockerd is installed but does not answer on {DOCKERD_SOCK}"
-    return None if status == 200 else f"dockerd answered /_ping with {status}"
+        for obj in reversed(objects):
+            obj.stop()
+    return {"timings": timings, "memory": memory}
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=10)
-    parser.add_argument("--containers", type=int, default=100)
-    args = parser.parse_args()
-    results = {"dockyardd": run_dockyardd(args.runs, args.containers)}
-    why_not = dockerd_status()
-    if why_not is None:
-        results["dockerd"] = scenarios(DOCKERD_SOCK, args.runs, args.containers)
-        cleanup(DOCKERD_SOCK)
-    rows = [
-        [engine, t.name, f"{t.median:.1f}", f"{t.p90:.1f}", f"{t.minimum:.1f}", str(t.failures), err[:60]]
-        for engine, timings in results.items()
-        for t, err in timings
-    ]
-    print(markdown_table(["engine", "command", "median ms", "p90 ms", "min ms", "failures", "first error"], rows))
-    if why_not:
-        print(f"\ndockerd: not measured: {why_not}")
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / f"daemon-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}.json"
-    payload = {
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--iterations", type=int, default=15)
+    parser.add_argument("--no-dockerd", action="store_true", help="measure dockyardd alone")
+    opts = parser.parse_args()
+    signal.signal(signal.SIGTERM, _terminate)  # so the finally blocks stop dockerd and dockyardd
+    if not opts.no_dockerd and peers.ensure_installed(("docker.io",)):
+        raise SystemExit("docker.io is not installed and could not be installed: use --no-dockerd")
+    guard = peers.IptablesGuard()
+    root = Path(tempfile.mkdtemp(prefix="dockyard-daemon-bench-"))
+    load = Path("/proc/loadavg").read_text().split()[:3]
+    try:
+        payload = run(root, opts)
+    finally:
+        policy = guard.restore()
+        subprocess.run(["rm", "-rf", str(root)], check=False)
+    print(report(payload["timings"], payload["memory"]))
+    print(f"\nload average before: {' '.join(load)}; FORWARD policy after: {policy}")
+    result = {
         "machine": machine_info(),
-        "dockerd": why_not or "measured",
-        "results": {e: [{**t.to_json(), "first_error": err} for t, err in ts] for e, ts in results.items()},
+        "iterations": opts.iterations,
+        "load_before": load,
+        "memory": payload["memory"],
+        "timings": {k: t.to_json() for k, t in payload["timings"].items()},
+        "errors": ERRORS,
     }
-    out.write_text(json.dumps(payload, indent=2) + "\n")
-    print(f"\nwrote {out}")
+    print(f"results: {write_results('daemon', json.loads(json.dumps(result)))}")
     return 0
+
+
+def _terminate(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 if __name__ == "__main__":

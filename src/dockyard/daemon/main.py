@@ -56,8 +56,9 @@ def recover(engine: object) -> None:
 
 
 def make_api(data_root: str | None) -> tuple[Api, Callable[[], Engine]]:
-    from dockyard.api.routes import Api
+    from dockyard.api.routes import Api, load_all
 
+    load_all()  # why: the CLI imports one handler per call; a daemon pays every import once, before serving
     lock = threading.Lock()
     built: list[Engine] = []
 
@@ -108,6 +109,18 @@ async def serve(
     return bound
 
 
+def start_zygote() -> None:
+    """The monitor fork server (engine/zygote.py); without it each start executes a monitor interpreter."""
+    if os.environ.get("DOCKYARD_ZYGOTE") == "0":
+        return
+    from dockyard.engine import zygote
+
+    try:
+        zygote.install()
+    except OSError as err:
+        log.warning("monitor zygote: %s (monitors are started by exec)", err.strerror or err)
+
+
 def parse_args(argv: Sequence[str] | None) -> Options:
     parser = argparse.ArgumentParser(prog="dockyardd", description="The dockyard Engine API daemon")
     parser.add_argument("-H", "--host", action="append", default=[], help="unix:///path or tcp://host:port (repeat)")
@@ -149,6 +162,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if opts.pidfile:
             _write_pidfile(opts.pidfile)
+        start_zygote()
         recover(engine())
         asyncio.run(serve(opts.hosts, api, tls=opts.tls))
     except DockyardError as err:

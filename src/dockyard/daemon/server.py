@@ -274,6 +274,9 @@ class Server:
             return False
         finally:
             watch.cancel()
+            # why: the reader keeps the cancelled read as its waiter until the task has run; reading the next
+            # request before that raises "read() called while another coroutine is already waiting"
+            await asyncio.wait({watch})
 
     async def _hijack(
         self,

@@ -8,6 +8,7 @@ A client sends one JSON header line, then:
       `pending` attachers were requested before the start: the monitor starts the container once they are in.
   {"op": "resize", "height", "width"}: TIOCSWINSZ on the pty master, then close.
   {"op": "stop"}: a manual stop: no restart after this exit (and a pending restart is cancelled), then close.
+  With "signal": n, the monitor also sends signal n to the init and answers b"k" before closing.
   {"op": "wait"}: one JSON line `{"StatusCode": n, "Error": ""}` when the container exits, then close.
 The monitor side (`AttachHub`) never blocks: a client that stops reading for MAX_BUFFER bytes is dropped.
 """
@@ -91,7 +92,7 @@ class AttachHub:
         tty: bool,
         on_stdin: Callable[[bytes], None],
         on_stdin_eof: Callable[[], None],
-        on_control: Callable[[dict[str, Any]], None],
+        on_control: Callable[[dict[str, Any]], bytes | None],
         listener_fd: int = -1,
     ) -> None:
         self.loop = loop
@@ -130,6 +131,22 @@ class AttachHub:
             client = _Client(sock)
             self.clients[client.fd] = client
             self.loop.add(client.fd, IN, self._event)
+
+    def idle_waiters(self) -> list[int] | None:
+        """The fds of the clients, when every one is a `wait` with nothing to send (else None): what the
+        monitor's slim re-exec can hand over (engine/monitor_slim.py)."""
+        if any(c.op != "wait" or c.out or c.closing for c in self.clients.values()):
+            return None
+        return list(self.clients)
+
+    def adopt_waiter(self, fd: int) -> None:
+        """Take back a `wait` client handed over across the slim re-exec."""
+        sock = socket.socket(fileno=fd)
+        sock.setblocking(False)
+        client = _Client(sock)
+        client.header, client.op = {"op": "wait"}, "wait"
+        self.clients[client.fd] = client
+        self.loop.add(client.fd, IN, self._event)
 
     def _event(self, fd: int, revents: int) -> None:
         client = self.clients.get(fd)
@@ -178,8 +195,12 @@ class AttachHub:
             return
         client.header, client.inbuf, client.op = header, b"", str(header.get("op", ""))
         if client.op in ("resize", "stop"):
+            reply = None
             with contextlib.suppress(Exception):
-                self.on_control(header)
+                reply = self.on_control(header)
+            if reply:  # an acknowledgement (`stop` with a signal: b"k" once it was sent)
+                with contextlib.suppress(OSError):
+                    client.sock.send(reply)
             self.drop(client)
         elif client.op == "attach":
             client.stdin = bool(header.get("stdin"))

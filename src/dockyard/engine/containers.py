@@ -220,7 +220,7 @@ class Containers:
             config = initproc.apply(config, record)
             config = apply_mounts(config, user_mounts)
             with open(os.path.join(bundle, "config.json"), "w", encoding="utf-8") as f:
-                json.dump(config.to_json(), f)
+                f.write(json.dumps(config.to_json()))  # one write: json.dump writes chunk by chunk
             monitor.launch(
                 monitor.MonitorConfig(
                     container_id=cid,

@@ -67,6 +67,16 @@ def _control(c: Containers, cid: str, header: dict[str, object]) -> None:
         sock.recv(1)
 
 
+def _monitor_signal(c: Containers, cid: str, number: int) -> bool:
+    """Ask the monitor to send the stop signal to the init (no runtime process); False when it did not."""
+    try:
+        with attach.connect(_socket_dir(c, cid), {"op": "stop", "signal": number}) as sock:
+            sock.shutdown(socket.SHUT_WR)
+            return sock.recv(1) == b"k"
+    except (Conflict, OSError):
+        return False
+
+
 def _send_signal(c: Containers, record: ContainerRecord, number: int) -> None:
     try:
         _runtime(c).kill(record.id, str(number))
@@ -103,17 +113,20 @@ def stop(c: Containers, ref: str, *, timeout: int | None = None, sig: str | None
         signal_number(sig)
     if record.state.status not in LIVE:
         return Stopped(was_running=False)
-    _mark_stopped(c, record.id)
     if record.state.status == "restarting":
+        _mark_stopped(c, record.id)
         _await_not_running(c, record.id, KILL_WAIT)
         return Stopped(was_running=True)
     number = signal_number(sig or record.config.stop_signal or "SIGTERM")
     if timeout is None:
         timeout = record.config.stop_timeout if record.config.stop_timeout is not None else DEFAULT_STOP_TIMEOUT
+    c.records.update(record.id, lambda r: replace(r, manually_stopped=True))
     waiter = _exit_waiter(c, record.id)
     try:
-        with contextlib.suppress(RuntimeFailure):
-            _send_signal(c, record, number)
+        if not _monitor_signal(c, record.id, number):  # the monitor's `stop` op also marks the manual stop
+            _control(c, record.id, {"op": "stop"})
+            with contextlib.suppress(RuntimeFailure):
+                _send_signal(c, record, number)
         if record.state.paused:
             with contextlib.suppress(RuntimeFailure):
                 _runtime(c).resume(record.id)

@@ -18,7 +18,9 @@ import os
 import sys
 import threading
 import traceback
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from typing import Protocol
 
 from dockyard.errors import InternalError
 from dockyard.paths import Paths
@@ -56,20 +58,39 @@ def start_exit_code(message: str) -> int:
 # ---- parent side ---------------------------------------------------------------------------------------------
 
 
+class Forker(Protocol):
+    """Forks detached monitors for a threaded caller (engine/zygote.py); None: it could not be asked."""
+
+    def fork_monitor(self, config: MonitorConfig, ready_fd: int) -> int | None: ...
+
+
+_forker: Forker | None = None
+
+
+def register_forker(forker: Forker | None) -> None:
+    """Make `launch` ask `forker` first (dockyardd's zygote); None unregisters."""
+    global _forker
+    _forker = forker
+
+
 def launch(config: MonitorConfig) -> int:
-    """Start the monitor and wait until the container runs; returns its init pid or raises the runtime's error."""
+    """Start the monitor and wait until the container runs; returns its init pid or raises the runtime's error.
+
+    Through the registered forker (the daemon's zygote) when there is one, by a fork of the caller when it is
+    single-threaded (the CLI), else by executing a fresh interpreter. A forker that fails falls back to the rest."""
     from dockyard.engine.runtime_client import RuntimeFailure
 
-    read_fd, write_fd = os.pipe()
-    try:
+    report, forked = b"", False
+    forker = _forker
+    if forker is not None and os.environ.get("DOCKYARD_MONITOR_EXEC") != "1":
+        pids: list[int | None] = []
+        report = _spawn(lambda w: pids.append(forker.fork_monitor(config, w)))
+        forked = pids[0] is not None  # then its report is final; else only a report that arrived anyway counts
+    if not report and not forked:
         if threading.active_count() == 1 and os.environ.get("DOCKYARD_MONITOR_EXEC") != "1":
-            _fork_monitor(config, read_fd, write_fd)
+            report = _spawn(lambda w: _fork_monitor(config, w))
         else:
-            _exec_monitor(config, write_fd)
-    finally:
-        os.close(write_fd)
-    with os.fdopen(read_fd, "rb") as f:
-        report = f.read()
+            report = _spawn(lambda w: _exec_monitor(config, w))
     try:
         data = json.loads(report)
     except ValueError as err:
@@ -79,7 +100,18 @@ def launch(config: MonitorConfig) -> int:
     return int(data["pid"])
 
 
-def _fork_monitor(config: MonitorConfig, read_fd: int, write_fd: int) -> None:
+def _spawn(start: Callable[[int], object]) -> bytes:
+    """Run `start(write_fd)`, then read the monitor's report; empty when nobody ever held the write end."""
+    read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
+    try:
+        start(write_fd)
+    finally:
+        os.close(write_fd)
+    with os.fdopen(read_fd, "rb") as f:
+        return f.read()
+
+
+def _fork_monitor(config: MonitorConfig, write_fd: int) -> None:
     # why: only safe because the caller is single-threaded (fork(2) copies just the calling thread); buffered
     # output is flushed first so the child cannot write it a second time.
     sys.stdout.flush()
@@ -88,12 +120,19 @@ def _fork_monitor(config: MonitorConfig, read_fd: int, write_fd: int) -> None:
     if pid:
         os.waitpid(pid, 0)
         return
-    code = 1
     try:
         os.setsid()
         if os.fork():
             os._exit(0)
-        os.close(read_fd)
+        run_detached(config, write_fd)
+    finally:
+        os._exit(1)
+
+
+def run_detached(config: MonitorConfig, write_fd: int) -> None:
+    """In a freshly forked, session-leading child: drop every other fd, run the monitor, never return."""
+    code = 1
+    try:
         _detach_stdio(write_fd)
         code = run(config, write_fd, forked=True)
     except BaseException:

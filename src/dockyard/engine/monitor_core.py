@@ -92,6 +92,9 @@ class Monitor:
             if fd >= 0:
                 os.set_inheritable(fd, False)
         self.io.adopt(state)
+        for fd in state.get("waiters", []):
+            os.set_inheritable(fd, False)
+            self.hub.adopt_waiter(fd)
         self.hub.pending_arrived = state["pending_arrived"]
         self.writer.pending = {k: bytes.fromhex(v) for k, v in state["pending"].items()}
         self.deleted = False
@@ -195,10 +198,11 @@ class Monitor:
                                   manually_stopped=record.manually_stopped or self.stop_requested,
                                   ran_for=time.monotonic() - self.started)  # fmt: skip
         self.backoff = decision.state
-        self.hub.exited(code)
-        self._emit("die", exitCode=str(code))
+        # why: the record first, then the waiters: a client told of the exit (stop, wait) reads it next
         if not decision.restart:
             self._set_exited(code, oom=oom)
+            self.hub.exited(code)
+            self._emit("die", exitCode=str(code))
             return False
         finished = now()
         self.record = self.records.update(self.cid, lambda r: replace(
@@ -206,6 +210,8 @@ class Monitor:
             state=replace(r.state, status="restarting", restarting=True, pid=0, exit_code=code, oom_killed=oom,
                           finished_at=finished, paused=False),
         ))  # fmt: skip
+        self.hub.exited(code)
+        self._emit("die", exitCode=str(code))
         self._delete()
         deadline = time.monotonic() + decision.delay
         while time.monotonic() < deadline and not self.stop_requested:
@@ -218,11 +224,21 @@ class Monitor:
 
     # ---- events from clients and probes --------------------------------------------------------------------
 
-    def _control(self, header: dict[str, Any]) -> None:
+    def _control(self, header: dict[str, Any]) -> bytes | None:
         if header.get("op") == "resize":
             self.io.resize(int(header.get("height", 0)), int(header.get("width", 0)))
         elif header.get("op") == "stop":
             self.stop_requested = True
+            sig = header.get("signal")
+            # why: the init is our child and not reaped while status is None, so its pid cannot have been reused;
+            # signalling here spares the caller a runtime `kill` process
+            if isinstance(sig, int) and 0 < sig < 65 and self.pid and self.status is None:
+                try:
+                    os.kill(self.pid, sig)
+                except ProcessLookupError:
+                    return None
+                return b"k"
+        return None
 
     def _spawn_probe(self, argv: tuple[str, ...], out_fd: int, pid_file: str) -> int:
         return self.runtime.spawn_exec(self.cid, argv, stdout=out_fd, pid_file=pid_file)

@@ -3,7 +3,8 @@ modules) re-executes itself as a small `python -S` once its container runs quiet
 
 execve(2) keeps the pid — so the container's init stays our child and the flock on monitor.lock stays held —
 and every fd without FD_CLOEXEC; the state (fd numbers, the pid, backoff, partial log lines) travels as JSON in
-argv. Only done when no attacher is connected and no health probe runs, so no stream has to be handed over.
+argv. Only done when no attacher is connected and no health probe runs, so no stream has to be handed over;
+idle `wait` clients (the docker CLI's `run -d` leaves one open) are handed over as fds.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ def ready(m: Monitor, running_for: float) -> bool:
     return (
         m.forked
         and running_for >= SLIM_AFTER
-        and not m.hub.clients
+        and m.hub.idle_waiters() is not None  # `docker run -d` leaves a wait open: handed over
         and (m.prober is None or not m.prober.busy())
         and not m.io.stdin_buf
         and not m.io.child_fds
@@ -40,6 +41,7 @@ def capture(m: Monitor, lock_fd: int) -> dict[str, Any]:
         "config": asdict(m.config),
         "lock_fd": lock_fd,
         "listener": m.hub.listener.fileno(),
+        "waiters": m.hub.idle_waiters() or [],
         "pending_arrived": m.hub.pending_arrived,
         "readers": {str(fd): stream for fd, stream in io.readers.items()},
         "stdin_fd": io.stdin_fd,
@@ -57,7 +59,8 @@ def capture(m: Monitor, lock_fd: int) -> dict[str, Any]:
 def reexec(m: Monitor, lock_fd: int) -> None:
     """Replace this process by a small interpreter running the same monitor (never returns on success)."""
     state = capture(m, lock_fd)
-    fds = [lock_fd, state["listener"], *map(int, state["readers"]), state["stdin_fd"], state["master"]]
+    fds = [lock_fd, state["listener"], *state["waiters"], *map(int, state["readers"]), state["stdin_fd"],
+           state["master"]]  # fmt: skip
     for fd in fds:
         if fd >= 0:
             os.set_inheritable(fd, True)

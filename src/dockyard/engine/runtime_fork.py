@@ -32,6 +32,7 @@ def preload() -> None:
     import dockyard.runtime.cli
     import dockyard.runtime.init
     import dockyard.runtime.lifecycle
+    import dockyard.runtime.seccomp_cache
     import dockyard.runtime.spawn  # noqa: F401
 
 

@@ -27,8 +27,9 @@ class Bundle(Model):
     seccomp: SeccompFilter | None
 
 
-def load_bundle(bundle: str) -> Bundle:
-    """Read and fully validate `<bundle>/config.json` without creating anything."""
+def load_bundle(bundle: str, seccomp_cache: str | None = None) -> Bundle:
+    """Read and fully validate `<bundle>/config.json` without creating anything (but a seccomp program in the
+    `seccomp_cache` directory, runtime/seccomp_cache.py)."""
     path = os.path.abspath(bundle)
     config = os.path.join(path, "config.json")
     if not os.path.isdir(path):
@@ -46,9 +47,9 @@ def load_bundle(bundle: str) -> Bundle:
     rootfs = rootfs_path(spec, path)
     seccomp = None
     if spec.linux is not None and spec.linux.seccomp is not None:
-        from dockyard.runtime.seccomp import compile_seccomp
+        from dockyard.runtime.seccomp_cache import compile_cached
 
-        seccomp = compile_seccomp(spec.linux.seccomp)
+        seccomp = compile_cached(spec.linux.seccomp, seccomp_cache)
     return Bundle(spec=spec, raw=raw, path=path, rootfs=rootfs, seccomp=seccomp)
 
 

@@ -77,7 +77,7 @@ def _check_console(spec: Spec, opts: CreateOptions) -> None:
 
 def create(opts: CreateOptions) -> st.State:
     """Create the container up to a waiting init; returns its final state (phase created)."""
-    bundle = load_bundle(opts.bundle)
+    bundle = load_bundle(opts.bundle, seccomp_cache=seccomp_cache_dir(opts.root))
     _check_console(bundle.spec, opts)
     st.validate_id(opts.id)
     directory = st.make_container_dir(opts.root, opts.id)
@@ -114,6 +114,11 @@ def create(opts: CreateOptions) -> st.State:
     if opts.pid_file:
         st.write_atomic(os.path.abspath(opts.pid_file), str(state.pid).encode(), 0o644)
     return state
+
+
+def seccomp_cache_dir(root: str) -> str:
+    """Beside the state root, not in it: everything in the root is a container's state."""
+    return os.path.normpath(root) + ".cache"
 
 
 def _make_cgroup(spec: Spec, container_id: str) -> tuple[CgroupManager, int | None]:

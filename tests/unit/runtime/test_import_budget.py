@@ -21,6 +21,7 @@ HOT_PATH = (
     "dockyard.runtime.rootfs",
     "dockyard.runtime.execution",
     "dockyard.runtime.seccomp",
+    "dockyard.runtime.seccomp_cache",
     "dockyard.runtime.cgroups.v1",
     "dockyard.runtime.cgroups.v2",
     "dockyard.runtime.cgroups.warmup",

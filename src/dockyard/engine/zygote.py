@@ -1,0 +1,238 @@
+"""The monitor zygote: a small single-threaded fork server that dockyardd starts once, so that a threaded daemon
+neither forks (unsafe) nor starts an interpreter (tens of ms) per container.
+
+The zygote preloads the monitor and the runtime (engine/runtime_fork.preload) and, per request, double-forks a
+detached monitor (setsid; it re-parents to init, so it outlives the daemon and the zygote). Protocol, over a
+SOCK_SEQPACKET socketpair: the request is one message, the JSON of a `MonitorConfig`, carrying exactly one fd
+(the write end of the monitor's ready pipe) as SCM_RIGHTS; the reply is one message, `{"pid": N}` or
+`{"error": …}`. The zygote exits when the daemon's end closes. It must import only what monitors need: every
+monitor starts as a copy of its memory.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+from dataclasses import asdict
+
+from dockyard.engine.monitor import MonitorConfig
+
+MAX_REQUEST = 1 << 16
+REPLY_TIMEOUT = 10.0  # a zygote that takes longer to fork is taken for hung, killed and replaced
+
+
+# ---- the zygote process ----------------------------------------------------------------------------------------
+
+
+def serve(sock: socket.socket) -> int:
+    """Answer fork requests until the daemon closes its end; returns the exit status."""
+    while True:
+        try:
+            msg, fds, _flags, _addr = socket.recv_fds(sock, MAX_REQUEST, 4)
+        except InterruptedError:
+            continue
+        except OSError:
+            return 0
+        if not msg and not fds:
+            return 0  # the daemon is gone
+        try:
+            reply = handle(msg, fds)
+        finally:
+            for fd in fds:
+                os.close(fd)
+        try:
+            sock.send(json.dumps(reply).encode())
+        except OSError:
+            return 0
+
+
+def parse_request(msg: bytes, fds: list[int]) -> MonitorConfig:
+    """The request's config; ValueError names what is wrong with it."""
+    if len(fds) != 1:
+        raise ValueError(f"expected 1 file descriptor, got {len(fds)}")
+    try:
+        data = json.loads(msg)
+    except ValueError as err:
+        raise ValueError(f"not JSON: {err}") from err
+    if not isinstance(data, dict):
+        raise ValueError("not a JSON object")
+    try:
+        config = MonitorConfig(**data)
+    except TypeError as err:
+        raise ValueError(str(err)) from err
+    for name in ("container_id", "data_root", "exec_root", "runtime"):
+        if not isinstance(getattr(config, name), str) or not getattr(config, name):
+            raise ValueError(f"`{name}`: expected a non-empty string")
+    if not isinstance(config.auto_remove, bool) or not isinstance(config.expect_attach, int):
+        raise ValueError("`auto_remove`/`expect_attach`: expected a bool and an int")
+    return config
+
+
+def handle(msg: bytes, fds: list[int]) -> dict[str, object]:
+    try:
+        config = parse_request(msg, fds)
+    except ValueError as err:
+        return {"error": f"zygote request: {err}"}
+    try:
+        return {"pid": fork_monitor(config, fds[0])}
+    except OSError as err:
+        return {"error": f"zygote fork: {err.strerror or err}"}
+
+
+def fork_monitor(config: MonitorConfig, ready_fd: int) -> int:
+    """Double fork: the middle child setsid()s and exits, so the monitor is re-parented away from us."""
+    from dockyard.engine import monitor
+
+    pid_r, pid_w = os.pipe2(os.O_CLOEXEC)
+    try:
+        child = os.fork()
+        if child == 0:
+            code = 1
+            try:
+                os.setsid()
+                grandchild = os.fork()
+                if grandchild:
+                    os.write(pid_w, grandchild.to_bytes(4, "little"))
+                    code = 0
+                else:
+                    monitor.run_detached(config, ready_fd)
+            finally:
+                os._exit(code)
+        os.close(pid_w)
+        pid_w = -1
+        os.waitpid(child, 0)
+        data = os.read(pid_r, 4)
+    finally:
+        os.close(pid_r)
+        if pid_w >= 0:
+            os.close(pid_w)
+    if len(data) != 4:
+        raise OSError(0, "the monitor's parent exited without its pid")
+    return int.from_bytes(data, "little")
+
+
+def preload() -> None:
+    """What every monitor runs: its loop, the runtime's create/start/delete, and its cleanup at exit (which
+    would otherwise import rootfs, volumes, the image store and events after the container exited)."""
+    import encodings.ascii  # noqa: F401 — the cleanup reads ascii files
+
+    from dockyard.engine import events, monitor_core, networks, rootfs, runtime_fork, volumes  # noqa: F401
+    from dockyard.image import content, open_store, store  # noqa: F401 — what open_store imports
+    from dockyard.image.snapshots import overlay  # noqa: F401
+
+    runtime_fork.preload()
+    try:
+        # why: a bridge endpoint's release at exit goes through pyroute2 (network/netlink.py), whose import
+        # (≈ 70 ms) would otherwise delay every `run --rm` on a bridge; it costs the zygote ≈ 15 MB, and each
+        # monitor only until its slim re-exec (engine/monitor_slim.py)
+        from pyroute2 import IPRoute  # type: ignore[import-untyped]  # noqa: F401
+
+        from dockyard.network import manager  # noqa: F401
+    except ImportError:
+        pass
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -S -c … zygote.main() FD`: preload, then serve on the inherited socket FD."""
+    args = sys.argv[1:] if argv is None else argv
+    preload()
+    sock = socket.socket(fileno=int(args[0]))
+    sock.set_inheritable(False)
+    return serve(sock)
+
+
+# ---- the daemon's side ---------------------------------------------------------------------------------------
+
+
+class Zygote:
+    """The daemon's handle: serialises requests and replaces a zygote that died (at once, or at the next request
+    when it cannot be started)."""
+
+    def __init__(self, python: str = sys.executable) -> None:
+        self.python = python
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.sock: socket.socket | None = None
+        self.lock = threading.Lock()
+
+    def start(self) -> None:
+        with self.lock:
+            self._start()
+
+    def _start(self) -> None:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        # why: -S skips site (its .pth files and the editable-install finder); our sys.path is handed over instead
+        code = f"import sys; sys.path[:] = {sys.path!r}; from dockyard.engine.zygote import main; sys.exit(main())"
+        try:
+            self.proc = subprocess.Popen(
+                [self.python, "-S", "-c", code, str(theirs.fileno())],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                pass_fds=(theirs.fileno(),),
+                start_new_session=True,  # a ^C to the daemon's process group is not the zygote's
+            )
+        except OSError:
+            ours.close()
+            raise
+        finally:
+            theirs.close()
+        ours.settimeout(REPLY_TIMEOUT)
+        self.sock = ours
+
+    def stop(self) -> None:
+        with self.lock:
+            self._discard()
+
+    def _discard(self) -> None:
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
+        if self.proc is not None:
+            if self.proc.poll() is None:
+                self.proc.kill()
+            self.proc.wait()
+            self.proc = None
+
+    def _replace(self) -> None:
+        """Drop a dead (or hung) zygote and start the next one now, so that it is warm for the next request."""
+        self._discard()
+        try:
+            self._start()
+        except OSError:
+            self.sock = self.proc = None  # tried again on the next request
+
+    def fork_monitor(self, config: MonitorConfig, ready_fd: int) -> int | None:
+        """The monitor's pid, or None when the zygote could not be asked (it is replaced on the next request)."""
+        request = json.dumps(asdict(config)).encode()
+        with self.lock:
+            try:
+                if self.sock is None:
+                    self._start()
+                assert self.sock is not None
+                socket.send_fds(self.sock, [request], [ready_fd])
+                reply = self.sock.recv(4096)
+            except OSError:
+                self._replace()
+                return None
+            if not reply:
+                self._replace()  # died: a monitor it forked, if any, still reports on the ready pipe
+                return None
+        try:
+            data = json.loads(reply)
+            return int(data["pid"]) if "pid" in data else None
+        except (ValueError, TypeError, KeyError):
+            return None
+
+
+def install() -> Zygote:
+    """Start a zygote and make `monitor.launch` use it (dockyardd calls this once at start-up)."""
+    from dockyard.engine import monitor
+
+    zygote = Zygote()
+    zygote.start()
+    monitor.register_forker(zygote)
+    return zygote
