@@ -202,6 +202,9 @@ def test_published_port_answers_on_loopback_and_port_verb(d: Dockyard) -> None:
     settings = json.loads(d.ok("inspect", cid))[0]["NetworkSettings"]
     assert settings["Ports"]["80/tcp"] == [{"HostIp": "0.0.0.0", "HostPort": str(port)}]
     assert settings["IPAddress"] and settings["Networks"]["bridge"]["IPAddress"] == settings["IPAddress"]
+    assert d.ok("ps", "--filter", f"id={cid}", "--format", "{{.Ports}} {{.Networks}}").strip() == (
+        f"0.0.0.0:{port}->80/tcp bridge"
+    )
 
 
 def test_publish_all_with_expose(d: Dockyard) -> None:

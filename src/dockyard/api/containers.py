@@ -56,14 +56,6 @@ def inspect(engine: Engine, req: Request) -> Response:
     return Response.json(doc)
 
 
-def list_(engine: Engine, req: Request) -> Response:
-    records = engine.containers.list(all=req.flag("all"))
-    limit = req.query.get("limit")
-    if limit and limit.lstrip("-").isdigit() and int(limit) > 0:
-        records = records[: int(limit)]
-    return Response.json([wire.summary_json(r) for r in records])
-
-
 def logs(engine: Engine, req: Request) -> Response:
     want = {name for name in ("stdout", "stderr") if req.flag(name)}
     if not want:

@@ -37,7 +37,36 @@ def list_(engine: Engine, req: Request) -> Response:
         filters=api_filters.decode(req.query.get("filters")),
         size=req.flag("size"),
     )
-    return Response.json([inspect_json.summary_json(v) for v in views])
+    return Response.json([_summary(engine, v) for v in views])
+
+
+def _summary(engine: Engine, view: inspect.ContainerView) -> dict[str, Any]:
+    """A ps entry with its ports and networks (docker ps's PORTS column); only a live container holds any."""
+    out = inspect_json.summary_json(view)
+    record = view.record
+    if record.state.status in ("running", "paused", "restarting"):
+        net = networks.container_network_settings(engine, record)
+        out["Ports"] = ports_list(net["Ports"])
+        out["NetworkSettings"] = {"Networks": net["Networks"]}
+    else:
+        out["Ports"] = ports_list(dict.fromkeys(record.config.exposed_ports or ()))
+    return out
+
+
+def ports_list(ports: dict[str, Any]) -> list[dict[str, Any]]:
+    """Inspect's `{"80/tcp": [{"HostIp", "HostPort"}] | null}` as the list's `[{IP, PrivatePort, PublicPort, Type}]`."""
+    out: list[dict[str, Any]] = []
+    for key, bindings in ports.items():
+        number, _, proto = key.partition("/")
+        if not number.isdigit():
+            continue
+        if not bindings:
+            out.append({"PrivatePort": int(number), "Type": proto or "tcp"})
+            continue
+        for b in bindings:
+            out.append({"IP": b.get("HostIp") or "0.0.0.0", "PrivatePort": int(number),
+                        "PublicPort": int(b.get("HostPort") or 0), "Type": proto or "tcp"})  # fmt: skip
+    return out
 
 
 def inspect_(engine: Engine, req: Request) -> Response:

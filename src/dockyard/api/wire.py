@@ -191,23 +191,3 @@ def status_text(state: State, now: float | None = None) -> str:
     if state.status == "exited":
         return f"Exited ({state.exit_code}) {human_duration(current - parse_time(state.finished_at))} ago"
     return state.status.capitalize()
-
-
-def summary_json(record: ContainerRecord) -> dict[str, Any]:
-    """One entry of GET /containers/json."""
-    command = " ".join((record.path, *record.args))
-    return {
-        "Id": record.id,
-        "Names": [f"/{record.name}"],
-        "Image": record.config.image,
-        "ImageID": record.image_id,
-        "Command": command,
-        "Created": int(parse_time(record.created)),
-        "Ports": [],
-        "Labels": record.config.labels or {},
-        "State": record.state.status,
-        "Status": status_text(record.state),
-        "HostConfig": {"NetworkMode": "none"},
-        "NetworkSettings": {"Networks": {}},
-        "Mounts": [],
-    }
