@@ -145,13 +145,22 @@ def _relay(opener: Callable[[], socket.socket], duplex: Duplex, stdin: bool) -> 
             threading.Thread(target=_pump_stdin, args=(duplex, sock), name="attach-stdin", daemon=True).start()
         else:
             sock.shutdown(socket.SHUT_WR)
-        while data := sock.recv(65536):
+        while data := _recv(sock):
             try:
                 duplex.write(data)
             except (BrokenPipeError, OSError):
                 return
         with contextlib.suppress(OSError):
             duplex.close_write()
+
+
+def _recv(sock: socket.socket) -> bytes:
+    # why: a monitor that closes while stdin it never read is queued resets the socket (unix(7) stream sockets
+    # do, like TCP); the output before it was already read, so for the client this is the stream's end
+    try:
+        return sock.recv(65536)
+    except ConnectionResetError:
+        return b""
 
 
 def _pump_stdin(duplex: Duplex, sock: socket.socket) -> None:
