@@ -16,7 +16,7 @@ CACHE_DIR ?= /var/cache/dockyard
 APT_STAMP := $(CACHE_DIR)/apt-updated.stamp
 REFS_DIR := $(CACHE_DIR)/docker-dev
 APT_ARCHIVES := /var/cache/apt/archives
-APT_PACKAGES := python3-venv busybox-static runc libseccomp2 iptables uidmap curl skopeo umoci tini
+APT_PACKAGES := python3-venv busybox-static runc libseccomp2 iptables uidmap curl skopeo umoci tini podman docker.io
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
 .PHONY: demo test bench install apt venv links refs image lint clean

@@ -5,8 +5,10 @@ Starts dockerd (Debian's docker.io, with its own containerd) and dockyardd on pr
 image into both, then runs every scenario interleaved round by round with the order rotated, one untimed warm-up
 round first, a fresh CLI process per command; medians are compared. Scenarios: `docker run --rm busybox true`
 (`--network none` and the default bridge), `create` + `start` + `wait`, `run -d` and `stop` of a container that
-exits on SIGTERM; `dockyard run --rm` (the dockyard CLI, in-process and through dockyardd) against `docker run
---rm`; and the RSS/PSS of the per-container process (dockyard's monitor, containerd-shim) of a running `sleep`.
+exits on SIGTERM; `dockyard run --rm` (the dockyard CLI, in-process, through dockyardd, and through its CLI
+zygote) against `docker run --rm`; `ps -a` with 100 created containers (also `dockyard ps -a` through
+dockyardd's CLI zygote: the generated launcher, cli/fastpath.py); and the RSS/PSS of the per-container process
+(dockyard's monitor, containerd-shim) of a running `sleep`.
 Needs root. Usage:
 
     .venv/bin/python bench/daemon_bench.py [--iterations 15] [--no-dockerd]
@@ -28,11 +30,22 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import peers
 from common import Timing, machine_info, markdown_table, write_results
-from compare_bench import ERRORS, STOPPABLE, create_start_wait, interleave, memory_of_parent, plain, run_rm, timed
+from compare_bench import (
+    ERRORS,
+    STOPPABLE,
+    create_start_wait,
+    interleave,
+    make_many,
+    memory_of_parent,
+    plain,
+    run_rm,
+    timed,
+)
 
 Case = Any
 DAEMON_TARGET = 0.5  # docker CLI → dockyardd ÷ → dockerd
 CLI_TARGET = 0.2  # `dockyard run --rm` ÷ `docker run --rm` against dockerd
+MANY = 100  # containers present for `ps -a`
 
 
 def run_d(cli: list[str]) -> Case:
@@ -57,11 +70,31 @@ def suite(clis: dict[str, list[str]], dockyard: dict[str, list[str]], it: int) -
         cli_cases["dockyard run --rm (none) docker→dockerd"] = run_rm(clis["dockerd"], ["--network", "none"])
     res |= interleave(cli_cases, it)
     res |= interleave({f"version {d}": plain([*c, "version"]) for d, c in clis.items()}, it)
+    made = {d: make_many(c, MANY) for d, c in clis.items()}
+    ps_cases = {f"ps -a ({made[d]} containers) {d}": plain([*c, "ps", "-a"]) for d, c in clis.items()}
+    if "→dockyardd cli zygote" in dockyard:
+        ps_cases[f"dockyard ps -a ({MANY} containers) cli zygote"] = plain([*dockyard["→dockyardd cli zygote"],
+                                                                            "ps", "-a"])  # fmt: skip
+    res |= interleave(ps_cases, it)
     return res
 
 
+def zygote_launcher(root: Path, cli_socket: str) -> list[str]:
+    """The generated `dockyard` launcher, pointed at a private dockyardd's CLI zygote (cli/fastpath.py)."""
+    from dockyard.runtime.launcher import write_launcher
+
+    path = root / "dockyard-zygote"
+    write_launcher(str(path), program="dockyard")
+    text = path.read_text().replace(
+        "import sys\n", f"import os, sys\nos.environ['DOCKYARD_CLI_SOCKET'] = {cli_socket!r}\n", 1
+    )
+    path.write_text(text)
+    return [str(path)]
+
+
 ROWS = (("run --rm (none)", "total"), ("run --rm (bridge)", "total"), ("create+start+wait", "total"),
-        ("run -d + stop", "run -d"), ("run -d + stop", "stop"), ("version", "total"))  # fmt: skip
+        ("run -d + stop", "run -d"), ("run -d + stop", "stop"), (f"ps -a ({MANY} containers)", "total"),
+        ("version", "total"))  # fmt: skip
 
 
 def _ms(t: Timing | None) -> str:
@@ -83,10 +116,16 @@ def report(t: dict[str, Timing], memory: dict[str, Any]) -> str:
     out = [markdown_table(["docker CLI against", "dockyardd ms", "dockerd ms", "ratio", "target"], rows)]
     docker = t.get("dockyard run --rm (none) docker→dockerd/total")
     rows = []
-    for key in ("in-process", "→dockyardd"):
+    for key in ("in-process", "→dockyardd", "→dockyardd cli zygote"):
         mine = t.get(f"dockyard run --rm (none) {key}/total")
         rows.append([f"dockyard run --rm (none), {key}", _ms(mine), _ms(docker), _ratio(mine, docker),
                      f"≤ {CLI_TARGET}×"])  # fmt: skip
+    mine, docker = (
+        t.get(f"dockyard ps -a ({MANY} containers) cli zygote/total"),
+        t.get(f"ps -a ({MANY} containers) dockerd/total"),
+    )
+    rows.append([f"dockyard ps -a ({MANY} containers), →dockyardd cli zygote", _ms(mine), _ms(docker),
+                 _ratio(mine, docker), ""])  # fmt: skip
     out.append(markdown_table(["dockyard CLI", "ms", "docker run --rm → dockerd ms", "ratio", "target"], rows))
     rows = [[e, str(m.get("process", m.get("error"))), str(m.get("rss_kb", "")), str(m.get("pss_kb", ""))]
             for e, m in memory.items()]  # fmt: skip
@@ -122,6 +161,11 @@ def run(root: Path, opts: argparse.Namespace) -> dict[str, Any]:
         time.sleep(4)  # a monitor re-execs itself slim ≈ 2 s after its container started
         memory = {d: memory_of_parent(c, "bench-keeper") for d, c in clis.items()}
         mine = {"in-process": dockyard, "→dockyardd": [peers.DOCKYARD, "-H", f"unix://{dockyardd.sock}"]}
+        from dockyard.daemon.cli_zygote import cli_socket_for
+
+        cli_socket = cli_socket_for(str(dockyardd.sock))
+        if Path(cli_socket).exists():
+            mine["→dockyardd cli zygote"] = zygote_launcher(root, cli_socket)
         timings = suite(clis, mine, opts.iterations)
         for cli in clis.values():
             peers.remove_all(cli)

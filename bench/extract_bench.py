@@ -3,9 +3,14 @@
 Builds a realistic layer (a tar of /usr/lib/python3* by default, ~100 MB, ~5,000 entries), then extracts it N
 times with `tar -xf` and with `apply_layer`, interleaved, into a fresh directory on the disk and on tmpfs.
 Reports the median MB/s (of the uncompressed tar) and the ratio apply_layer / GNU tar. Needs root, like an
-engine (GNU tar then keeps owners too). Timings are printed, never asserted.
+engine (GNU tar then keeps owners too). Timings are printed, never asserted. `--layer` takes an existing tar
+instead (e.g. a Debian rootfs from `mmdebstrap --variant=minbase bookworm debian.tar`).
+
+apply_layer is called as image/unpack.py calls it: a compressed layer is hashed (its diff_id is checked), an
+uncompressed one is not (its blob digest is its diff_id, verified by the content store); `--digest` hashes always.
 
     .venv/bin/python bench/extract_bench.py [--runs 3] [--compression none|gzip|zstd] [--source DIR ...]
+                                            [--layer TAR] [--digest]
 """
 
 from __future__ import annotations
@@ -26,14 +31,17 @@ from dockyard.image.archive import apply_layer
 DEFAULT_SOURCES = ["/usr/lib/python3", "/usr/lib/python3.11"]
 
 
-def build_layer(workdir: str, sources: list[str], compression: str) -> tuple[str, int, int]:
+def build_layer(workdir: str, sources: list[str], compression: str, given: str | None) -> tuple[str, int, int]:
     """The layer file, the size of its uncompressed tar and its number of entries."""
     plain = os.path.join(workdir, "layer.tar")
-    args = ["tar", "-cf", plain]
-    for source in sources:
-        parent, name = os.path.split(source.rstrip("/"))
-        args += ["-C", parent, name]
-    subprocess.run(args, check=True)
+    if given:
+        shutil.copyfile(given, plain)
+    else:
+        args = ["tar", "-cf", plain]
+        for source in sources:
+            parent, name = os.path.split(source.rstrip("/"))
+            args += ["-C", parent, name]
+        subprocess.run(args, check=True)
     listing = subprocess.run(["tar", "-tf", plain], check=True, capture_output=True).stdout
     size, entries = os.path.getsize(plain), listing.count(b"\n")
     if compression == "none":
@@ -56,10 +64,10 @@ def gnu_tar(layer: str, compression: str) -> Callable[[str], None]:
     return run
 
 
-def dockyard(layer: str) -> Callable[[str], None]:
+def dockyard(layer: str, digest: bool) -> Callable[[str], None]:
     def run(target: str) -> None:
         with open(layer, "rb") as stream:
-            apply_layer(stream, target)
+            apply_layer(stream, target, digest=digest)
 
     return run
 
@@ -97,15 +105,19 @@ def main() -> int:
     parser.add_argument("--compression", choices=("none", "gzip", "zstd"), default="none")
     parser.add_argument("--source", action="append", help="directories to pack (default: /usr/lib/python3*)")
     parser.add_argument("--disk-dir", default="/var/tmp", help="where the on-disk extractions go")
+    parser.add_argument("--layer", help="an existing uncompressed tar to use instead of packing --source")
+    parser.add_argument("--digest", action="store_true", help="compute the diff_id of uncompressed layers too")
     args = parser.parse_args()
     if os.geteuid() != 0:
         print("extract_bench: needs root (owners and devices, as an engine has)", file=sys.stderr)
         return 2
     sources = args.source or [s for s in DEFAULT_SOURCES if os.path.isdir(s)]
     with tempfile.TemporaryDirectory(prefix="extract-bench-", dir=args.disk_dir) as workdir:
-        layer, size, entries = build_layer(workdir, sources, args.compression)
-        print(f"layer: {', '.join(sources)} -> {size / 1e6:.1f} MB tar, {entries} entries, {args.compression}")
-        tools = {"GNU tar": gnu_tar(layer, args.compression), "apply_layer": dockyard(layer)}
+        layer, size, entries = build_layer(workdir, sources, args.compression, args.layer)
+        digest = args.digest or args.compression != "none"
+        origin = args.layer or ", ".join(sources)
+        print(f"layer: {origin} -> {size / 1e6:.1f} MB tar, {entries} entries, {args.compression}, digest {digest}")
+        tools = {"GNU tar": gnu_tar(layer, args.compression), "apply_layer": dockyard(layer, digest)}
         bench("disk", workdir, args.runs, tools, size)
         if os.path.isdir("/dev/shm"):
             bench("tmpfs", "/dev/shm", args.runs, tools, size)

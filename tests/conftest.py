@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -26,3 +28,25 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     reason = privileged_unavailable()
     if reason is not None:
         require(False, reason)
+
+
+def _drop_idle_default_bridges(base: Path) -> None:
+    if os.geteuid() == 0:
+        from net_teardown import data_roots, drop_idle_networks
+
+        for root in data_roots(base):
+            drop_idle_networks(root)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _idle_default_bridges_at_end(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Last sweep: a monitor may release its container's endpoint just after its module ended."""
+    yield
+    _drop_idle_default_bridges(tmp_path_factory.getbasetemp())
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _idle_default_bridges(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """After each module: the default bridges (and rules) of idle private data roots go (tests/net_teardown.py)."""
+    yield
+    _drop_idle_default_bridges(tmp_path_factory.getbasetemp())

@@ -1,22 +1,18 @@
 """Image archives across independent tools: what dockyard saves passes `skopeo inspect`, `skopeo copy` and `umoci
-unpack` (and loads in podman when installed); what skopeo (and podman) write loads in dockyard and runs. The docker
-CLI drives save/load/import/images/history/prune against dockyardd.
+unpack` and loads in podman; what skopeo (gzip and zstd layers too) and podman write loads in dockyard and runs.
+The docker CLI drives save/load/import/images/history/prune against dockyardd.
 
-The source image for skopeo is an OCI layout written here with plain Python (tarfile, hashlib, json), so these
-tests do not depend on dockyard's own writer. skopeo and umoci come from the Makefile's APT_PACKAGES.
+The source image for skopeo is an OCI layout written with plain Python (interop_support.py), so these tests do
+not depend on dockyard's own writer. skopeo, umoci and podman come from the Makefile's APT_PACKAGES; archives
+written by dockerd and podman's own images are test_peer_interop.py's.
 """
 
 from __future__ import annotations
 
-import gzip
-import hashlib
-import io
 import json
 import os
 import re
 import shutil
-import subprocess
-import sys
 import tarfile
 import tempfile
 from collections.abc import Iterator
@@ -24,80 +20,17 @@ from pathlib import Path
 
 import pytest
 from compat_harness import Daemon, docker_available, log_tail, start_daemon
+from interop_support import BUSYBOX, dockyard, run, tool, write_oci_layout
 
-from privileged_gate import require
+from fixtures.peers import podman_cli
 
 pytestmark = pytest.mark.privileged
-
-BUSYBOX = "/bin/busybox"
-
-
-def tool(name: str) -> str:
-    path = shutil.which(name)
-    require(path is not None, f"needs {name} (make install adds it)")
-    assert path is not None
-    return path
-
-
-def run(*args: str, timeout: float = 120) -> str:
-    proc = subprocess.run(args, capture_output=True, text=True, timeout=timeout, check=False)
-    assert proc.returncode == 0, f"{' '.join(args)}: {proc.stderr}"
-    return proc.stdout
 
 
 @pytest.fixture(scope="module")
 def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
     with start_daemon(tmp_path_factory.mktemp("interop")) as d:
         yield d
-
-
-def dockyard(daemon: Daemon, *args: str, stdin: bytes | None = None) -> str:
-    """The dockyard CLI, daemonless on the daemon's data root (the state on disk is shared, under its locks)."""
-    env = {k: v for k, v in os.environ.items() if k not in ("DOCKER_HOST", "DOCKYARD_HOST", "DOCKYARD_EXEC_ROOT")}
-    env["DOCKYARD_DATA_ROOT"] = str(daemon.root / "data")
-    env["DOCKYARD_RUNTIME"] = os.path.join(os.path.dirname(sys.executable), "dockyard-runtime")
-    proc = subprocess.run([sys.executable, "-m", "dockyard.cli.main", *args], env=env, input=stdin,
-                          capture_output=True, timeout=120, check=False)  # fmt: skip
-    assert proc.returncode == 0, f"dockyard {' '.join(args)}: {proc.stderr.decode()}\n{log_tail(daemon)}"
-    return proc.stdout.decode()
-
-
-def _sha(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
-
-
-def write_oci_layout(root: Path, ref: str = "latest") -> None:
-    """A busybox image as an OCI layout, by hand: one gzip layer, a config, a manifest, index.json."""
-    raw = io.BytesIO()
-    with tarfile.open(fileobj=raw, mode="w") as tf:
-        tf.add(BUSYBOX, "bin/busybox")
-        for name in ("sh", "echo", "cat"):
-            info = tarfile.TarInfo(f"bin/{name}")
-            info.type, info.linkname = tarfile.SYMTYPE, "busybox"
-            tf.addfile(info)
-    layer_tar = raw.getvalue()
-    layer = gzip.compress(layer_tar, mtime=0)
-    config = json.dumps({
-        "architecture": "amd64", "os": "linux", "created": "2024-01-02T03:04:05Z",
-        "config": {"Env": ["PATH=/bin"], "Cmd": ["sh"]},
-        "rootfs": {"type": "layers", "diff_ids": [_sha(layer_tar)]},
-    }).encode()  # fmt: skip
-    manifest = json.dumps({
-        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": _sha(config),
-                   "size": len(config)},
-        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": _sha(layer),
-                    "size": len(layer)}],
-    }).encode()  # fmt: skip
-    blobs = root / "blobs" / "sha256"
-    blobs.mkdir(parents=True)
-    for blob in (layer, config, manifest):
-        (blobs / _sha(blob).split(":")[1]).write_bytes(blob)
-    (root / "oci-layout").write_text('{"imageLayoutVersion":"1.0.0"}')
-    index = {"schemaVersion": 2, "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json",
-             "digest": _sha(manifest), "size": len(manifest),
-             "annotations": {"org.opencontainers.image.ref.name": ref}}]}  # fmt: skip
-    (root / "index.json").write_text(json.dumps(index))
 
 
 # ---- dockyard save → skopeo, umoci, podman ------------------------------------------------------------------
@@ -137,8 +70,7 @@ def test_umoci_unpacks_the_saved_oci_layout_directly(saved: Path, tmp_path: Path
 
 @pytest.fixture
 def podman_root() -> Iterator[Path]:
-    if shutil.which("podman") is None:
-        pytest.skip("podman is optional and not installed")
+    tool("podman")
     root = Path(tempfile.mkdtemp(prefix="pm", dir="/tmp"))  # podman wants a runroot shorter than 50 characters
     try:
         yield root
@@ -147,8 +79,7 @@ def podman_root() -> Iterator[Path]:
 
 
 def podman(root: Path, *args: str) -> str:
-    storage = ["--root", str(root / "storage"), "--runroot", str(root / "run"), "--storage-driver", "vfs"]
-    return run("podman", *storage, *args)
+    return run(*podman_cli(root, driver="vfs"), *args)
 
 
 def test_podman_loads_what_dockyard_saves(saved: Path, podman_root: Path) -> None:
@@ -165,6 +96,7 @@ def test_podman_loads_what_dockyard_saves(saved: Path, podman_root: Path) -> Non
     [
         ("docker-archive:{path}:skopeo/bb:docker", ()),
         ("oci-archive:{path}:docker.io/skopeo/bb:oci", ()),
+        ("oci-archive:{path}:docker.io/skopeo/bb:gzip", ("--dest-compress", "--dest-compress-format", "gzip")),
         ("oci-archive:{path}:docker.io/skopeo/bb:zstd", ("--dest-compress-format", "zstd")),
     ],
 )

@@ -14,6 +14,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -293,3 +294,136 @@ def test_host_port_in_use_fails_and_leaves_nothing(d: Dockyard) -> None:
     with contextlib.suppress(Exception):
         for cid in d("ps", "-aq").out.split():
             d("rm", "-f", cid)
+
+
+class _DnsResponder:
+    """A one-name DNS server on a host loopback address (UDP 53): `name` → `ip`, NXDOMAIN for other names."""
+
+    def __init__(self, name: str, ip: str) -> None:
+        self.name, self.ip, self.asked = name, ip, []
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        for last in range(200, 250):
+            with contextlib.suppress(OSError):
+                self.sock.bind((f"127.0.0.{last}", 53))
+                break
+        else:
+            pytest.fail("no free 127.0.0.x:53 for the test's DNS responder")
+        self.address = self.sock.getsockname()[0]
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                query, peer = self.sock.recvfrom(512)
+            except OSError:
+                return
+            labels, at = [], 12
+            while query[at]:
+                labels.append(query[at + 1 : at + 1 + query[at]].decode())
+                at += 1 + query[at]
+            qtype = int.from_bytes(query[at + 1 : at + 3], "big")
+            question, name = query[12 : at + 5], ".".join(labels)
+            self.asked.append(name)
+            hit = name == self.name
+            answer = b""
+            if hit and qtype == 1:
+                answer = b"\xc0\x0c\x00\x01\x00\x01\x00\x00\x00\x3c\x00\x04" + socket.inet_aton(self.ip)
+            flags = b"\x81\x80" if hit else b"\x81\x83"
+            header = query[:2] + flags + b"\x00\x01" + (b"\x00\x01" if answer else b"\x00\x00") + b"\x00\x00" * 2
+            self.sock.sendto(header + question + answer, peer)
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+@pytest.fixture
+def responder() -> Iterator[_DnsResponder]:
+    server = _DnsResponder("dyt-upstream.example", "192.0.2.77")
+    yield server
+    server.close()
+
+
+def test_dns_flags_on_a_user_network_go_through_the_embedded_resolver(d: Dockyard, responder: _DnsResponder) -> None:
+    net = f"dyt{os.getpid()}dns"
+    (subnet,) = _free_subnets(1)
+    d.ok("network", "create", "--subnet", subnet, net)
+    flags = ("--dns", responder.address, "--dns-search", "dyt.test", "--dns-option", "timeout:2")
+    out = d.ok("run", "--rm", "--network", net, *flags, "busybox", "sh", "-c",
+               "cat /etc/resolv.conf; nslookup dyt-upstream.example")  # fmt: skip
+    assert out.splitlines()[:3] == ["nameserver 127.0.0.11", "search dyt.test", "options ndots:0 timeout:2"]
+    assert "192.0.2.77" in out, out
+    assert "dyt-upstream.example" in responder.asked
+
+
+def test_dns_flags_on_the_default_bridge_go_into_resolv_conf(d: Dockyard) -> None:
+    out = d.ok("run", "--rm", "--dns", "192.0.2.53", "--dns-search", "dyt.test", "busybox", "cat", "/etc/resolv.conf")
+    assert out.splitlines()[:2] == ["nameserver 192.0.2.53", "search dyt.test"]
+
+
+def test_default_bridge_stays_up_after_its_last_container(d: Dockyard) -> None:
+    d.ok("run", "--rm", "busybox", "true")
+    bridge = json.loads(d.ok("network", "inspect", "bridge"))[0]["Options"]["com.docker.network.bridge.name"]
+    assert bridge in _links()
+
+
+_KILL_AFTER = """
+import os, signal, sys
+from dockyard.network import dns, endpoints
+where = sys.argv.pop(1)
+owner, name = (dns, "start_resolver") if where == "resolver" else (endpoints, "start_proxy")
+real = getattr(owner, name)
+def start_then_die(*args, **kw):
+    real(*args, **kw)
+    os.kill(os.getpid(), signal.SIGKILL)  # the engine dies between spawning a helper and recording it
+setattr(owner, name, start_then_die)
+from dockyard.cli.main import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def _census(root: Path, tag: str, prefix: str, subnet: str) -> dict[str, list[str]]:
+    """What a container of this data root can leave: veths, namespace files, its rules (not its network's),
+    leases, and helper processes (resolvers of this root, proxies towards the subnet)."""
+    netns_dir = root / "run" / "netns"
+    leases = [
+        owner
+        for path in (root / "network" / "ipam").glob("*.json")
+        for owner in json.loads(path.read_text()).values()
+        if re.fullmatch(r"[0-9a-f]{64}", owner)
+    ]
+    towards = "-container-ip " + subnet.rpartition(".")[0] + "."
+    ps = subprocess.run(["ps", "-ww", "-eo", "args"], capture_output=True, text=True, check=True).stdout.splitlines()
+    return {
+        "veths": sorted(link for link in _links() if link.startswith(prefix)),
+        "netns": sorted(p.name for p in netns_dir.glob("*")) if netns_dir.is_dir() else [],
+        "rules": [r for r in _rules(tag) if f"dockyard:{tag}:net-" not in r],
+        "leases": leases,
+        "helpers": [line for line in ps if str(root / "network") in line or towards in line],
+    }
+
+
+@pytest.mark.parametrize("point", ["proxy", "resolver"])
+def test_recovery_after_kill_9_mid_setup_leaves_nothing(d: Dockyard, point: str) -> None:
+    from dockyard.engine.networks import ContainerNetworks, recover_networks
+    from dockyard.paths import Paths
+
+    net = f"dyt{os.getpid()}k"
+    (subnet,) = _free_subnets(1)
+    d.ok("network", "create", "--subnet", subnet, net)
+    paths = Paths.from_env(str(d.root))
+    manager = ContainerNetworks(paths, lambda ref: pytest.fail(ref)).manager
+    prefix = manager.config.veth_prefix + manager.tag[:3]
+    argv = [sys.executable, "-c", _KILL_AFTER, point, "run", "-d", "--network", net, "-p", f"{_free_port()}:80",
+            "busybox", "sleep", "30"]  # fmt: skip
+    died = subprocess.run(argv, env=d.env, capture_output=True, text=True, timeout=60, check=False)
+    assert died.returncode == -9, died
+    before = _census(d.root, manager.tag, prefix, subnet)
+    made = ("veths", "netns", "leases", "helpers") + (
+        ("rules",) if point == "resolver" else ()
+    )  # rules follow the proxy
+    assert all(before[k] for k in made), before
+    report = recover_networks(paths, live=())
+    assert report.endpoints and report.namespaces and report.processes
+    after = _census(d.root, manager.tag, prefix, subnet)
+    assert after == {"veths": [], "netns": [], "rules": [], "leases": [], "helpers": []}

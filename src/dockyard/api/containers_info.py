@@ -151,6 +151,9 @@ def update(engine: Engine, req: Request) -> Response:
     request = update_.UpdateRequest(
         memory=number("Memory"), memory_swap=number("MemorySwap"), nano_cpus=number("NanoCpus"),
         cpu_shares=number("CpuShares"), pids_limit=number("PidsLimit"), restart_policy=policy,
+        memory_reservation=number("MemoryReservation"), cpu_period=number("CpuPeriod"), cpu_quota=number("CpuQuota"),
+        blkio_weight=number("BlkioWeight"), cpuset_cpus=str(body.get("CpusetCpus") or "") or None,
+        cpuset_mems=str(body.get("CpusetMems") or "") or None,
     )  # fmt: skip
     update_.update(engine.containers, req.params["id"], request)
     return Response.json({"Warnings": []})

@@ -9,10 +9,12 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from dockyard.api import streams
 from dockyard.api.messages import JSON, MULTIPLEXED_STREAM, RAW_STREAM, Duplex, Request, Response
+from dockyard.engine.cancel import Cancel, Cancelled
 from dockyard.errors import Conflict, InvalidArgument
 
 if TYPE_CHECKING:
@@ -79,14 +81,20 @@ def wait(engine: Engine, req: Request) -> Response:
     condition = req.query.get("condition", "") or "not-running"
     if condition not in WAIT_CONDITIONS:
         raise InvalidArgument(f"invalid condition: {condition}")
-    wait_for_exit = engine.containers.prepare_wait(req.params["id"], condition)
+    cancel = Cancel()
+    wait_for_exit = engine.containers.prepare_wait(req.params["id"], condition, cancel)
 
     def body() -> Iterator[bytes]:
-        status = wait_for_exit()
+        try:
+            status = wait_for_exit()
+        except Cancelled:
+            return  # the client hung up (`docker run -d` abandons its wait): nobody reads the status
+        finally:
+            cancel.close()
         error = {"Message": status.error} if status.error else None
         yield json.dumps({"StatusCode": status.status_code, "Error": error}).encode() + b"\n"
 
-    return Response(status=200, content_type=JSON, stream=body())
+    return Response(status=200, content_type=JSON, stream=body(), cancel=cancel.set)
 
 
 def resize(engine: Engine, req: Request) -> Response:
@@ -196,7 +204,9 @@ def logs(engine: Engine, req: Request) -> Response:
             tail = int(tail_text)
         except ValueError:
             tail = -1  # Docker reads an unparsable tail as "all"
+    cancel = Cancel()
     query = LogQuery(
+        cancel=cancel,
         follow=req.flag("follow"),
         tail=tail if tail >= 0 else -1,
         since_ns=parse_timestamp(req.query.get("since", ""), "since"),
@@ -204,7 +214,8 @@ def logs(engine: Engine, req: Request) -> Response:
     )
     record = engine.containers.get(req.params["id"])
     entries = engine.containers.logs(record.id, query)
-    return _render(entries, want, tty=record.config.tty, timestamps=req.flag("timestamps"), details=req.flag("details"))
+    tty, timestamps, details = record.config.tty, req.flag("timestamps"), req.flag("details")
+    return replace(_render(entries, want, tty=tty, timestamps=timestamps, details=details), cancel=cancel.set)
 
 
 def _logs_response(engine: Engine, cid: str, *, want: set[str], tty: bool, timestamps: bool) -> Response:

@@ -42,7 +42,8 @@ def load(engine: Engine, req: Request) -> Response:
     from dockyard.engine.image_service import load as load_images
 
     lines: list[bytes] = []
-    load_images(engine, io.BytesIO(req.body), lambda text: lines.append(message("stream", text + "\n")))
+    body = req.upload or io.BytesIO(req.body)  # an upload: the archive is read as it goes, never held whole
+    load_images(engine, body, lambda text: lines.append(message("stream", text + "\n")))
     return Response(body=b"".join(lines), content_type=JSON)
 
 
@@ -61,7 +62,7 @@ def create(engine: Engine, req: Request) -> Response:
         message=req.query.get("message", ""),
     )
     lines: list[bytes] = []
-    stream = io.BytesIO(req.body) if source == "-" else None
+    stream = (req.upload or io.BytesIO(req.body)) if source == "-" else None
     image = import_image(engine, stream, request, lambda text: lines.append(message("status", text)))
     lines.append(message("status", str(image.id)))
     return Response(body=b"".join(lines), content_type=JSON)

@@ -81,23 +81,46 @@ def host_config_json(hc: HostConfig) -> dict[str, Any]:
         "LogConfig": {"Type": g(hc, "log_driver", "") or "json-file", "Config": dict(g(hc, "log_opts", None) or {})},
         "NetworkMode": g(hc, "network_mode", "") or "default", "PortBindings": {},
         "RestartPolicy": restart_policy(hc), "AutoRemove": hc.auto_remove, "VolumeDriver": "", "VolumesFrom": None,
-        "CapAdd": list(hc.cap_add) or None, "CapDrop": list(hc.cap_drop) or None, "CgroupnsMode": "host",
-        "Dns": [], "DnsOptions": [], "DnsSearch": [], "ExtraHosts": None, "GroupAdd": None,
-        "IpcMode": g(hc, "ipc_mode", "") or "private", "Cgroup": "", "Links": None, "OomScoreAdj": 0,
+        "CapAdd": list(hc.cap_add) or None, "CapDrop": list(hc.cap_drop) or None, "CgroupnsMode": g(hc,
+        "cgroupns_mode", "") or "host",
+        "Dns": [], "DnsOptions": [], "DnsSearch": [], "ExtraHosts": None, "GroupAdd": list(g(hc,
+        "group_add", ())) or None,
+        "IpcMode": g(hc, "ipc_mode", "") or "private", "Cgroup": "", "Links": None, "OomScoreAdj": g(hc,
+        "oom_score_adj", 0),
         "PidMode": g(hc, "pid_mode", ""), "Privileged": hc.privileged, "PublishAllPorts": False,
-        "ReadonlyRootfs": hc.read_only, "SecurityOpt": list(hc.security_opt) or None, "UTSMode": "", "UsernsMode": "",
-        "ShmSize": SHM_SIZE, "Runtime": "runc", "ConsoleSize": [0, 0], "Isolation": "",
-        "CpuShares": g(hc, "cpu_shares", 0), "Memory": hc.memory, "NanoCpus": hc.nano_cpus, "CgroupParent": "",
-        "BlkioWeight": 0, "BlkioWeightDevice": [], "BlkioDeviceReadBps": [], "BlkioDeviceWriteBps": [],
-        "BlkioDeviceReadIOps": [], "BlkioDeviceWriteIOps": [], "CpuPeriod": 0, "CpuQuota": 0,
-        "CpuRealtimePeriod": 0, "CpuRealtimeRuntime": 0, "CpusetCpus": g(hc, "cpuset_cpus", ""), "CpusetMems": "",
-        "Devices": [], "DeviceCgroupRules": None, "DeviceRequests": None, "KernelMemory": 0, "KernelMemoryTCP": 0,
+        "ReadonlyRootfs": hc.read_only, "SecurityOpt": list(hc.security_opt) or None, "UTSMode": g(hc, "uts_mode",
+        ""), "UsernsMode": "",
+        "ShmSize": g(hc, "shm_size", 0) or SHM_SIZE, "Runtime": g(hc, "runtime", "") or "runc", "Annotations": g(hc,
+        "annotations", None), "ConsoleSize": [0, 0], "Isolation": "",
+        "CpuShares": g(hc, "cpu_shares", 0), "Memory": hc.memory, "NanoCpus": hc.nano_cpus, "CgroupParent": g(hc,
+        "cgroup_parent", ""),
+        "BlkioWeight": g(hc, "blkio_weight", 0), "BlkioWeightDevice": [], "BlkioDeviceReadBps": [],
+        "BlkioDeviceWriteBps": [],
+        "BlkioDeviceReadIOps": [], "BlkioDeviceWriteIOps": [], "CpuPeriod": g(hc, "cpu_period", 0),
+        "CpuQuota": g(hc, "cpu_quota", 0),
+        "CpuRealtimePeriod": 0, "CpuRealtimeRuntime": 0, "CpusetCpus": g(hc, "cpuset_cpus", ""), "CpusetMems": g(hc,
+        "cpuset_mems", ""),
+        "Devices": _devices(hc), "DeviceCgroupRules": list(g(hc, "device_cgroup_rules", ())) or None,
+        "DeviceRequests": None, "KernelMemory": 0, "KernelMemoryTCP": 0,
         "MemoryReservation": g(hc, "memory_reservation", 0), "MemorySwap": memory_swap(hc),
-        "MemorySwappiness": None, "OomKillDisable": False, "PidsLimit": hc.pids_limit or None, "Ulimits": [],
-        "CpuCount": 0, "CpuPercent": 0, "IOMaximumIOps": 0, "IOMaximumBandwidth": 0,
+        "MemorySwappiness": _swappiness(hc), "OomKillDisable": g(hc, "oom_kill_disable", False),
+        "PidsLimit": hc.pids_limit or None, "Ulimits": [{"Name": u.name, "Hard": u.hard,
+        "Soft": u.soft} for u in g(hc, "ulimits", ())],
+        "Sysctls": dict(g(hc, "sysctls", None) or {}) or None, "CpuCount": 0, "CpuPercent": 0, "IOMaximumIOps": 0,
+        "IOMaximumBandwidth": 0,
         "MaskedPaths": [] if hc.privileged else list(DEFAULT_MASKED_PATHS),
         "ReadonlyPaths": [] if hc.privileged else list(DEFAULT_READONLY_PATHS),
     }  # fmt: skip
+
+
+def _devices(hc: HostConfig) -> list[dict[str, str]]:
+    return [{"PathOnHost": d.path_on_host, "PathInContainer": d.path_in_container,
+             "CgroupPermissions": d.cgroup_permissions} for d in _get(hc, "devices", ())]  # fmt: skip
+
+
+def _swappiness(hc: HostConfig) -> int | None:
+    value = int(_get(hc, "memory_swappiness", -1))
+    return None if value == -1 else value
 
 
 def memory_swap(hc: HostConfig) -> int:

@@ -9,7 +9,7 @@ import json
 import socket
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, BinaryIO, Protocol
 
 from dockyard.errors import InvalidArgument
 
@@ -49,6 +49,9 @@ class Request:
     headers: Mapping[str, str] = field(default_factory=dict)  # lower-case names
     body: bytes = b""
     params: Mapping[str, str] = field(default_factory=dict)  # from the route's {placeholders}
+    # In-process only (load, import): the body as a file read as the handler goes, instead of `body`, so a large
+    # archive is never held in memory.
+    upload: BinaryIO | None = None
     version: str = ""  # the API version the client asked for (or the server's)
 
     def flag(self, name: str, default: bool = False) -> bool:
@@ -82,6 +85,10 @@ class Response:
     # In-process only (attach): a callable that opens a socket already speaking the hijacked stream, so the CLI
     # reads it directly — no relay thread, no socketpair. Called lazily by the client; the daemon uses `hijack`.
     direct: Callable[[], socket.socket] | None = None
+    # With `stream`: called once (from the server's event loop, so it must only set a flag) when the client
+    # hangs up before the stream ended, so a body blocked in a wait (wait, logs -f, events) ends and frees its
+    # worker thread instead of holding it until the container exits. engine/cancel.py's `Cancel.set` fits.
+    cancel: Callable[[], None] | None = None
 
     @classmethod
     def json(cls, data: Any, status: int = 200) -> Response:

@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 from dockyard.api.messages import Request, Response
 from dockyard.api.versions import API_VERSION, MIN_API_VERSION, VERSION
@@ -163,13 +163,25 @@ class Api:
         return self._engine_factory()
 
     def handle(
-        self, method: str, path: str, query: Mapping[str, str], headers: Mapping[str, str], body: bytes
+        self,
+        method: str,
+        path: str,
+        query: Mapping[str, str],
+        headers: Mapping[str, str],
+        body: bytes,
+        upload: BinaryIO | None = None,
     ) -> Response:
-        response = self._handle(method, path, query, headers, body)
+        response = self._handle(method, path, query, headers, body, upload)
         return replace(response, headers=common_headers() + response.headers)
 
     def _handle(
-        self, method: str, path: str, query: Mapping[str, str], headers: Mapping[str, str], body: bytes
+        self,
+        method: str,
+        path: str,
+        query: Mapping[str, str],
+        headers: Mapping[str, str],
+        body: bytes,
+        upload: BinaryIO | None = None,
     ) -> Response:
         version, bare = split_version(path)
         if version is not None:
@@ -196,6 +208,7 @@ class Api:
             body=body,
             params=params,
             version=version or API_VERSION,
+            upload=upload,
         )
         try:
             return route.handler(self.engine, request)

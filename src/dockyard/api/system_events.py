@@ -10,6 +10,7 @@ from dockyard.api import filters as api_filters
 from dockyard.api import inspect_json, wire
 from dockyard.api.messages import Request, Response
 from dockyard.engine import events
+from dockyard.engine.cancel import Cancel
 
 if TYPE_CHECKING:
     from dockyard.engine.engine import Engine
@@ -43,13 +44,14 @@ def events_(engine: Engine, req: Request) -> Response:
         from dockyard.errors import InvalidArgument
 
         raise InvalidArgument("`since` time must be before `until`")
-    found = events.read(engine.paths, since_ns=since_ns, until_ns=until_ns, follow=True, match=match)
+    cancel = Cancel()  # set by the server when the client hangs up: the follow ends and frees its thread
+    found = events.read(engine.paths, since_ns=since_ns, until_ns=until_ns, follow=True, match=match, cancel=cancel)
 
     def chunks() -> Iterator[bytes]:
         for e in found:
             yield (json.dumps(event_json(e)) + "\n").encode()
 
-    return Response(status=200, content_type="application/json", stream=chunks())
+    return Response(status=200, content_type="application/json", stream=chunks(), cancel=cancel.set)
 
 
 def system_df(engine: Engine, req: Request) -> Response:

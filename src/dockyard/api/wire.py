@@ -54,7 +54,7 @@ def _labels(data: dict[str, Any]) -> dict[str, str] | None:
 
 def create_request(body: Any) -> CreateRequest:
     """The POST /containers/create body → CreateRequest."""
-    from dockyard.api import networks, wire_lifecycle
+    from dockyard.api import networks, wire_lifecycle, wire_resources
     from dockyard.engine.containers import CreateRequest
     from dockyard.engine.records import HostConfig
 
@@ -78,6 +78,7 @@ def create_request(body: Any) -> CreateRequest:
         security_opt=_strings(hc, "SecurityOpt") or (),
         **networks.host_config_fields(body, hc),
         **wire_lifecycle.host_config_fields(hc),
+        **wire_resources.host_config_fields(hc),
     )
     if host_config.memory < 0 or host_config.nano_cpus < 0:
         raise InvalidArgument("invalid resources: Memory and NanoCpus must not be negative")

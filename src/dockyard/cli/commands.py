@@ -11,11 +11,11 @@ from typing import Any
 
 import click
 
-from dockyard.cli import networks, parse, run_lifecycle
+from dockyard.cli import networks, parse, run_lifecycle, run_options
 from dockyard.cli import volumes as volumes_cli
 from dockyard.cli.exits import CONTEXT, CliExit, client_of, daemon_error
 from dockyard.client.client import APIError, Client, CreateOptions
-from dockyard.errors import EXIT_CANNOT_INVOKE, EXIT_ENGINE_ERROR, EXIT_NOT_FOUND
+from dockyard.errors import EXIT_CANNOT_INVOKE, EXIT_ENGINE_ERROR, EXIT_NOT_FOUND, InvalidArgument
 
 __all__ = ["CONTEXT", "CliExit", "client_of", "create", "daemon_error", "rm", "run", "start_error_code"]
 
@@ -50,6 +50,7 @@ def start_error_code(message: str) -> int:
 @networks.run_options
 @run_lifecycle.run_options
 @volumes_cli.run_options
+@run_options.run_options
 @click.argument("image")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 @click.pass_context
@@ -58,7 +59,7 @@ def run(ctx: click.Context, /, image: str, command: tuple[str, ...], **opts: Any
     run_lifecycle.check_run(opts)
     options = _create_options(image, command, opts, detach=opts["detach"])
     client = client_of(ctx)
-    container = _create_container(client, options, opts["name"])
+    container = _create_container(client, options, opts["name"], opts["cidfile"])
     if opts["detach"]:
         run_lifecycle.start_or_fail(client, container, remove=False)
         click.echo(container)
@@ -88,17 +89,25 @@ def _create_options(image: str, command: tuple[str, ...], opts: dict[str, Any], 
         **networks.create_options(opts),
         **run_lifecycle.create_options(opts, detach=detach),
         **volumes_cli.create_options(opts),
+        **run_options.create_options(opts),
     )
 
 
-def _create_container(client: Client, options: CreateOptions, name: str | None) -> str:
+def _create_container(client: Client, options: CreateOptions, name: str | None, cidfile: str = "") -> str:
     try:
-        return client.create_container(options, name)
+        claimed = run_options.CidFile(cidfile)
+    except InvalidArgument as err:
+        raise CliExit(EXIT_ENGINE_ERROR, err.message) from err
+    try:
+        container = client.create_container(options, name)
     except APIError as err:
+        claimed.discard()
         hint = None
         if err.http_status == 404 and err.message.startswith("No such image"):
             hint = "dockyard cannot pull yet; `dockyard image build-busybox` builds busybox:latest locally"
         raise CliExit(EXIT_ENGINE_ERROR, f"Error response from daemon: {err.message}", hint) from err
+    claimed.write(container)
+    return container
 
 
 @click.pass_context
@@ -106,7 +115,7 @@ def _create(ctx: click.Context, /, image: str, command: tuple[str, ...], **opts:
     opts["detach"] = False
     run_lifecycle.check_run(opts)
     options = _create_options(image, command, opts, detach=False)
-    click.echo(_create_container(client_of(ctx), options, opts["name"]))
+    click.echo(_create_container(client_of(ctx), options, opts["name"], opts["cidfile"]))
     return 0
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from dockyard.cli import formatting
+from dockyard.cli import formatting, run_options
 from dockyard.cli.template_error import TemplateError
 from dockyard.client import containers_info as api
 from dockyard.client.client import APIError, Client
@@ -337,6 +337,7 @@ def commit(ctx: click.Context, author: str, change: tuple[str, ...], message: st
 @click.option("--memory-swap", default=None, help="Swap limit equal to memory plus swap: -1 to enable unlimited swap")
 @click.option("--pids-limit", default=None, help="Tune container pids limit (set -1 for unlimited)")
 @click.option("--restart", default=None, help="Restart policy to apply when a container exits")
+@run_options.update_options
 @click.argument("containers", nargs=-1, required=True)
 @click.pass_context
 def update(ctx: click.Context, /, containers: tuple[str, ...], **opts: str | None) -> int:
@@ -370,6 +371,7 @@ def update_body(opts: Mapping[str, str | None]) -> dict[str, Any]:
             body["NanoCpus"] = parse.nano_cpus(str(opts["cpus"]))
     except Exception as err:
         raise fail(125, str(err)) from err
+    body.update(run_options.update_fields(opts))
     for flag, key in (("cpu_shares", "CpuShares"), ("pids_limit", "PidsLimit"), ("blkio_weight", "BlkioWeight")):
         value = opts.get(flag)
         if value is not None:

@@ -5,6 +5,7 @@ messages and exit codes. Commands return their status or raise; they never exit.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import time
@@ -309,17 +310,16 @@ def _write_file(path: str, chunks: Iterator[bytes]) -> None:
             os.unlink(tmp)
 
 
-def _read_input(path: str, what: str) -> bytes:
+def _open_input(path: str, what: str) -> contextlib.AbstractContextManager[BinaryIO]:
+    """The archive as a file, passed on unread: the engine reads (or spools) it as it goes, never whole in memory."""
     if path and path != "-":
         try:
-            with open(path, "rb") as f:
-                return f.read()
+            return open(path, "rb")
         except OSError as err:
             raise fail(1, f"open {path}: {(err.strerror or str(err)).lower()}") from err
-    stream: BinaryIO = sys.stdin.buffer
     if what == "load" and _is_terminal(sys.stdin):
         raise fail(1, LOAD_FROM_TERMINAL)
-    return stream.read()
+    return contextlib.nullcontext(sys.stdin.buffer)
 
 
 @click.command("load", context_settings=CONTEXT)
@@ -328,15 +328,15 @@ def _read_input(path: str, what: str) -> bytes:
 @click.pass_context
 def load(ctx: click.Context, input_: str, quiet: bool) -> int:
     """Load an image from a tar archive or STDIN (plain, gzip, zstd, bzip2 or xz)."""
-    data = _read_input(input_, "load")
-    try:
-        for msg in api.load(client_of(ctx), data, quiet=True):
-            if "stream" in msg:
-                click.echo(str(msg["stream"]), nl=False)
-            elif msg.get("status"):
-                click.echo(str(msg["status"]))
-    except APIError as err:
-        raise daemon_error(err) from err
+    with _open_input(input_, "load") as data:
+        try:
+            for msg in api.load(client_of(ctx), data, quiet=True):
+                if "stream" in msg:
+                    click.echo(str(msg["stream"]), nl=False)
+                elif msg.get("status"):
+                    click.echo(str(msg["status"]))
+        except APIError as err:
+            raise daemon_error(err) from err
     return 0
 
 
@@ -351,12 +351,12 @@ def import_(ctx: click.Context, change: tuple[str, ...], message: str, platform:
             reference: str) -> int:  # fmt: skip
     """Import the contents from a tarball to create a filesystem image."""
     is_url = source.startswith(("http://", "https://"))
-    data = None if is_url else _read_input(source, "import")
-    try:
-        for msg in api.import_image(client_of(ctx), source if is_url else "-", data, repo=reference,
-                                    changes=change, message=message):  # fmt: skip
-            if msg.get("status"):
-                click.echo(str(msg["status"]))
-    except APIError as err:
-        raise daemon_error(err) from err
+    with contextlib.nullcontext(None) if is_url else _open_input(source, "import") as data:
+        try:
+            for msg in api.import_image(client_of(ctx), source if is_url else "-", data, repo=reference,
+                                        changes=change, message=message):  # fmt: skip
+                if msg.get("status"):
+                    click.echo(str(msg["status"]))
+        except APIError as err:
+            raise daemon_error(err) from err
     return 0

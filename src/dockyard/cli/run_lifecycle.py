@@ -6,7 +6,8 @@ pump the stream, the exit status. Docker's flags, messages and exit codes; the v
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+import json
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import click
@@ -177,15 +178,24 @@ def run_attached(client: Client, container: str, opts: dict[str, Any], *, remove
     if opts["tty"] and stdin and attachio.Terminal.of_stdin() is None:
         raise _fail(1, "the input device is not a TTY")
     stream = api.attach(client, container, stdin=stdin, stdout="stdout" in streams, stderr="stderr" in streams)
-    start_or_fail(client, container, remove=remove)
+    # why: with --rm the container may be gone by the time the stream ends; as the docker CLI does, the wait is
+    # posted before the start (the engine opens the exit record then) and its answer read after the stream
+    pending = PendingWait(client, container, "removed") if remove else None
     try:
-        how = stream_container(client, container, stream, tty=opts["tty"], stdin=stdin, keys=opts["detach_keys"],
-                               sig_proxy=opts["sig_proxy"])  # fmt: skip
-    except APIError as err:
-        raise _daemon(err, EXIT_ENGINE_ERROR) from err
-    if how == attachio.DETACHED:
-        return 0
-    return exit_status(client, container, "removed" if remove else "not-running")
+        start_or_fail(client, container, remove=remove)
+        try:
+            how = stream_container(client, container, stream, tty=opts["tty"], stdin=stdin,
+                                   keys=opts["detach_keys"], sig_proxy=opts["sig_proxy"])  # fmt: skip
+        except APIError as err:
+            raise _daemon(err, EXIT_ENGINE_ERROR) from err
+        if how == attachio.DETACHED:
+            return 0
+        if pending is not None:
+            return pending.status()
+        return exit_status(client, container, "not-running")
+    finally:
+        if pending is not None:
+            pending.close()
 
 
 def start_or_fail(client: Client, container: str, *, remove: bool) -> None:
@@ -198,6 +208,44 @@ def start_or_fail(client: Client, container: str, *, remove: bool) -> None:
             with contextlib.suppress(APIError):
                 client.remove_container(container, force=True, volumes=True)  # --rm drops anonymous volumes
         raise _fail(start_error_code(err.message), f"Error response from daemon: {err.message}") from err
+
+
+class PendingWait:
+    """A wait request sent now and answered later (docker/cli waitExitOrRemoved): the engine resolves the
+    container when the request arrives, so its exit status survives an auto-remove that happens meanwhile."""
+
+    def __init__(self, client: Client, container: str, condition: str) -> None:
+        self._chunks: Iterator[bytes] | None = None
+        self._error: APIError | None = None
+        try:
+            response = client._call("POST", f"/containers/{container}/wait", query={"condition": condition})
+            self._chunks = iter(response.chunks)
+        except APIError as err:
+            self._error = err
+
+    def status(self) -> int:
+        """The exit status once the condition is met; the daemon's error as docker reports it."""
+        if self._error is not None:
+            raise _daemon(self._error, EXIT_ENGINE_ERROR) from self._error
+        assert self._chunks is not None
+        raw = b"".join(self._chunks)
+        try:
+            data = json.loads(raw)
+            code = int(data["StatusCode"])
+        except (ValueError, KeyError, TypeError) as err:
+            raise _fail(EXIT_ENGINE_ERROR, "Error response from daemon: wait: no exit status") from err
+        error = data.get("Error") or {}
+        message = str(error.get("Message") or "") if isinstance(error, dict) else ""
+        if message:
+            raise _fail(EXIT_ENGINE_ERROR, f"Error response from daemon: {message}")
+        return code
+
+    def close(self) -> None:
+        """Abandon the request (a failed start, a detach): the daemon frees its waiter when the client hangs up."""
+        close = getattr(self._chunks, "close", None)
+        if close is not None:
+            with contextlib.suppress(Exception):
+                close()
 
 
 def exit_status(client: Client, container: str, condition: str) -> int:

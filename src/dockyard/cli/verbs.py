@@ -69,6 +69,7 @@ SYSTEM_VERBS: dict[str, Entry] = {
     "check": ("commands", "system_check", "Re-hash every blob and report corruption and dangling references; "
               "exits 1 when anything is wrong."),
     "df": ("system", "df", "Show docker disk usage."),
+    "info": ("info", "info", "Display system-wide information."),
     "prune": ("system", "system_prune", "Remove unused data."),
 }  # fmt: skip
 
@@ -123,6 +124,7 @@ TOP_VERBS: dict[str, Entry] = {
     "image": ("verbs", "image_group", "Manage images."),
     "images": _IMAGES,
     "import": IMAGE_VERBS["import"],
+    "info": ("info", "info", "Display system-wide information."),
     "load": IMAGE_VERBS["load"],
     "network": ("networks", "network", "Manage networks."),
     "port": ("networks", "port", "List port mappings or a specific mapping for the container."),

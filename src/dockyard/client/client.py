@@ -76,9 +76,16 @@ class CreateOptions:
     tmpfs: Mapping[str, str] = field(default_factory=dict)
     volumes: tuple[str, ...] = ()  # Config.Volumes (anonymous volumes)
     volumes_from: tuple[str, ...] = ()
+    env_file: tuple[str, ...] = ()  # --env-file entries, before -e (cli/run_options.py)
+    host_config_extra: Mapping[str, Any] = field(default_factory=dict)  # HostConfig fields of cli/run_options.py
+    config_extra: Mapping[str, Any] = field(default_factory=dict)  # Config fields (Labels: under -l's)
 
     def to_json(self) -> dict[str, Any]:
         body = self._base_json()
+        body["Env"] = [*self.env_file, *self.env]
+        body["HostConfig"].update(self.host_config_extra)
+        for key, value in self.config_extra.items():
+            body[key] = {**value, **body[key]} if key == "Labels" else value
         body["HostConfig"].update(self._network_json())
         self._mounts_json(body)
         self._lifecycle_json(body)

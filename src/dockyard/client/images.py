@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, BinaryIO
 
 from dockyard.client.client import API_VERSION, APIError, Client
 from dockyard.client.transport import RawResponse
@@ -21,9 +21,18 @@ def filters_json(filters: Mapping[str, Sequence[str]]) -> str:
 
 
 def _raw(
-    client: Client, method: str, path: str, *, query: Mapping[str, str] | None = None, body: bytes | None = None
+    client: Client,
+    method: str,
+    path: str,
+    *,
+    query: Mapping[str, str] | None = None,
+    body: bytes | BinaryIO | None = None,
 ) -> RawResponse:
-    response = client.transport.request(method, f"/v{API_VERSION}{path}", query=query, body=body)
+    """One request; a file `body` goes as an upload (streamed in process, never read whole first)."""
+    if body is None or isinstance(body, bytes):
+        response = client.transport.request(method, f"/v{API_VERSION}{path}", query=query, body=body)
+    else:
+        response = client.transport.request(method, f"/v{API_VERSION}{path}", query=query, upload=body)
     if response.status >= 400:
         raw = response.read()
         try:
@@ -92,14 +101,14 @@ def save(client: Client, names: Sequence[str]) -> Iterator[bytes]:
     return _raw(client, "GET", "/images/get", query={"names": "\n".join(names)}).chunks
 
 
-def load(client: Client, data: bytes, *, quiet: bool = True) -> Iterator[dict[str, Any]]:
+def load(client: Client, data: bytes | BinaryIO, *, quiet: bool = True) -> Iterator[dict[str, Any]]:
     return messages(_raw(client, "POST", "/images/load", query={"quiet": "1" if quiet else "0"}, body=data))
 
 
 def import_image(
     client: Client,
     source: str,
-    data: bytes | None,
+    data: bytes | BinaryIO | None,
     *,
     repo: str = "",
     changes: Sequence[str] = (),

@@ -12,7 +12,7 @@ import socket
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, BinaryIO, Protocol
 
 from dockyard.errors import InvalidArgument, Unsupported
 
@@ -38,8 +38,16 @@ class Transport(Protocol):
     """Send one request; the body of the response may be streamed (iterate `chunks` once)."""
 
     def request(
-        self, method: str, path: str, *, query: Mapping[str, str] | None = None, body: bytes | None = None
-    ) -> RawResponse: ...
+        self,
+        method: str,
+        path: str,
+        *,
+        query: Mapping[str, str] | None = None,
+        body: bytes | None = None,
+        upload: BinaryIO | None = None,
+    ) -> RawResponse:
+        """`upload`, instead of `body`: a file sent as the body as it is read (load, import of large archives)."""
+        ...
 
 
 class InProcessTransport:
@@ -48,13 +56,19 @@ class InProcessTransport:
         self._api: Api | None = None
 
     def request(
-        self, method: str, path: str, *, query: Mapping[str, str] | None = None, body: bytes | None = None
+        self,
+        method: str,
+        path: str,
+        *,
+        query: Mapping[str, str] | None = None,
+        body: bytes | None = None,
+        upload: BinaryIO | None = None,
     ) -> RawResponse:
         if self._api is None:
             from dockyard.api.routes import Api
 
             self._api = Api(self._engine_factory)
-        response = self._api.handle(method, path, query or {}, {}, body or b"")
+        response = self._api.handle(method, path, query or {}, {}, body or b"", upload)
         headers = {k.lower(): v for k, v in response.headers}
         if response.content_type:
             headers["content-type"] = response.content_type

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Iterator, Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 from dockyard.client.transport import Endpoint, RawResponse
 from dockyard.errors import InvalidArgument, Unavailable
@@ -102,8 +102,16 @@ class HttpTransport:
         return f"{method} {url} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: dockyard-cli\r\n{extra}\r\n".encode()
 
     def request(
-        self, method: str, path: str, *, query: Mapping[str, str] | None = None, body: bytes | None = None
+        self,
+        method: str,
+        path: str,
+        *,
+        query: Mapping[str, str] | None = None,
+        body: bytes | None = None,
+        upload: BinaryIO | None = None,
     ) -> RawResponse:
+        if upload is not None:  # the daemon reads the whole body before the handler runs: no gain in streaming here
+            body = upload.read()
         url = path + ("?" + urlencode(query) if query else "")
         extra = "Connection: close\r\n"
         if body is not None:

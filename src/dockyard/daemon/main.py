@@ -1,8 +1,9 @@
 """`dockyardd [-H unix:///run/dockyard.sock]… [--data-root DIR] [--pidfile F] [--debug] [--tls…]`: the Engine API.
 
-Composition only: parses flags, builds the engine (lazily, once), runs its recovery hook, opens the listeners
-(daemon/listeners.py) and serves the api handlers through daemon/server.py until SIGTERM or SIGINT. Unexpected
-handler errors answer 500 and are logged with their traceback on stderr; users never see one.
+Composition only: parses flags, builds the engine (lazily, once), runs its recovery hook, starts the monitor
+zygote and the CLI zygote (daemon/cli_zygote.py, beside the first unix socket; DOCKYARD_CLI_ZYGOTE=0: none), opens
+the listeners (daemon/listeners.py) and serves the api handlers through daemon/server.py until SIGTERM or SIGINT.
+Unexpected handler errors answer 500 and are logged with their traceback on stderr; users never see one.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from dockyard.paths import DEFAULT_SOCKET
 
 if TYPE_CHECKING:
     from dockyard.api.routes import Api
+    from dockyard.daemon.cli_zygote import CliZygote
     from dockyard.engine.engine import Engine
 
 log = logging.getLogger("dockyardd")
@@ -48,7 +50,9 @@ def recover(engine: object) -> None:
     if not callable(hook):
         return
     try:
-        hook()
+        report = hook()
+        for failure in getattr(report, "failed", ()):
+            log.warning("recovery: %s", failure)
     except DockyardError as err:
         log.error("recovery: %s", err.message)
     except Exception:
@@ -121,6 +125,23 @@ def start_zygote() -> None:
         log.warning("monitor zygote: %s (monitors are started by exec)", err.strerror or err)
 
 
+def start_cli_zygote(hosts: Sequence[Address]) -> CliZygote | None:
+    """The CLI fork server (daemon/cli_zygote.py) beside the first unix API socket; None when there is none, when
+    DOCKYARD_CLI_ZYGOTE=0, or when it cannot start (the CLI then runs in full, as without it)."""
+    unix = [address for address in hosts if address.scheme == "unix"]
+    if not unix or os.environ.get("DOCKYARD_CLI_ZYGOTE") == "0":
+        return None
+    from dockyard.daemon.cli_zygote import CliZygote, cli_socket_for
+
+    zygote = CliZygote(cli_socket_for(unix[0].path), str(unix[0]))
+    try:
+        zygote.start()
+    except OSError as err:
+        log.warning("cli zygote: %s", err.strerror or err)
+        return None
+    return zygote
+
+
 def parse_args(argv: Sequence[str] | None) -> Options:
     parser = argparse.ArgumentParser(prog="dockyardd", description="The dockyard Engine API daemon")
     parser.add_argument("-H", "--host", action="append", default=[], help="unix:///path or tcp://host:port (repeat)")
@@ -164,7 +185,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             _write_pidfile(opts.pidfile)
         start_zygote()
         recover(engine())
-        asyncio.run(serve(opts.hosts, api, tls=opts.tls))
+        cli_zygote = start_cli_zygote(opts.hosts)
+        try:
+            asyncio.run(serve(opts.hosts, api, tls=opts.tls))
+        finally:
+            if cli_zygote is not None:
+                cli_zygote.stop()
     except DockyardError as err:
         sys.stderr.write(f"dockyardd: {err.message}\n")
         return 1

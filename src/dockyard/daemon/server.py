@@ -2,7 +2,8 @@
 
 Owns the bytes on one connection and nothing else: it never imports the engine or Docker's JSON beyond the error
 body `{"message": …}`. Handlers block (wait, logs --follow, attach), so every handler call, every `next()` of a
-streamed body and every hijack run in a worker thread; the event loop only moves bytes.
+streamed body and every hijack run in a worker thread; the event loop only moves bytes. It watches a streaming
+connection for EOF, and a client that hangs up gets its `Response.cancel` called, so that the body's thread ends.
 """
 
 from __future__ import annotations
@@ -78,6 +79,12 @@ def _close_iterator(stream: Iterator[bytes]) -> None:
     if callable(close):
         with contextlib.suppress(Exception):
             close()
+
+
+def _cancel(response: Response) -> None:
+    if response.cancel is not None:
+        with contextlib.suppress(Exception):
+            response.cancel()
 
 
 def wants_upgrade(headers: Mapping[str, str]) -> bool:
@@ -229,7 +236,7 @@ class Server:
         # Flush the headers now: `docker run` waits for the headers of /wait before it calls /start.
         await writer.drain()
         if response.stream is not None:
-            if not await self._stream(conn, reader, writer, response.stream):
+            if not await self._stream(conn, reader, writer, response):
                 return False
         elif response.body and method != "HEAD":
             writer.write(conn.send(h11.Data(data=response.body)) or b"")
@@ -238,8 +245,12 @@ class Server:
         return True
 
     async def _stream(
-        self, conn: h11.Connection, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, stream: Iterator[bytes]
+        self, conn: h11.Connection, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, response: Response
     ) -> bool:
+        """Relay the streamed body; False when it failed or the client hung up (then `response.cancel` runs, so
+        a body blocked in a wait ends and its worker thread is freed)."""
+        assert response.stream is not None
+        stream = response.stream
         loop = asyncio.get_running_loop()
         # Watch the client while the iterator blocks (logs -f with no new line): EOF means it went away.
         watch: asyncio.Future[Any] = asyncio.ensure_future(reader.read(_READ))
@@ -252,7 +263,8 @@ class Server:
                         early = watch.result()
                         if not early:
                             log.debug("client left mid-stream")
-                            chunk_fut.add_done_callback(lambda _f: self.executor.submit(_close_iterator, stream))
+                            _cancel(response)
+                            chunk_fut.add_done_callback(lambda f: self._close_after(f, stream))
                             return False
                         conn.receive_data(early)  # a pipelined request: h11 keeps it for the next cycle
                         watch = asyncio.ensure_future(reader.read(_READ))
@@ -270,13 +282,22 @@ class Server:
                     writer.write(conn.send(h11.Data(data=chunk)) or b"")
                     await writer.drain()
         except ConnectionError:
+            _cancel(response)
             self.executor.submit(_close_iterator, stream)
             return False
+        except asyncio.CancelledError:  # the daemon shuts down: end the body's wait too
+            _cancel(response)
+            raise
         finally:
             watch.cancel()
             # why: the reader keeps the cancelled read as its waiter until the task has run; reading the next
             # request before that raises "read() called while another coroutine is already waiting"
             await asyncio.wait({watch})
+
+    def _close_after(self, chunk: asyncio.Future[Any], stream: Iterator[bytes]) -> None:
+        if not chunk.cancelled():
+            chunk.exception()  # retrieved: a body that ended with an error after its client left is no news
+        self.executor.submit(_close_iterator, stream)
 
     async def _hijack(
         self,

@@ -18,7 +18,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from functools import cached_property
 
-from dockyard.engine import events, health, initproc, lifecycle, monitor, recovery, rootfs, spec
+from dockyard.engine import events, health, initproc, lifecycle, monitor, recovery, rootfs, spec, waiting
+from dockyard.engine.cancel import Cancel
 from dockyard.engine.logs import LogEntry, LogQuery
 from dockyard.engine.logs_access import container_logs as lifecycle_logs
 from dockyard.engine.names import random_name, validate_name
@@ -216,7 +217,7 @@ class Containers:
             user = resolve_user(record.config.user, target)
             netns = self.networks.setup(record)
             config = spec.build_spec(record, rootfs=target, user=user, files=files, host=self.host,
-                                     netns_path=netns)  # fmt: skip
+                                     netns_path=netns, lookup=self.get)  # fmt: skip
             config = initproc.apply(config, record)
             config = apply_mounts(config, user_mounts)
             with open(os.path.join(bundle, "config.json"), "w", encoding="utf-8") as f:
@@ -272,9 +273,10 @@ class Containers:
     def logs(self, ref: str, query: LogQuery | None = None, *, follow: bool = False) -> Iterator[LogEntry]:
         return lifecycle_logs(self, ref, query or LogQuery(follow=follow))
 
-    def wait(self, ref: str, condition: str = "not-running") -> ExitStatus:
-        """Block until the condition (not-running, next-exit, removed); the exit code (also after an auto-remove)."""
-        return lifecycle.wait(self, ref, condition)
+    def wait(self, ref: str, condition: str = "not-running", cancel: Cancel | None = None) -> ExitStatus:
+        """Block until the condition (not-running, next-exit, removed); the exit code (also after an auto-remove).
+        `Cancelled` once `cancel` is set."""
+        return waiting.wait(self, ref, condition, cancel)
 
     def stop(self, ref: str, *, timeout: int | None = None, sig: str | None = None) -> bool:
         """The stop signal, then SIGKILL after the timeout; False when it was not running (Docker's 304)."""
@@ -296,20 +298,25 @@ class Containers:
         """A socket with the container's attach stream (Docker's wire format); see engine/attach.py."""
         return lifecycle.attach_socket(self, ref, stdin=stdin, stdout=stdout, stderr=stderr, pending=pending)
 
-    def prepare_wait(self, ref: str, condition: str = "not-running") -> Callable[[], ExitStatus]:
+    def prepare_wait(
+        self, ref: str, condition: str = "not-running", cancel: Cancel | None = None
+    ) -> Callable[[], ExitStatus]:
         """Resolve the container now and return the blocking wait for later (an API response's body).
 
         The monitor's lock file is opened now, while the container exists: the exit status the monitor writes
         into it stays readable through this descriptor after an auto-remove deletes the file."""
         cid = self.get(ref).id
+        # why: a wait posted before the start (`run --rm`, as the docker CLI does) finds no monitor yet: the lock
+        # file is created here, and the monitor, which opens it with O_CREAT and no truncation before its
+        # LOCK_EX, writes its final status into this same inode
         try:
-            lock_fd: int | None = os.open(self.paths.monitor_lock(cid), os.O_RDONLY | os.O_CLOEXEC)
+            lock_fd: int | None = os.open(self.paths.monitor_lock(cid), os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
         except FileNotFoundError:
             lock_fd = None
 
         def wait() -> ExitStatus:
             try:
-                return self.wait(cid, condition)
+                return self.wait(cid, condition, cancel)
             except NotFound:
                 if lock_fd is None:
                     raise
@@ -345,6 +352,9 @@ class Containers:
                 )
             lifecycle.force_stop(self, cid)
         lifecycle.await_monitor_gone(self, cid)
+        # why: marked before anything is released, so a removal killed half-way is seen as one (moby's
+        # RemovalInProgress) and finished by the next `rm` or by Engine.recover, never taken for a container
+        self.records.update_state(cid, lambda s: replace(s, status="removing"))
         runtime = CliRuntime(self.runtime_binary, self.paths.runtime_root)
         with contextlib.suppress(RuntimeFailure):
             if os.path.isdir(os.path.join(self.paths.runtime_root, cid)):

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from dockyard.engine.containers import Containers
 from dockyard.engine.networks import ContainerNetworks
+from dockyard.errors import DockyardError
 from dockyard.paths import Paths
 
 if TYPE_CHECKING:
@@ -32,6 +33,17 @@ class SystemInfo:
     arch: str
     kernel: str
     python: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RecoveryReport:
+    """What `Engine.recover` did: containers cleaned after their monitor died, started again, whose interrupted
+    removal it finished, or that failed."""
+
+    repaired: tuple[str, ...] = ()
+    restarted: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+    failed: tuple[str, ...] = ()
 
 
 class Engine:
@@ -65,6 +77,51 @@ class Engine:
     def networks(self) -> ContainerNetworks:
         """Networks and container endpoints (engine/networks.py); its NetworkManager is built on first use."""
         return self.containers.networks
+
+    def recover(self) -> RecoveryReport:
+        """dockyardd's start-up pass, before it serves (moby daemon.restore): every container whose monitor is
+        gone is stopped and cleaned (engine/recovery.py), then those whose restart policy asks for it are started
+        again; containers whose monitor lives are left alone. Failures are reported per container, never raised."""
+        from dockyard.engine import recovery
+
+        c = self.containers
+        repaired: list[str] = []
+        restarted: list[str] = []
+        removed: list[str] = []
+        failed: list[str] = []
+        snapshots = self.images.snapshotter
+        for record in c.records.list():
+            try:
+                key = record.snapshot_key or record.id
+                gone = snapshots is not None and not snapshots.exists(key)
+                half_removed = record.state.status == "removing" or gone
+                if half_removed and not c._monitor_alive(record.id):
+                    # why: `rm` releases the snapshot before it deletes the record; killed in between, the
+                    # container is half-removed (moby's RemovalInProgress/Dead): finish the removal, as dockerd does
+                    c.remove(record.id, force=True, volumes=True)
+                    removed.append(record.id)
+                    continue
+                if recovery.needs_repair(c, record):
+                    record = recovery.repair(c, record, restart=False)
+                    repaired.append(record.id)
+                if not c._monitor_alive(record.id) and recovery.wants_restart(record):
+                    after = recovery.restart_by_policy(c, record)
+                    if after.state.status in ("running", "restarting"):
+                        restarted.append(record.id)
+                    else:
+                        failed.append(f"{record.id}: restart: {after.state.error or after.state.status}")
+            except (DockyardError, OSError) as err:
+                failed.append(f"{record.id}: {getattr(err, 'message', None) or err}")
+        # network leftovers of every container without a live monitor, once the containers are settled
+        from dockyard.engine.networks import recover_networks
+
+        try:
+            live = {r.id for r in c.records.list() if c._monitor_alive(r.id)}
+            recover_networks(c.paths, live)
+        except (DockyardError, OSError) as err:
+            failed.append(f"networks: {getattr(err, 'message', None) or err}")
+        return RecoveryReport(repaired=tuple(repaired), restarted=tuple(restarted), removed=tuple(removed),
+                              failed=tuple(failed))  # fmt: skip
 
     def system_info(self) -> SystemInfo:
         machine = platform.machine()

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 from dockyard.errors import InvalidArgument
 
 if TYPE_CHECKING:
+    from dockyard.engine.cancel import Cancel
     from dockyard.engine.records import ContainerRecord
     from dockyard.paths import Paths
 
@@ -116,9 +117,10 @@ def read(
     follow: bool = False,
     match: Callable[[Event], bool] = lambda e: True,
     stop: Callable[[], bool] = lambda: False,
+    cancel: Cancel | None = None,
 ) -> Iterator[Event]:
     """Events in time order from `since_ns` (past events only when given), then — with `follow` — new ones as they
-    are appended, until `until_ns` passes or `stop()` says so."""
+    are appended, until `until_ns` passes, `stop()` says so or `cancel` is set."""
     path = log_path(paths)
     start_ns = time.time_ns()
     if since_ns is not None:
@@ -129,7 +131,7 @@ def read(
                         yield event
     if not follow or (until_ns is not None and until_ns <= start_ns):
         return
-    yield from _follow(path, start_ns, until_ns, match, stop)
+    yield from _follow(path, start_ns, until_ns, match, stop, cancel)
 
 
 def _read_file(path: str) -> Iterator[Event]:
@@ -144,7 +146,12 @@ def _read_file(path: str) -> Iterator[Event]:
 
 
 def _follow(
-    path: str, after_ns: int, until_ns: int | None, match: Callable[[Event], bool], stop: Callable[[], bool]
+    path: str,
+    after_ns: int,
+    until_ns: int | None,
+    match: Callable[[Event], bool],
+    stop: Callable[[], bool],
+    cancel: Cancel | None,
 ) -> Iterator[Event]:
     f = None
     buf = b""
@@ -172,7 +179,10 @@ def _follow(
                 f.close()
                 f, buf = None, b""
                 continue
-            time.sleep(delay)
+            if cancel is None:
+                time.sleep(delay)
+            elif cancel.wait(delay):
+                return
             delay = min(delay * 2, _POLL_MAX)
     finally:
         if f is not None:

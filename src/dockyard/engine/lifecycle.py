@@ -1,8 +1,9 @@
-"""The lifecycle verbs on a container that exists: stop, kill, restart, pause, unpause, wait, attach, resize.
+"""The lifecycle verbs on a container that exists: stop, kill, restart, pause, unpause, attach, resize.
 
-Called through `Containers` (engine/containers.py); talks to the container's monitor over its socket
-(engine/attach.py) and to the runtime for signals and the freezer. Docker's messages and semantics: a stop sends
-the stop signal, then SIGKILL after the timeout, and disables the restart policy until the next start.
+Waits live in engine/waiting.py. Called through `Containers` (engine/containers.py); talks to the container's
+monitor over its socket (engine/attach.py) and to the runtime for signals and the freezer. Docker's messages and
+semantics: a stop sends the stop signal, then SIGKILL after the timeout, and disables the restart policy until the
+next start.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from dockyard.engine.runtime_fork import runtime_for
 from dockyard.errors import Conflict, InvalidArgument, NotFound
 
 if TYPE_CHECKING:
-    from dockyard.engine.containers import Containers, CreateRequest, ExitStatus
+    from dockyard.engine.cancel import Cancel
+    from dockyard.engine.containers import Containers, CreateRequest
     from dockyard.engine.records import ContainerRecord
 
 DEFAULT_STOP_TIMEOUT = 10
@@ -115,7 +117,7 @@ def stop(c: Containers, ref: str, *, timeout: int | None = None, sig: str | None
         return Stopped(was_running=False)
     if record.state.status == "restarting":
         _mark_stopped(c, record.id)
-        _await_not_running(c, record.id, KILL_WAIT)
+        await_not_running(c, record.id, KILL_WAIT)
         return Stopped(was_running=True)
     number = signal_number(sig or record.config.stop_signal or "SIGTERM")
     if timeout is None:
@@ -140,7 +142,7 @@ def stop(c: Containers, ref: str, *, timeout: int | None = None, sig: str | None
     finally:
         if waiter is not None:
             waiter.close()
-    _await_not_running(c, record.id, KILL_WAIT)
+    await_not_running(c, record.id, KILL_WAIT)
     return Stopped(was_running=True)
 
 
@@ -153,14 +155,17 @@ def _exit_waiter(c: Containers, cid: str) -> socket.socket | None:
     return sock
 
 
-def _wait_line(sock: socket.socket, timeout: float | None) -> dict[str, object] | None:
+def _wait_line(sock: socket.socket, timeout: float | None, cancel: Cancel | None = None) -> dict[str, object] | None:
     """The monitor's exit line; None on timeout. A closed socket without a line also means the exit (or its
-    monitor died, which the next lookup repairs)."""
+    monitor died, which the next lookup repairs). Raises `Cancelled` once `cancel` is set."""
     deadline = None if timeout is None else time.monotonic() + timeout
     buf = b""
+    watched: list[socket.socket | Cancel] = [sock] if cancel is None else [sock, cancel]
     while True:
         wait = None if deadline is None else max(0.0, deadline - time.monotonic())
-        ready, _, _ = select.select([sock], [], [], wait)
+        ready, _, _ = select.select(watched, [], [], wait)
+        if cancel is not None:
+            cancel.check()
         if not ready:
             return None
         try:
@@ -176,17 +181,6 @@ def _wait_line(sock: socket.socket, timeout: float | None) -> dict[str, object] 
             with contextlib.suppress(ValueError):
                 return dict(json.loads(buf.split(b"\n", 1)[0]))
             return {}
-
-
-def _await_not_running(c: Containers, cid: str, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if c.get(cid).state.status != "running":  # exited, or restarting under its policy
-                return
-        except NotFound:
-            return
-        time.sleep(0.01)
 
 
 def restart(c: Containers, ref: str, *, timeout: int | None = None, sig: str | None = None) -> None:
@@ -241,72 +235,6 @@ def attach_socket(c: Containers, ref: str, *, stdin: bool, stdout: bool, stderr:
     return attach.connect(_socket_dir(c, record.id), header)
 
 
-def wait(c: Containers, ref: str, condition: str = "not-running") -> ExitStatus:
-    """Docker's wait conditions: not-running (now if not running), next-exit, removed."""
-    from dockyard.engine.containers import ExitStatus
-
-    if condition not in CONDITIONS:
-        raise InvalidArgument(f"invalid condition: {condition}")
-    record = c.get(ref)
-    if condition == "removed":
-        return _wait_removed(c, record)
-    if condition == "not-running" and record.state.status not in LIVE:
-        return ExitStatus(status_code=record.state.exit_code, error=record.state.error)
-    while True:
-        waiter = _exit_waiter(c, record.id)
-        if waiter is not None:
-            with waiter:
-                line = _wait_line(waiter, None)
-            if line and "StatusCode" in line:
-                _settle(c, record.id)
-                return ExitStatus(status_code=int(str(line["StatusCode"])), error=str(line.get("Error") or ""))
-        try:
-            record = c.get(record.id)
-        except NotFound:
-            return c._final_status(record.id, b"")
-        if record.state.status not in LIVE and (condition == "not-running" or waiter is not None):
-            return ExitStatus(status_code=record.state.exit_code, error=record.state.error)
-        time.sleep(0.02)  # next-exit of a container that is not running yet: wait for its start
-
-
-def _settle(c: Containers, cid: str, limit: float = 5.0) -> None:
-    """The monitor announces the exit before it records it: wait (briefly) for the record to say so, so that a
-    client's next call (docker-py removes right after wait) does not find the container still running."""
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        try:
-            if c.get(cid).state.status != "running":  # exited, or restarting under its policy
-                return
-        except NotFound:
-            return
-        time.sleep(0.01)
-
-
-def _wait_removed(c: Containers, record: ContainerRecord) -> ExitStatus:
-    """Until the record is gone: an auto-removed container when its monitor finished, others when `rm` ran."""
-    import fcntl
-
-    cid = record.id
-    while True:
-        data = b""
-        with contextlib.suppress(FileNotFoundError):
-            fd = os.open(c.paths.monitor_lock(cid), os.O_RDONLY | os.O_CLOEXEC)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_SH)  # blocks while the monitor runs
-                data = os.pread(fd, 4096, 0)
-            finally:
-                os.close(fd)
-        if not os.path.exists(c.paths.record(cid)):
-            return c._final_status(cid, data)
-        with contextlib.suppress(NotFound):
-            current = c.get(cid)  # repairs a container whose monitor died
-            # why: "created" is not live either, but `docker run --rm` waits for removal before it starts
-            finished = current.state.status in ("exited", "dead")
-            if current.host_config.auto_remove and finished and not c._monitor_alive(cid):
-                c.remove(cid, force=True)  # its monitor could not remove it: finish the job
-        time.sleep(0.02)
-
-
 def _emit(c: Containers, record: ContainerRecord, action: str, **extra: str) -> None:
     with contextlib.suppress(Exception):
         from dockyard.engine import events
@@ -322,7 +250,7 @@ def force_stop(c: Containers, cid: str) -> None:
             kill(c, cid, "SIGKILL")
     else:
         _mark_stopped(c, cid)
-    _await_not_running(c, cid, KILL_WAIT)
+    await_not_running(c, cid, KILL_WAIT)
     await_monitor_gone(c, cid)
 
 
@@ -388,3 +316,18 @@ def check_create(request: CreateRequest) -> None:
                 raise InvalidArgument(f"{name} in Healthcheck cannot be less than 1ms")
         if check.retries < 0:
             raise InvalidArgument("Retries in Healthcheck cannot be negative")
+
+
+def await_not_running(c: Containers, cid: str, limit: float = 5.0) -> None:
+    """Wait (at most `limit` s) until the record no longer says running: exited, restarting, or gone.
+
+    why: the monitor announces an exit before it records it, and a client's next call (docker-py removes right
+    after wait; stop and kill read the state back) must not find the container still running."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        try:
+            if c.get(cid).state.status != "running":  # exited, or restarting under its policy
+                return
+        except NotFound:
+            return
+        time.sleep(0.01)

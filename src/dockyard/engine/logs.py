@@ -7,7 +7,6 @@ The monitor writes entries (`LogWriter`); `read_log` reads them back. Option che
 
 from __future__ import annotations
 
-import calendar
 import json
 import os
 import re
@@ -15,10 +14,13 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from dockyard.engine.records import now
 from dockyard.errors import InvalidArgument
+
+if TYPE_CHECKING:
+    from dockyard.engine.cancel import Cancel
 
 # Go's encoding/json escapes these in strings; Docker's log lines carry the same bytes.
 _GO_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
@@ -188,6 +190,8 @@ def decode_line(line: bytes) -> LogEntry | None:
 
 def time_ns(stamp: str) -> int:
     """RFC 3339 (`2026-01-02T03:04:05.123456789Z`, or with an offset) → ns since the epoch; 0 when unreadable."""
+    import calendar  # lazy: the reader side only; the monitor's writer never parses stamps
+
     try:
         seconds = calendar.timegm(time.strptime(stamp[:19], "%Y-%m-%dT%H:%M:%S"))
     except ValueError:
@@ -209,6 +213,7 @@ def time_ns(stamp: str) -> int:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LogQuery:
     follow: bool = False
+    cancel: Cancel | None = None  # set: a follow ends at its next poll (the daemon's client hung up)
     tail: int = -1  # -1: all
     since_ns: int = 0
     until_ns: int = 0
@@ -223,7 +228,7 @@ def read_log(
     query = query or LogQuery()
     if follow is not None:
         query = LogQuery(follow=follow, tail=query.tail, since_ns=query.since_ns, until_ns=query.until_ns,
-                         max_files=query.max_files)  # fmt: skip
+                         max_files=query.max_files, cancel=query.cancel)  # fmt: skip
     try:
         live = open(path, "rb")  # noqa: SIM115 - kept open across yields for following; closed in finally
     except FileNotFoundError:
@@ -309,7 +314,10 @@ def _follow(f: BinaryIO, path: str, query: LogQuery, done: Callable[[], bool]) -
             if done():
                 last = True  # one more read: the writer may have appended after our previous read
                 continue
-            time.sleep(delay)
+            if query.cancel is None:
+                time.sleep(delay)
+            elif query.cancel.wait(delay):
+                return
             delay = min(delay * 2, _POLL_MAX)
     finally:
         f.close()  # the last file opened here (closing the caller's file twice is harmless)

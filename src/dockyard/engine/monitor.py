@@ -16,8 +16,6 @@ import contextlib
 import json
 import os
 import sys
-import threading
-import traceback
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Protocol
@@ -87,6 +85,8 @@ def launch(config: MonitorConfig) -> int:
         report = _spawn(lambda w: pids.append(forker.fork_monitor(config, w)))
         forked = pids[0] is not None  # then its report is final; else only a report that arrived anyway counts
     if not report and not forked:
+        import threading  # lazy: the launcher's side only
+
         if threading.active_count() == 1 and os.environ.get("DOCKYARD_MONITOR_EXEC") != "1":
             report = _spawn(lambda w: _fork_monitor(config, w))
         else:
@@ -168,6 +168,8 @@ def _detach_stdio(keep: int) -> None:
 def _debug_log(config: MonitorConfig) -> None:
     path = Paths(data_root=config.data_root, exec_root=config.exec_root).container_dir(config.container_id)
     with contextlib.suppress(OSError), open(os.path.join(path, "monitor.log"), "a", encoding="utf-8") as f:
+        import traceback  # lazy: only when the monitor crashed
+
         f.write(traceback.format_exc())
 
 

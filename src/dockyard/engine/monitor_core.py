@@ -8,11 +8,9 @@ runtime's leftovers are cleaned. Single-threaded: a poll loop (engine/pollloop.p
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import fcntl
 import json
 import os
-import shutil
 import time
 from dataclasses import replace
 from typing import Any
@@ -57,11 +55,13 @@ class Monitor:
     # ---- life ----------------------------------------------------------------------------------------------
 
     def main(self, ready_fd: int, resumed: dict[str, Any] | None = None) -> int:
-        libc = ctypes.CDLL(None, use_errno=True)
-        # why: the runtime's create exits and leaves the container's init behind; as a subreaper we inherit it and
-        # can wait(2) for it (prctl(2) PR_SET_CHILD_SUBREAPER, as containerd-shim and conmon do).
-        libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
         if resumed is None:
+            import ctypes  # lazy: the slim (re-executed) monitor keeps the flag, execve(2) preserves it
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            # why: the runtime's create exits and leaves the container's init behind; as a subreaper we inherit it
+            # and can wait(2) for it (prctl(2) PR_SET_CHILD_SUBREAPER, as containerd-shim and conmon do).
+            libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
             lock_fd = os.open(self.paths.monitor_lock(self.cid), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
             fcntl.flock(lock_fd, fcntl.LOCK_EX)
             os.ftruncate(lock_fd, 0)
@@ -321,6 +321,8 @@ class Monitor:
             os.write(lock_fd, json.dumps(self.final).encode())
 
     def _release_rootfs(self) -> None:
+        import shutil  # lazy: only at exit
+
         from dockyard.engine.rootfs import unmount  # lazy: keeps the monitor's memory small
 
         unmount(self.paths.rootfs(self.cid))
@@ -339,6 +341,8 @@ class Monitor:
     def _auto_remove(self) -> None:
         if not self.config.auto_remove:
             return
+        import shutil
+
         from dockyard.engine.rootfs import release_snapshot
         from dockyard.image import open_store
 

@@ -85,8 +85,18 @@ def resume() -> None:
         m = Monitor(config)
         m.pid, m.started, m.stop_requested = state["pid"], state["started"], state["stop_requested"]
         m.backoff = BackoffState(delay=state["backoff"][0], count=state["backoff"][1])
+        _settle()
         code = m.main(-1, resumed=state)
     except BaseException:
         _debug_log(config)
     finally:
         os._exit(code)
+
+
+def _settle() -> None:
+    """Start-up garbage collected, and the survivors (code, module dicts) moved out of the collector's reach:
+    later collections then never touch — and so never copy-on-write dirty — those pages."""
+    import gc
+
+    gc.collect()
+    gc.freeze()

@@ -11,7 +11,6 @@ import contextlib
 import errno
 import fcntl
 import os
-import shutil
 import socket
 import struct
 import termios
@@ -121,6 +120,8 @@ class Stdio:
             self.console_sock.close()
             self.console_sock = None
         if self.console_dir is not None:
+            import shutil  # lazy: only at teardown
+
             shutil.rmtree(self.console_dir, ignore_errors=True)
             self.console_dir = None
 

@@ -1,35 +1,33 @@
 """The engine side of networking: a container's network mode at create and start, its named namespace, its
 endpoints and /etc files, their release when it exits and removal with it; the service behind /networks/*.
 
-The NetworkManager (and through it pyroute2) is built lazily: `run --network none` and `host` never import it.
+The NetworkManager is built lazily: `run --network none` and `host` never import it (netns.py makes namespaces).
 Must not know Docker's JSON field names (api/networks.py does) nor run container processes.
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import hashlib
 import os
 import shutil
-import subprocess
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from dataclasses import replace as dataclass_replace
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from dockyard.errors import Conflict, DockyardError, InternalError, InvalidArgument, NotFound
+from dockyard.errors import Conflict, DockyardError, InvalidArgument, NotFound
 from dockyard.network import files as netfiles
-from dockyard.network import portmap
-from dockyard.network.model import Endpoint, Network, PortBinding, PortSpec
+from dockyard.network import netns, portmap
+from dockyard.network.model import Endpoint, Network, PortBinding, PortSpec, RecoveryReport
 from dockyard.paths import DEFAULT_DATA_ROOT, Paths
 
 if TYPE_CHECKING:
     from dockyard.engine.records import ContainerRecord
     from dockyard.network.manager import NetworkManager
 
-MNT_DETACH = 2
 MODE_HOST, MODE_NONE, MODE_BRIDGE = "host", "none", "bridge"
 
 __all__ = [
@@ -41,6 +39,7 @@ __all__ = [
     "PortSpec",
     "mode_of",
     "parse_publish",
+    "recover_networks",
 ]
 
 
@@ -101,7 +100,7 @@ class ContainerNetworks:
         return os.path.join(self.paths.exec_root, "netns", container_id)
 
     def _has_state(self, container_id: str) -> bool:
-        """Whether the manager holds endpoints for the container, without importing pyroute2."""
+        """Whether the manager holds endpoints for the container, without building the manager."""
         return (Path(self.paths.data_root) / "network" / "endpoints" / container_id).is_dir()
 
     # ---- create ------------------------------------------------------------------------------------------
@@ -112,7 +111,7 @@ class ContainerNetworks:
         if mode.startswith("container:"):
             self._lookup(mode.partition(":")[2])
         elif mode not in (MODE_HOST, MODE_NONE):
-            # why: another process (a monitor) may have purged this data root's idle default bridge since this
+            # why: another process may have purged this data root's networks (`network` state reset) since this
             # engine's manager was made; the records come back here, the device on connect
             self.manager.ensure_predefined()
             self.manager.get(mode)
@@ -155,9 +154,6 @@ class ContainerNetworks:
         hc, cid = record.host_config, record.id
         extra = tuple(netfiles.parse_extra_host(h) for h in hc.extra_hosts)
         if mode == MODE_NONE:
-            from dockyard.network.netlink import loopback_up
-
-            loopback_up(path)
             hosts = netfiles.hosts_content(hostname, None, domainname=record.config.domainname, extra_hosts=extra)
             resolv = netfiles.resolv_conf_content(
                 netfiles.read_host_resolv_conf(),
@@ -175,7 +171,6 @@ class ContainerNetworks:
         if hc.publish_all_ports:
             published = {p.key for p in ports}
             ports += portmap.publish_all(k for k in record.config.exposed_ports if k not in published)
-        self.manager.setup_loopback(path)
         self.manager.connect(
             cid,
             path,
@@ -185,6 +180,7 @@ class ContainerNetworks:
             aliases=hc.network_aliases,
             mac=record.config.mac_address or None,
             ports=ports,
+            dns=hc.dns,
         )
         self.manager.write_container_files(
             cid,
@@ -217,6 +213,7 @@ class ContainerNetworks:
             ip=ip or None,
             aliases=aliases,
             watch_pid=record.state.pid or None,
+            dns=record.host_config.dns,
         )
         self._rewrite_files(record)
 
@@ -238,7 +235,7 @@ class ContainerNetworks:
         )
 
     def settings(self, record: ContainerRecord) -> NetworkSettings:
-        """Inspect data; cheap (no pyroute2) when the container holds no endpoint."""
+        """Inspect data; cheap (no manager) when the container holds no endpoint."""
         mode = mode_of(record.host_config.network_mode)
         key = self.netns_path(record.id) if os.path.exists(self.netns_path(record.id)) else ""
         if not self._has_state(record.id):
@@ -258,17 +255,6 @@ class ContainerNetworks:
         """When the container stops: endpoints, leases, NAT rules, proxies and its resolver go."""
         if self._has_state(container_id):
             self.manager.release(container_id)
-            self._drop_idle_default_bridge()
-
-    def _drop_idle_default_bridge(self) -> None:
-        """A private data root (tests, side-by-side engines) takes its default bridge down with its last endpoint.
-
-        Deviation from Docker (docker0 stays): every test's data root would otherwise leave a bridge, a /16 of the
-        address pools and its NAT rules on the host. It comes back on the next connect."""
-        if self.paths.data_root == DEFAULT_DATA_ROOT or self.manager.endpoints():
-            return
-        if all(n.predefined for n in self.manager.networks()):
-            self.manager.purge()
 
     def remove(self, container_id: str) -> None:
         """With the container: release what is left and delete its namespace file."""
@@ -280,31 +266,38 @@ class ContainerNetworks:
 
 
 def create_netns(path: str) -> None:
-    """A new network namespace kept alive by a bind mount at `path` (what `ip netns add` does)."""
-    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-    with open(path, "w"):
-        pass
-    # why: util-linux unshare(1) `--net=FILE` unshares in a short-lived child and bind-mounts its
-    # /proc/self/ns/net onto FILE; the engine itself stays in the host namespace and may be threaded.
-    done = subprocess.run(["unshare", f"--net={path}", "true"], capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(path)
-        reason = done.stderr.strip().removeprefix("unshare: ") or f"exit status {done.returncode}"
-        raise InternalError(f"create network namespace `{path}`: {reason}")
+    """A new network namespace kept alive by a bind mount at `path`, `lo` up (network/netns.py)."""
+    netns.create(path)
 
 
 def remove_netns(path: str) -> None:
     """Unmount and delete a namespace file made by `create_netns`; missing is fine."""
-    if not os.path.lexists(path):
-        return
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.umount2(path.encode(), MNT_DETACH) != 0:
-        err = ctypes.get_errno()
-        if err not in (22,):  # EINVAL: not a mount point (a half-made file)
-            raise InternalError(f"umount `{path}`: {os.strerror(err).lower()}")
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(path)
+    netns.remove(path)
+
+
+def recover_networks(paths: Paths, live: Iterable[str]) -> RecoveryReport:
+    """Remove what dead containers left (after `kill -9` of the engine mid set-up, or a reboot): endpoints,
+    veths, NAT rules, proxies, resolvers, IPAM leases and namespace files of every id not in `live`.
+
+    Cheap when nothing networked ever ran (no manager is built). For dockyardd's start-up (Engine.recover)."""
+    alive = frozenset(live)
+    directory = os.path.join(paths.exec_root, "netns")
+    stale = sorted(n for n in _listdir(directory) if n not in alive)
+    for name in stale:
+        with contextlib.suppress(DockyardError, OSError):
+            remove_netns(os.path.join(directory, name))
+    report = RecoveryReport()
+    if os.path.isdir(os.path.join(paths.data_root, "network")):
+        manager = ContainerNetworks(paths, _no_lookup).manager
+        report = manager.recover(lambda cid: cid in alive)
+    return dataclass_replace(report, namespaces=tuple(stale))
+
+
+def _listdir(directory: str) -> list[str]:
+    try:
+        return os.listdir(directory)
+    except FileNotFoundError:
+        return []
 
 
 def release_on_exit(paths: Paths, container_id: str, *, remove_netns: bool = False) -> None:

@@ -72,6 +72,20 @@ class RestartPolicy:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Ulimit:
+    name: str  # nofile, nproc, … (Docker's names, without RLIMIT_)
+    soft: int
+    hard: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeviceMapping:
+    path_on_host: str
+    path_in_container: str
+    cgroup_permissions: str = "rwm"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class HostConfig:
     auto_remove: bool = False
     restart_policy: RestartPolicy = RestartPolicy()
@@ -99,6 +113,29 @@ class HostConfig:
     extra_hosts: tuple[str, ...] = ()  # `name:ip`
     network_ip: str = ""  # --ip on the first network
     network_aliases: tuple[str, ...] = ()  # --network-alias on the first network
+    # run_options (cli/run_options.py, api/wire_resources.py): resources, limits, devices and namespaces
+    memory_reservation: int = 0
+    memory_swappiness: int = -1  # -1: unset (Docker's nil)
+    oom_kill_disable: bool = False
+    oom_score_adj: int = 0
+    cpuset_cpus: str = ""
+    cpuset_mems: str = ""
+    cpu_period: int = 0
+    cpu_quota: int = 0
+    blkio_weight: int = 0
+    shm_size: int = 0  # bytes; 0: Docker's default 64 MiB
+    ulimits: tuple[Ulimit, ...] = ()
+    sysctls: dict[str, str] | None = None
+    devices: tuple[DeviceMapping, ...] = ()
+    device_cgroup_rules: tuple[str, ...] = ()
+    ipc_mode: str = ""  # "" (private), private, shareable, none, host, container:<id>
+    pid_mode: str = ""  # "", host, container:<id>
+    uts_mode: str = ""  # "", host
+    group_add: tuple[str, ...] = ()
+    cgroup_parent: str = ""
+    cgroupns_mode: str = ""  # "", host, private (Docker's default: host on cgroup v1, private on v2)
+    runtime: str = ""  # as asked; the engine's one runtime runs every container
+    annotations: dict[str, str] | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

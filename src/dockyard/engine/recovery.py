@@ -3,25 +3,33 @@
 As Docker does on a daemon restart with live-restore off, a container whose monitor is gone is stopped: its
 processes are killed (the runtime's `delete --force`, after thawing a paused one), its rootfs unmounted and its
 bundle removed, and the record says `exited` (137 when something had to be killed, 255 when its fate is unknown)
-with an error. A start interrupted before its monitor took over (a mounted rootfs, no monitor) is undone the same
-way. Starts hold <container>/start.lock, so a start in progress in another process is never mistaken for debris.
+with an error; its network and volumes are released. A start interrupted before its monitor took over (a mounted
+rootfs, no monitor) is undone the same way. Starts hold <container>/start.lock, so a start in progress in another
+process is never mistaken for debris.
+
+Restart policies then apply as at dockerd's start-up (daemon.restore): `always`, `unless-stopped` when the user did
+not stop it, and `on-failure` within its retry budget are started again, the count going back to 0 (moby's
+containerStart with resetRestartManager). Without a daemon this happens on the next look at the container; with
+dockyardd, at its start (`Engine.recover`). Nothing here decides a policy: engine/restart.py does.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import glob
 import os
 import shutil
 from collections.abc import Iterator
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from dockyard.engine.records import now
+from dockyard.engine.records import ZERO_TIME, now
+from dockyard.engine.restart import RESET_AFTER, BackoffState, should_restart
 from dockyard.engine.rootfs import unmount
 from dockyard.engine.runtime_client import RuntimeFailure
 from dockyard.engine.runtime_fork import runtime_for
-from dockyard.errors import NotFound
+from dockyard.errors import DockyardError, NotFound
 
 if TYPE_CHECKING:
     from dockyard.engine.containers import Containers
@@ -57,8 +65,9 @@ def needs_repair(c: Containers, record: ContainerRecord) -> bool:
     return record.state.status in LIVE or os.path.isdir(c.paths.bundle(record.id))
 
 
-def repair(c: Containers, record: ContainerRecord) -> ContainerRecord:
-    """Stop and clean a container whose monitor is gone; returns the record as it is afterwards."""
+def repair(c: Containers, record: ContainerRecord, *, restart: bool = True) -> ContainerRecord:
+    """Stop and clean a container whose monitor is gone, then (`restart`) start it again if its policy says so;
+    returns the record as it is afterwards."""
     cid = record.id
     with start_lock(c, cid, blocking=False) as mine:
         if not mine:
@@ -80,7 +89,34 @@ def repair(c: Containers, record: ContainerRecord) -> ContainerRecord:
     if record.host_config.auto_remove:
         with contextlib.suppress(Exception):
             c.remove(cid, force=True, volumes=True)  # --rm removes anonymous volumes too
+        return record
+    if restart and wants_restart(record):
+        return restart_by_policy(c, record)
     return record
+
+
+def wants_restart(record: ContainerRecord) -> bool:
+    """moby's ShouldRestart at daemon start for a stopped container: its policy, its manual-stop flag, its exit
+    code and restart count (never a container that was only created, nor one removed with --rm)."""
+    state = record.state
+    if state.status != "exited" or state.started_at == ZERO_TIME or record.host_config.auto_remove:
+        return False
+    decision = should_restart(record.host_config.restart_policy, BackoffState(count=record.restart_count),
+                              exit_code=state.exit_code, manually_stopped=record.manually_stopped,
+                              ran_for=RESET_AFTER)  # fmt: skip
+    return decision.restart
+
+
+def restart_by_policy(c: Containers, record: ContainerRecord) -> ContainerRecord:
+    """Start a container again under its restart policy; a failure is recorded in its State.Error, not raised
+    (the command that looked at the container is not the one that failed)."""
+    try:
+        return c.start(record.id)
+    except (DockyardError, OSError) as err:
+        message = getattr(err, "message", None) or str(err)
+        with contextlib.suppress(NotFound):
+            return c.records.update(record.id, lambda r: replace(r, state=replace(r.state, error=message)))
+        return record
 
 
 def _stop_leftovers(c: Containers, cid: str) -> bool:
@@ -96,4 +132,17 @@ def _stop_leftovers(c: Containers, cid: str) -> bool:
             runtime.delete(cid, force=True)
     unmount(c.paths.rootfs(cid))
     shutil.rmtree(c.paths.bundle(cid), ignore_errors=True)
+    with contextlib.suppress(DockyardError, OSError):
+        c.networks.release(cid)  # the monitor's exit hook never ran: endpoints, leases and NAT rules go now
+    with contextlib.suppress(DockyardError, OSError):
+        c.volumes.release(cid)
+    _remove_cgroups(cid)
     return killed
+
+
+def _remove_cgroups(cid: str) -> None:
+    """rmdir the container's default cgroups left behind when the runtime's state was already gone (v1 and v2)."""
+    # why: rmdir of a cgroup only succeeds once its last task is reaped; a busy one is left for the runtime
+    for path in (*glob.glob(f"/sys/fs/cgroup/*/dockyard/{cid}"), f"/sys/fs/cgroup/dockyard/{cid}"):
+        with contextlib.suppress(OSError):
+            os.rmdir(path)

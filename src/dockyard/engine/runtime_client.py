@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -74,6 +73,8 @@ def find_runtime(name: str | None = None) -> str:
     name = name or os.environ.get("DOCKYARD_RUNTIME") or DEFAULT_RUNTIME
     if "/" in name:
         return name
+    import shutil  # lazy: kept out of the slim monitor's import set
+
     found = shutil.which(name) or os.path.join(os.path.dirname(sys.executable), name)
     if not os.access(found, os.X_OK):
         raise NotFound(f"OCI runtime `{name}`: not found in $PATH", hint="run `make demo` or set DOCKYARD_RUNTIME")

@@ -2,14 +2,17 @@
 
 Reads nothing from the host itself: capabilities, architecture, kernel and cgroup version come in a `HostInfo`,
 so the spec is reproducible in unit tests. Owns the capability and --security-opt rules (moby's
-oci/caps TweakCapabilities and daemon/oci_linux.go); must not touch files, mounts or processes.
+oci/caps TweakCapabilities and daemon/oci_linux.go); must not touch files, mounts or processes (the exception,
+in engine/spec_resources.py: a stat of each --device path and the rootfs /etc/group for --group-add names).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from dockyard.engine import security_defaults as sec
+from dockyard.engine import spec_resources
 from dockyard.engine.records import ContainerRecord, HostConfig
 from dockyard.errors import InvalidArgument, Unsupported
 from dockyard.oci.runtime_spec import (
@@ -216,10 +219,12 @@ def build_spec(
     files: EtcFiles,
     host: HostInfo,
     netns_path: str | None = "",
+    lookup: Callable[[str], ContainerRecord] | None = None,
 ) -> Spec:
     """The config.json for `record`: Docker's default mounts, capabilities, seccomp, masked paths and namespaces.
     `netns_path`: "" a new empty network namespace, a path to join (engine/networks.py), None the host's."""
     hc = record.host_config
+    pid_of = spec_resources.pid_lookup(lookup) if lookup else None  # --ipc/--pid container:<x>
     opts = parse_security_opts(hc.security_opt)
     caps = capabilities(hc, host.capabilities)
     hostname = record.config.hostname or record.id[:12]
@@ -228,7 +233,7 @@ def build_spec(
         seccomp = sec.default_seccomp_profile(caps, arch=host.arch, kernel=host.kernel)
     confined_paths = not hc.privileged and not opts.systempaths_unconfined
     namespaces = ["mount", "network", "uts", "pid", "ipc"]
-    if host.cgroup2:
+    if hc.cgroupns_mode == "private" or (host.cgroup2 and hc.cgroupns_mode != "host"):
         namespaces.append("cgroup")  # Docker's default cgroupns mode: private on v2, host on v1
     sysctl = None
     # moby sets the unprivileged-port sysctls only in a namespace of the container's own (not host, not container:x)
@@ -246,7 +251,11 @@ def build_spec(
         oom_score_adj=0,
     )
     linux = Linux(
-        namespaces=network_namespaces(namespaces, netns_path),
+        namespaces=tuple(
+            n if n.type == "network" else Namespace(type=n.type, path=path or None)
+            for n in network_namespaces(namespaces, netns_path)
+            for t, path in spec_resources.namespaces([n.type], hc, pid_of)
+        ),  # fmt: skip
         cgroups_path=f"/dockyard/{record.id}",
         resources=resources(hc),
         sysctl=sysctl,
@@ -254,7 +263,7 @@ def build_spec(
         masked_paths=host.masked_paths if confined_paths else (),
         readonly_paths=sec.DEFAULT_READONLY_PATHS if confined_paths else (),
     )
-    return Spec(
+    spec = Spec(
         oci_version=OCI_VERSION,
         root=Root(path=rootfs, readonly=hc.read_only),
         process=process,
@@ -262,4 +271,7 @@ def build_spec(
         domainname=record.config.domainname or None,
         mounts=mounts(hc, files),
         linux=linux,
+        annotations=hc.annotations or None,
     )
+    group_file = spec_resources.group_file(rootfs) if hc.group_add else None
+    return spec_resources.apply(spec, hc, group_file=group_file, pid_of=pid_of)

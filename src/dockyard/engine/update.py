@@ -36,6 +36,12 @@ class UpdateRequest:
     cpu_shares: int | None = None
     pids_limit: int | None = None
     restart_policy: RestartPolicy | None = None
+    memory_reservation: int | None = None
+    cpuset_cpus: str | None = None
+    cpuset_mems: str | None = None
+    cpu_period: int | None = None
+    cpu_quota: int | None = None
+    blkio_weight: int | None = None
 
 
 def merged(hc: HostConfig, req: UpdateRequest) -> HostConfig:
@@ -62,6 +68,7 @@ def merged(hc: HostConfig, req: UpdateRequest) -> HostConfig:
         out = replace(out, cpu_shares=req.cpu_shares)
     if req.pids_limit is not None:
         out = replace(out, pids_limit=req.pids_limit)
+    out = _merge_resources(out, req)
     if req.restart_policy is not None:
         policy = req.restart_policy
         if policy.name not in POLICIES and policy.name != "":
@@ -71,6 +78,25 @@ def merged(hc: HostConfig, req: UpdateRequest) -> HostConfig:
         if hc.auto_remove and policy.name not in ("", "no"):
             raise InvalidArgument("Restart policy cannot be updated because AutoRemove is enabled for the container")
         out = replace(out, restart_policy=replace(policy, name=policy.name or "no"))
+    return out
+
+
+def _merge_resources(hc: HostConfig, req: UpdateRequest) -> HostConfig:
+    """--memory-reservation, --cpuset-*, --cpu-period/--cpu-quota, --blkio-weight (moby's checks)."""
+    changes = {name: getattr(req, name) for name in ("memory_reservation", "cpuset_cpus", "cpuset_mems",
+               "cpu_period", "cpu_quota", "blkio_weight") if getattr(req, name) is not None}  # fmt: skip
+    out = replace(hc, **changes)
+    if out.memory and out.memory_reservation and out.memory < out.memory_reservation:
+        raise InvalidArgument("Minimum memory limit can not be less than memory reservation limit, see usage")
+    if out.cpu_period and not 1000 <= out.cpu_period <= 1_000_000:
+        raise InvalidArgument("CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s (i.e. 1000000)")
+    if out.cpu_quota and 0 < out.cpu_quota < 1000:
+        raise InvalidArgument("CPU cfs quota can not be less than 1ms (i.e. 1000)")
+    if out.nano_cpus and (out.cpu_period or out.cpu_quota):
+        what = "Period" if out.cpu_period else "Quota"
+        raise InvalidArgument(f"Conflicting options: Nano CPUs and CPU {what} cannot both be set")
+    if out.blkio_weight and not 10 <= out.blkio_weight <= 1000:
+        raise InvalidArgument("Range of blkio weight is from 10 to 1000")
     return out
 
 
@@ -127,6 +153,25 @@ def apply_live(container_id: str, old: HostConfig, new: HostConfig, root: str = 
         _write(cpu, "cpu.shares", str(new.cpu_shares or 1024))
     if pids and new.pids_limit != old.pids_limit:
         _write(pids, "pids.max", str(new.pids_limit) if new.pids_limit > 0 else "max")
+    _apply_v1_resources(cgroup, root, old, new)
+
+
+def _apply_v1_resources(cgroup: str, root: str, old: HostConfig, new: HostConfig) -> None:
+    """The cgroup v1 files of the fields _merge_resources owns (runc's fs drivers; empty/0 restore defaults)."""
+    mem, cpu = v1_dir("memory", cgroup, root), v1_dir("cpu", cgroup, root)
+    cpuset, blkio = v1_dir("cpuset", cgroup, root), v1_dir("blkio", cgroup, root)
+    if mem and new.memory_reservation != old.memory_reservation:
+        _write(mem, "memory.soft_limit_in_bytes", str(new.memory_reservation or -1))
+    if cpuset and new.cpuset_cpus and new.cpuset_cpus != old.cpuset_cpus:
+        _write(cpuset, "cpuset.cpus", new.cpuset_cpus)
+    if cpuset and new.cpuset_mems and new.cpuset_mems != old.cpuset_mems:
+        _write(cpuset, "cpuset.mems", new.cpuset_mems)
+    if cpu and new.cpu_period and new.cpu_period != old.cpu_period:
+        _write(cpu, "cpu.cfs_period_us", str(new.cpu_period))
+    if cpu and new.cpu_quota != old.cpu_quota:
+        _write(cpu, "cpu.cfs_quota_us", str(new.cpu_quota or -1))
+    if blkio and new.blkio_weight and new.blkio_weight != old.blkio_weight:
+        _write(blkio, "blkio.weight", str(new.blkio_weight))
 
 
 def _read_int(path: str) -> int:

@@ -125,15 +125,9 @@ def preload() -> None:
     from dockyard.image.snapshots import overlay  # noqa: F401
 
     runtime_fork.preload()
-    try:
-        # why: a bridge endpoint's release at exit goes through pyroute2 (network/netlink.py), whose import
-        # (≈ 70 ms) would otherwise delay every `run --rm` on a bridge; it costs the zygote ≈ 15 MB, and each
-        # monitor only until its slim re-exec (engine/monitor_slim.py)
-        from pyroute2 import IPRoute  # type: ignore[import-untyped]  # noqa: F401
-
-        from dockyard.network import manager  # noqa: F401
-    except ImportError:
-        pass
+    # why: a bridge endpoint's release at exit goes through the network manager and netlink (network/rtnl.py,
+    # a few struct calls; pyroute2 is no longer imported)
+    from dockyard.network import manager, netlink  # noqa: F401
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -146,6 +140,23 @@ def main(argv: list[str] | None = None) -> int:
 
 
 # ---- the daemon's side ---------------------------------------------------------------------------------------
+
+
+def spawn_python(
+    module: str, fds: tuple[int, ...], args: tuple[str, ...] = (), python: str = sys.executable
+) -> subprocess.Popen[bytes]:
+    """`python -S` running `module.main()` with `fds` inherited and given as its first arguments (then `args`);
+    also the CLI zygote's start (daemon/cli_zygote.py)."""
+    # why: -S skips site (its .pth files and the editable-install finder); our sys.path is handed over instead
+    code = f"import sys; sys.path[:] = {sys.path!r}; from {module} import main; sys.exit(main())"
+    return subprocess.Popen(
+        [python, "-S", "-c", code, *(str(fd) for fd in fds), *args],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        pass_fds=fds,
+        start_new_session=True,  # a ^C to the daemon's process group is not the zygote's
+    )
 
 
 class Zygote:
@@ -164,17 +175,8 @@ class Zygote:
 
     def _start(self) -> None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        # why: -S skips site (its .pth files and the editable-install finder); our sys.path is handed over instead
-        code = f"import sys; sys.path[:] = {sys.path!r}; from dockyard.engine.zygote import main; sys.exit(main())"
         try:
-            self.proc = subprocess.Popen(
-                [self.python, "-S", "-c", code, str(theirs.fileno())],
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                pass_fds=(theirs.fileno(),),
-                start_new_session=True,  # a ^C to the daemon's process group is not the zygote's
-            )
+            self.proc = spawn_python("dockyard.engine.zygote", (theirs.fileno(),), python=self.python)
         except OSError:
             ours.close()
             raise

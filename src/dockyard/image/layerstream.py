@@ -220,16 +220,37 @@ _DECODERS: dict[str, Callable[[_Source], Iterator[bytes]]] = {
 }
 
 
+class _Hasher:
+    """sha256 of chunks on its own thread (hashlib releases the GIL for large updates)."""
+
+    def __init__(self, update: Callable[[bytes], object]) -> None:
+        self._update = update
+        self._queue: queue.Queue[bytes | None] = queue.Queue(_QUEUE_DEPTH)
+        self._thread = threading.Thread(target=self._run, name="layer-digest", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (chunk := self._queue.get()) is not None:
+            self._update(chunk)
+
+    def feed(self, chunk: bytes) -> None:
+        self._queue.put(chunk)
+
+    def finish(self) -> None:
+        self._queue.put(None)
+        self._thread.join()
+
+
 class LayerReader:
     """Forward-only reader over a layer's uncompressed tar; a worker thread reads, decompresses and hashes."""
 
-    def __init__(self, stream: BinaryIO, compression: str | None) -> None:
+    def __init__(self, stream: BinaryIO, compression: str | None, *, digest: bool = True) -> None:
         if compression is not None and compression not in COMPRESSIONS:
             raise InvalidArgument(f"apply layer: unknown compression `{compression}`")
         self._src = _Source(stream)
         self.compression = compression or sniff(self._src.peek(6))
         self._decoder = _DECODERS[self.compression]
-        self._hash = hashlib.sha256()
+        self._hash = hashlib.sha256() if digest else None
         self._queue: queue.Queue[bytes | BaseException | None] = queue.Queue(_QUEUE_DEPTH)
         self._stop = threading.Event()
         self._buf = b""
@@ -237,26 +258,40 @@ class LayerReader:
         self._offset = 0
         self._done = False
         self.last_read = b""
-        self._thread = threading.Thread(target=self._produce, name="layer-decompress", daemon=True)
-        self._thread.start()
+        # A plain tar that nobody hashes needs no second thread: reading it costs less than handing chunks over.
+        self._inline = self._decoder(self._src) if self.compression == "none" and digest is False else None
+        self._thread = None
+        if self._inline is None:
+            self._thread = threading.Thread(target=self._produce, name="layer-decompress", daemon=True)
+            self._thread.start()
 
     @property
     def compressed_bytes(self) -> int:
         return self._src.count
 
     @property
-    def diff_id(self) -> str:
-        return "sha256:" + self._hash.hexdigest()
+    def diff_id(self) -> str | None:
+        """The sha256 of the uncompressed stream; None when not asked for."""
+        return None if self._hash is None else "sha256:" + self._hash.hexdigest()
 
     def _produce(self) -> None:
         item: bytes | BaseException | None = None
+        # Decompressing and hashing together take longer than applying: hash on a thread of its own then.
+        digest = self._hash
+        hasher = _Hasher(digest.update) if digest is not None and self.compression != "none" else None
         try:
             for chunk in self._decoder(self._src):
-                self._hash.update(chunk)
-                if not self._put(chunk):
+                if not self._put(chunk):  # hand it over first: the reader starts while the chunk is hashed
                     return
+                if hasher is not None:
+                    hasher.feed(chunk)
+                elif digest is not None:
+                    digest.update(chunk)
         except BaseException as err:  # handed to the reading thread, which raises it
             item = err
+        finally:
+            if hasher is not None:
+                hasher.finish()  # the digest is whole before the end of the stream is handed over
         self._put(item)
 
     def _put(self, item: bytes | BaseException | None) -> bool:
@@ -273,7 +308,7 @@ class LayerReader:
         while self._pos >= len(self._buf):
             if self._done:
                 return False
-            item = self._queue.get()
+            item = self._next()
             if item is None:
                 self._done = True
                 return False
@@ -282,6 +317,14 @@ class LayerReader:
                 raise _stream_error(item)
             self._buf, self._pos = item, 0
         return True
+
+    def _next(self) -> bytes | BaseException | None:
+        if self._inline is None:
+            return self._queue.get()
+        try:
+            return next(self._inline, None)
+        except Exception as err:  # as the worker thread would hand it over
+            return err
 
     def at_end(self) -> bool:
         return not self._fill()
@@ -307,6 +350,22 @@ class LayerReader:
 
     def tell(self) -> int:
         return self._offset
+
+    def block_at(self, offset: int, size: int) -> bytes | None:
+        """`size` bytes from `offset` (at or after the current position); None when the stream ends before it.
+
+        One call per tar header instead of seek + read: the common case stays within the current chunk.
+        """
+        buf = self._buf
+        pos = self._pos + offset - self._offset
+        if self._pos <= pos and pos + size <= len(buf):
+            self._pos = pos + size
+            self._offset = offset + size
+            self.last_read = buf[pos : pos + size]
+            return self.last_read
+        if self.seek(offset) != offset:
+            return None
+        return self.read(size)
 
     def seek(self, offset: int, whence: int = 0) -> int:
         target = offset if whence == 0 else self._offset + offset
@@ -351,6 +410,8 @@ class LayerReader:
 
     def close(self) -> None:
         self._stop.set()
+        if self._thread is None:
+            return
         while self._thread.is_alive():
             try:
                 self._queue.get(timeout=0.05)

@@ -80,7 +80,14 @@ class SafeRoot:
     """An open root directory; hands out directory fds for relative paths, resolved as if the root were `/`.
 
     Directory fds are cached by path. Callers must call `forget()` after removing a directory or a symlink,
-    since a cached path may have resolved through it.
+    since a cached path may have resolved through it. Why reusing a cached fd (instead of one openat2 per entry)
+    is as safe: every cached fd was opened either by openat2(RESOLVE_IN_ROOT|RESOLVE_NO_MAGICLINKS) or by
+    mkdirat + openat(O_DIRECTORY|O_NOFOLLOW) of one component under an fd that was itself cached, so by
+    induction it names a directory that was inside the root when it was opened. An fd names the inode, not the
+    path: a later symlink cannot redirect it, and the only way for that directory to leave the root would be a
+    rename, which the applier never does. What can change is what the *path* means (a directory replaced by a
+    symlink later in the layer): the applier removes things only through `remove_entry`, and then calls
+    `forget()`, so the next lookup of that path resolves again, confined, from the root.
     """
 
     def __init__(self, path: str, *, resolve: int = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS) -> None:
@@ -125,13 +132,15 @@ class SafeRoot:
         if len(self._dirs) >= _MAX_CACHED_DIRS:
             self.forget()
 
-    def remember(self, rel: str, fd: int) -> None:
-        """Cache `fd` as the directory at `rel`; the cache owns it from now on."""
+    def remember(self, rel: str, fd: int, *, inherits: bool | None = None) -> None:
+        """Cache `fd` as the directory at `rel`; the cache owns it from now on. `inherits`: see `inherits()`."""
         old = self._dirs.pop(rel, None)
         if old is not None and old != fd:
             self._inherits.pop(old, None)
             os.close(old)
         self._dirs[rel] = fd
+        if inherits is not None:
+            self._inherits[fd] = inherits
 
     def inherits(self, fd: int, *, refresh: bool = False) -> bool:
         """Whether entries made in directory `fd` take something from it: its group (S_ISGID) or a default ACL.

@@ -2,11 +2,12 @@
 
 A layer is applied (image/archive.apply_layer, hardened) into an active snapshot `extract-<chain hex>` on top of
 the previous chain ID, and committed under its own chain ID only when the uncompressed digest matches the
-config's rootfs.diff_ids entry; on any failure the extract snapshot is removed. One flock per chain ID makes
-concurrent unpacks of the same layer wait for each other instead of both extracting it. Overlay snapshots with
-parents are applied through a temporary overlay mount, so whiteouts become overlay whiteouts in the upper
-directory. Runs apply_layer, which starts a worker thread: never call it from a process that must stay
-single-threaded (the runtime).
+config's rootfs.diff_ids entry (an uncompressed blob whose digest is that entry was verified by the content
+store at commit, so it is not hashed again); on any failure the extract snapshot is removed. One flock per
+chain ID makes concurrent unpacks of the same layer wait for each other instead of both extracting it.
+Overlay snapshots with parents are applied through a temporary overlay mount, so whiteouts become overlay
+whiteouts in the upper directory. Runs apply_layer, which may start worker threads: never call it from a
+process that must stay single-threaded (the runtime).
 """
 
 from __future__ import annotations
@@ -79,9 +80,11 @@ def _unpack_layer(
             blob = content.open(layer.digest)
         except NotFound as err:
             raise NotFound(f"unpack layer `{layer.digest}`: blob not found") from err
+        # An uncompressed layer's blob digest is its diff_id, and the content store checked that digest at commit.
+        known = compression is None and layer.digest == diff_id
         with blob, _mounted(mounts, scratch, chain_id) as target:
-            stats = apply_layer(blob, target, compression=compression or "none")
-        if stats.diff_id != str(diff_id):
+            stats = apply_layer(blob, target, compression=compression or "none", digest=not known)
+        if not known and stats.diff_id != str(diff_id):
             raise InvalidArgument(
                 f"unpack layer `{layer.digest}`: diff_id mismatch, the config says {diff_id}, the layer is"
                 f" {stats.diff_id}"

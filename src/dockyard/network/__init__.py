@@ -1,5 +1,5 @@
 """Bridge networking for containers: networks, IPAM, veths, NAT, published ports, embedded DNS.
 
-Nothing is imported here on purpose: `python -m dockyard.network.proxy` and `…dns` must start fast, and
-pyroute2 (~0.1–0.3 s to import) is loaded only by `netlink` when a link is actually touched.
+Nothing is imported here on purpose: `python -m dockyard.network.proxy` and `…dns` must start fast. Links
+are configured through our own rtnetlink messages (rtnl.py), namespaces through plain syscalls (netns.py).
 """

@@ -14,7 +14,7 @@ from functools import partial
 from ipaddress import IPv4Address, IPv4Network
 
 from dockyard.errors import Conflict, DockyardError, InternalError
-from dockyard.network import dns, files, helpers, portmap
+from dockyard.network import dns, files, helpers, portmap, proxy
 from dockyard.network import firewall as fw
 from dockyard.network.config import ManagerConfig
 from dockyard.network.model import Endpoint, Network, PortBinding, PortSpec, RecoveryReport
@@ -73,7 +73,8 @@ class EndpointOps:
 
     def connect(self, net: Network, container_id: str, netns_path: str, *, name: str,
                 preferred: IPv4Address | None, aliases: tuple[str, ...], mac: str | None,
-                ports: tuple[PortSpec, ...], watch_pid: int | None) -> Endpoint:  # fmt: skip
+                ports: tuple[PortSpec, ...], watch_pid: int | None,
+                dns_servers: tuple[str, ...] = ()) -> Endpoint:  # fmt: skip
         from dockyard.network import netlink
 
         assert net.ipam is not None
@@ -99,7 +100,7 @@ class EndpointOps:
                 ep = self._publish(net, ep, ports)
             if net.user_defined:
                 self._refresh_dns(ep.container_id, net.id)
-                self._ensure_resolver(ep, watch_pid)
+                self._ensure_resolver(ep, watch_pid, dns_servers)
         except BaseException:
             with contextlib.suppress(DockyardError, OSError):
                 self.teardown(ep)
@@ -169,19 +170,23 @@ class EndpointOps:
             dns.write_network_records(self.store.records_dir, net.id, net.name, recs)
         dns.write_container_networks(self.store.records_dir, container_id, self._user_networks(container_id))
 
-    def upstreams(self) -> tuple[str, ...]:
+    def upstreams(self, dns_servers: Sequence[str] = ()) -> tuple[str, ...]:
+        """The container's `--dns` servers (Docker's embedded resolver forwards to them), else the engine's."""
+        if dns_servers:
+            return tuple(dns_servers)
         if self.config.dns_upstreams is not None:
             return self.config.dns_upstreams
         return files.upstream_servers(files.read_host_resolv_conf())
 
-    def _ensure_resolver(self, ep: Endpoint, watch_pid: int | None) -> None:
+    def _ensure_resolver(self, ep: Endpoint, watch_pid: int | None, dns_servers: Sequence[str] = ()) -> None:
         pid = self.store.resolver_pid(ep.container_id)
         if pid is not None and helpers.is_helper(pid, dns.MODULE):
             return
         if watch_pid is None and (match := _PROC_NETNS.fullmatch(ep.netns_path)):
             watch_pid = int(match.group(1))
         try:
-            pid = dns.start_resolver(ep.netns_path, self.store.records_dir, ep.container_id, self.upstreams(),
+            upstreams = self.upstreams(dns_servers)
+            pid = dns.start_resolver(ep.netns_path, self.store.records_dir, ep.container_id, upstreams,
                                      watch_pid)  # fmt: skip
         except helpers.HelperFailed as err:
             raise InternalError(str(err)) from err
@@ -225,8 +230,36 @@ class EndpointOps:
                 stopped = self.stop_resolver(cid)
                 if stopped:
                     processes.append(stopped)
+        processes += self._stop_orphan_resolvers() + self._stop_orphan_proxies(networks)
         return RecoveryReport(endpoints=tuple(torn), leases=tuple(leases), links=tuple(links), rules=rules,
                               processes=tuple(processes))  # fmt: skip
+
+    def _stop_orphan_resolvers(self) -> list[int]:
+        """Resolvers of this state dir that no record names (the engine died between spawn and record)."""
+        recorded = {self.store.resolver_pid(cid) for cid in self.store.resolver_containers()}
+        mine = str(self.store.records_dir)
+        stopped = []
+        for pid, args in helpers.find_helpers(dns.MODULE):
+            at = args.index("--records-dir") + 1 if "--records-dir" in args else 0
+            if at and at < len(args) and args[at] == mine and pid not in recorded and dns.stop_resolver(pid):
+                stopped.append(pid)
+        return stopped
+
+    def _stop_orphan_proxies(self, networks: Sequence[Network]) -> list[int]:
+        """Proxies towards one of this state dir's subnets that no endpoint names (died between spawn and save)."""
+        subnets = [IPv4Network(n.ipam.subnet) for n in networks if n.ipam and n.bridge]
+        recorded = {b.proxy_pid for e in self.store.endpoints() for b in e.ports}
+        stopped = []
+        for pid, args in helpers.find_helpers(proxy.MODULE):
+            at = args.index("-container-ip") + 1 if "-container-ip" in args else 0
+            try:
+                target = IPv4Address(args[at]) if at and at < len(args) else None
+            except ValueError:
+                continue
+            mine = target is not None and any(target in net for net in subnets)
+            if mine and pid not in recorded and stop_proxy(pid):
+                stopped.append(pid)
+        return stopped
 
 
 def _enable_ip_forward() -> None:

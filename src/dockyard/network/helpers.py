@@ -56,6 +56,22 @@ def is_helper(pid: int, module: str) -> bool:
         return False
 
 
+def find_helpers(module: str) -> list[tuple[int, list[str]]]:
+    """Every process running `python -m module`, with its arguments after the module (recovery of orphans)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                argv = [a.decode(errors="replace") for a in f.read().split(b"\0")[:-1]]
+        except OSError:
+            continue
+        if "-m" in argv and argv.index("-m") + 1 < len(argv) and argv[argv.index("-m") + 1] == module:
+            found.append((int(entry), argv[argv.index("-m") + 2 :]))
+    return found
+
+
 def stop_helper(pid: int, module: str, timeout: float = 2.0) -> bool:
     """SIGTERM the helper (SIGKILL after `timeout`) and reap it if it is our child; False if it was gone."""
     if not is_helper(pid, module):

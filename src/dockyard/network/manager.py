@@ -198,9 +198,11 @@ class NetworkManager:
         mac: str | None = None,
         ports: Sequence[PortSpec] = (),
         watch_pid: int | None = None,
+        dns: Sequence[str] = (),
     ) -> Endpoint:
         """Attach the namespace at `netns_path` to the network: address, veth, default route, published ports,
-        DNS names. `watch_pid` (the container's init) lets the embedded resolver exit with the container."""
+        DNS names. `watch_pid` (the container's init) lets the embedded resolver exit with the container; on a
+        user-defined network it forwards other names to `dns` (the container's `--dns`), else the host's."""
         if network == "bridge":
             self.ensure_predefined()
         with self.store.lock():
@@ -223,7 +225,7 @@ class NetworkManager:
             preferred = ipam.parse_address(ip) if ip else None
             return self._ops.connect(
                 net, container_id, netns_path, name=name, preferred=preferred, aliases=tuple(aliases), mac=mac,
-                ports=tuple(ports), watch_pid=watch_pid,
+                ports=tuple(ports), watch_pid=watch_pid, dns_servers=tuple(dns),
             )  # fmt: skip
 
     def disconnect(self, container_id: str, network: str) -> None:

@@ -218,3 +218,4 @@ class RecoveryReport:
     links: tuple[str, ...] = ()  # leaked host veths deleted
     rules: int = 0  # firewall rules swept
     processes: tuple[int, ...] = ()  # proxy and resolver processes ended
+    namespaces: tuple[str, ...] = ()  # container ids whose namespace file was removed

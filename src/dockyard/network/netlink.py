@@ -1,9 +1,9 @@
 """Links, addresses and routes through netlink: bridges, veth pairs into a container's namespace, loopback.
 
-The ONLY module importing pyroute2 (~0.1–0.3 s), and only inside functions. To configure the container's end
-we setns(2) the calling thread into its namespace just long enough to open a netlink socket there: a netns
-switch is per-thread (setns(2): CLONE_NEWNET affects the caller only), and the socket stays bound to the
-namespace it was created in. pyroute2's own `netns=` forks a helper process per socket instead.
+The one module that configures links; it speaks rtnetlink through our small rtnl.py (pyroute2 cost ≈ 90 ms
+to import on every bridged `run`). To configure the container's end we setns(2) the calling thread into its
+namespace just long enough to open a netlink socket there: a netns switch is per-thread (setns(2):
+CLONE_NEWNET affects the caller only), and the socket stays bound to the namespace it was created in.
 """
 
 from __future__ import annotations
@@ -12,11 +12,12 @@ import contextlib
 import ctypes
 import errno
 import os
+import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
 
 from dockyard.errors import InternalError, NotFound, SyscallError
+from dockyard.network import rtnl
 
 CLONE_NEWNET = 0x40000000
 _libc: ctypes.CDLL | None = None
@@ -59,23 +60,16 @@ def entered(netns_path: str) -> Iterator[None]:
         os.close(home)
 
 
-def _iproute(netns_path: str | None = None) -> Any:
-    from pyroute2 import IPRoute  # type: ignore[import-untyped]  # lazy: see the module docstring
-
+def _rtnl(netns_path: str | None = None) -> rtnl.Rtnl:
     if netns_path is None:
-        return IPRoute()
+        return rtnl.Rtnl()
     with entered(netns_path):
-        return IPRoute()
+        return rtnl.Rtnl()
 
 
 def _netlink_error(err: Exception) -> int:
-    code = getattr(err, "code", None)
+    code = getattr(err, "errno", None)
     return code if isinstance(code, int) else errno.EIO
-
-
-def _index(ipr: Any, ifname: str) -> int | None:
-    found = ipr.link_lookup(ifname=ifname)
-    return int(found[0]) if found else None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -93,35 +87,35 @@ class VethConfig:
 
 def ensure_bridge(name: str, address: str, prefixlen: int, *, mtu: int = 1500) -> bool:
     """Create the bridge if missing, give it the gateway address, bring it up; True when it was created."""
-    with _iproute() as ipr:
+    with _rtnl() as nl:
         created = False
-        idx = _index(ipr, name)
+        idx = rtnl.index_of(name)
         try:
             if idx is None:
-                ipr.link("add", ifname=name, kind="bridge", mtu=mtu)
-                idx = _index(ipr, name)
+                nl.new_bridge(name, mtu)
                 created = True
-            have = {a.get_attr("IFA_ADDRESS") for a in ipr.get_addr(index=idx, family=2)}
-            if address not in have:
-                ipr.addr("add", index=idx, address=address, prefixlen=prefixlen)
-            ipr.link("set", index=idx, state="up")
-        except Exception as err:
-            if created:
-                with contextlib.suppress(Exception):
-                    ipr.link("del", index=idx)
+                idx = rtnl.index_of(name)
+                if idx is None:
+                    raise rtnl.NetlinkError(errno.ENODEV, "bridge vanished")
+            nl.add_address(idx, address, prefixlen)
+            nl.set_link(idx, up=True)
+        except OSError as err:
+            if created and idx is not None:
+                with contextlib.suppress(OSError):
+                    nl.del_link(idx)
             raise SyscallError("netlink: set up bridge", name, _netlink_error(err)) from err
         return created
 
 
 def delete_link(name: str) -> bool:
     """Delete a link of the host namespace (a veth takes its peer with it); False if it was not there."""
-    with _iproute() as ipr:
-        idx = _index(ipr, name)
-        if idx is None:
-            return False
+    idx = rtnl.index_of(name)
+    if idx is None:
+        return False
+    with _rtnl() as nl:
         try:
-            ipr.link("del", index=idx)
-        except Exception as err:
+            nl.del_link(idx)
+        except OSError as err:
             if _netlink_error(err) == errno.ENODEV:
                 return False
             raise SyscallError("netlink: delete link", name, _netlink_error(err)) from err
@@ -130,50 +124,53 @@ def delete_link(name: str) -> bool:
 
 def link_names(prefix: str = "") -> list[str]:
     """Names of the host namespace's links starting with `prefix`."""
-    with _iproute() as ipr:
-        names = (link.get_attr("IFLA_IFNAME") for link in ipr.get_links())
-        return sorted(n for n in names if n and n.startswith(prefix))
+    return sorted(name for _index, name in socket.if_nameindex() if name.startswith(prefix))
 
 
 def attach_veth(bridge: str, netns_path: str, cfg: VethConfig) -> None:
     """Create a veth pair whose peer is born inside the container namespace with its final name, plug the host
     end into the bridge, then address the peer, bring it and lo up and add the default route."""
-    with _iproute() as ipr:
-        br = _index(ipr, bridge)
-        if br is None:
-            raise NotFound(f"attach veth `{cfg.host_ifname}`: bridge `{bridge}` not found")
+    br = rtnl.index_of(bridge)
+    if br is None:
+        raise NotFound(f"attach veth `{cfg.host_ifname}`: bridge `{bridge}` not found")
+    with _rtnl() as nl:
         target = os.open(netns_path, os.O_RDONLY | os.O_CLOEXEC)
         try:
-            ipr.link("add", ifname=cfg.host_ifname, kind="veth", mtu=cfg.mtu,
-                     peer={"ifname": cfg.ifname, "net_ns_fd": target, "address": cfg.mac, "mtu": cfg.mtu})  # fmt: skip
-        except Exception as err:
+            nl.new_veth(cfg.host_ifname, cfg.ifname, peer_mac=cfg.mac, peer_netns_fd=target, mtu=cfg.mtu)
+        except OSError as err:
             raise SyscallError("netlink: create veth", cfg.host_ifname, _netlink_error(err)) from err
         finally:
             os.close(target)
         try:
-            host_end = _index(ipr, cfg.host_ifname)
-            ipr.link("set", index=host_end, master=br, state="up")
+            host_end = rtnl.index_of(cfg.host_ifname)
+            if host_end is None:
+                raise InternalError(f"configure veth `{cfg.host_ifname}`: not found after creation")
+            nl.set_link(host_end, up=True, master=br)
             _configure_peer(netns_path, cfg)
         except Exception as err:
-            with contextlib.suppress(Exception):
-                ipr.link("del", index=_index(ipr, cfg.host_ifname))
+            idx = rtnl.index_of(cfg.host_ifname)
+            if idx is not None:
+                with contextlib.suppress(OSError):
+                    nl.del_link(idx)
             if isinstance(err, InternalError | NotFound):
                 raise
             raise SyscallError("netlink: configure veth", cfg.ifname, _netlink_error(err)) from err
 
 
 def _configure_peer(netns_path: str, cfg: VethConfig) -> None:
-    with _iproute(netns_path) as inner:
-        idx = _index(inner, cfg.ifname)
+    with entered(netns_path):
+        inner = rtnl.Rtnl()
+        idx = rtnl.index_of(cfg.ifname)
+    with inner:
         if idx is None:
             raise InternalError(f"configure veth `{cfg.ifname}`: not found in `{netns_path}`")
-        inner.addr("add", index=idx, address=cfg.address, prefixlen=cfg.prefixlen)
-        inner.link("set", index=idx, state="up")
-        inner.link("set", index=1, state="up")
+        inner.add_address(idx, cfg.address, cfg.prefixlen)
+        inner.set_link(idx, up=True)
+        inner.set_link(1, up=True)
         if cfg.gateway:
             try:
-                inner.route("add", dst="0.0.0.0/0", gateway=cfg.gateway)
-            except Exception as err:
+                inner.add_default_route(cfg.gateway)
+            except OSError as err:
                 # A second network's gateway: the first one keeps the default route, as in Docker.
                 if _netlink_error(err) != errno.EEXIST:
                     raise
@@ -182,18 +179,16 @@ def _configure_peer(netns_path: str, cfg: VethConfig) -> None:
 def loopback_up(netns_path: str) -> None:
     """Bring `lo` up in a namespace (network mode `none`, or before the resolver binds 127.0.0.11)."""
     try:
-        with _iproute(netns_path) as inner:
-            inner.link("set", index=1, state="up")
-    except (InternalError, NotFound):
-        raise
-    except Exception as err:
+        with _rtnl(netns_path) as inner:
+            inner.set_link(1, up=True)
+    except OSError as err:
         raise SyscallError("netlink: loopback up", netns_path, _netlink_error(err)) from err
 
 
 def ns_link_names(netns_path: str) -> list[str]:
     """Link names inside a namespace (tests and interface naming)."""
-    with _iproute(netns_path) as inner:
-        return sorted(str(link.get_attr("IFLA_IFNAME")) for link in inner.get_links())
+    with entered(netns_path):
+        return sorted(name for _index, name in socket.if_nameindex())
 
 
 def mac_for(ip: str) -> str:

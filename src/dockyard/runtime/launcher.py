@@ -37,11 +37,15 @@ def site_dirs() -> tuple[str, ...]:
 def launcher_text(python: str, package_parent: str, program: str = "dockyard-runtime",
                   extra_paths: tuple[str, ...] = ()) -> str:  # fmt: skip
     module, function, _ = PROGRAMS[program]
+    # why: `dockyard` first offers the call to dockyardd's CLI zygote (cli/fastpath.py), before site-packages and
+    # click are even on the path; it returns only when no zygote takes the call
+    fast = ["from dockyard.cli.fastpath import try_zygote", "try_zygote()"] if program == "dockyard" else []
     lines = [
         f"#!{python} -IS",
         f"# {program}, written by `python -m dockyard.runtime.launcher` (see that module for why).",
         "import sys",
         f"sys.path.append({package_parent!r})",
+        *fast,
         *(f"sys.path.append({path!r})" for path in extra_paths),
         f"from {module} import {function}",
         f"{function}()",

@@ -177,3 +177,29 @@ def test_modes_are_exact_under_a_default_acl(tmp_path: Path) -> None:
     apply(tmp_path, file("acl/f", mode=0o644), file("acl/g", mode=0o755, uid=0, gid=0))
     assert stat.S_IMODE(os.stat(tmp_path / "acl/f").st_mode) == 0o644
     assert stat.S_IMODE(os.stat(tmp_path / "acl/g").st_mode) == 0o755
+
+
+def test_new_directories_inherit_what_their_parent_passes_on(tmp_path: Path) -> None:
+    # A directory made inside a setgid or default-ACL parent takes both on (mkdir(2), acl(5)): files created in it
+    # must still get the layer's exact group and mode, though the applier skips asking about directories it made.
+    (tmp_path / "acl").mkdir()
+    try:
+        os.setxattr(tmp_path / "acl", "system.posix_acl_default", _acl((0x01, 7), (0x04, 0), (0x20, 0)))
+    except OSError:
+        privileged_gate.require(False, "file system without POSIX ACLs")
+    apply(tmp_path, directory("sg", mode=0o2775, gid=50))
+    apply(
+        tmp_path,
+        directory("acl/new", mode=0o755),
+        file("acl/new/f", mode=0o644),
+        directory("sg/new", mode=0o755, gid=0),
+        file("sg/new/f", mode=0o640, uid=0, gid=0),
+        directory("plain", mode=0o750),
+        file("plain/f", mode=0o604),
+    )
+    assert stat.S_IMODE(os.stat(tmp_path / "acl/new").st_mode) == 0o755
+    assert stat.S_IMODE(os.stat(tmp_path / "acl/new/f").st_mode) == 0o644
+    st = os.stat(tmp_path / "sg/new/f")
+    assert (st.st_gid, stat.S_IMODE(st.st_mode)) == (0, 0o640)
+    assert stat.S_IMODE(os.stat(tmp_path / "plain").st_mode) == 0o750
+    assert stat.S_IMODE(os.stat(tmp_path / "plain/f").st_mode) == 0o604

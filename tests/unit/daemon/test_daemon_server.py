@@ -14,6 +14,7 @@ import pytest
 
 from dockyard.api.messages import Duplex, Response
 from dockyard.daemon.server import Limits, Server
+from dockyard.engine.cancel import Cancel
 
 CLOSED = threading.Event()
 
@@ -33,6 +34,19 @@ RELEASE = threading.Event()
 def _after_release() -> Iterator[bytes]:
     RELEASE.wait(10)
     yield b'{"StatusCode":0}\n'
+
+
+BLOCKED = Cancel()
+BLOCKED_ENDED = threading.Event()
+
+
+def _blocked_until_cancelled() -> Iterator[bytes]:
+    """A body like /wait's: nothing to send until the container exits (here: until cancelled)."""
+    try:
+        BLOCKED.wait(30)
+        yield b""
+    finally:
+        BLOCKED_ENDED.set()
 
 
 def _failing() -> Iterator[bytes]:
@@ -71,6 +85,8 @@ def handle(method: str, path: str, query: Mapping[str, str], headers: Mapping[st
         return Response(stream=_after_release(), content_type="application/json")
     if path == "/failing":
         return Response(stream=_failing())
+    if path == "/blocked":
+        return Response(stream=_blocked_until_cancelled(), cancel=BLOCKED.set)
     if path == "/echo":
         return Response.json({"length": len(body)})
     if path == "/attach":
@@ -196,6 +212,17 @@ def test_client_leaving_mid_stream_closes_the_iterator(sock: str) -> None:
     read_until(s, b"tick")
     s.close()
     assert CLOSED.wait(10)
+
+
+def test_client_leaving_a_blocked_stream_cancels_it(sock: str) -> None:
+    BLOCKED_ENDED.clear()
+    s = connect(sock)
+    s.sendall(b"POST /blocked HTTP/1.1\r\nHost: x\r\n\r\n")
+    read_until(s, b"\r\n\r\n")  # the headers come at once, as for /containers/{id}/wait
+    assert not BLOCKED.is_set()
+    s.close()
+    assert BLOCKED_ENDED.wait(10)  # its worker thread is free again, long before the body's 30 s
+    assert BLOCKED.is_set()
 
 
 def test_stream_failing_midway_ends_the_connection_without_final_chunk(sock: str) -> None:

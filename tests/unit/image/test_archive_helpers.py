@@ -11,7 +11,7 @@ import pytest
 from dockyard.image import whiteouts
 from dockyard.image.layerstream import ZstdFrames, sniff
 from dockyard.image.safepath import SafeRoot, clean_name, remove_tree
-from dockyard.image.tarheaders import FastTarInfo
+from dockyard.image.tarheaders import FastTarInfo, header_sum, plain_file
 
 
 @pytest.mark.parametrize(
@@ -144,3 +144,49 @@ def test_fast_header_decoder_falls_back_on_base256_and_bad_checksum() -> None:
     broken[0] ^= 1
     with pytest.raises(tarfile.InvalidHeaderError, match="bad checksum"):
         FastTarInfo.frombuf(bytes(broken), "utf-8", "surrogateescape")
+
+
+def test_header_sum_is_the_ustar_checksum() -> None:
+    for block in (bytes(512), b"\xff" * 512, os.urandom(512), _header(tarfile.USTAR_FORMAT)):
+        assert header_sum(block) == 256 + sum(block) - sum(block[148:156])
+
+
+@pytest.mark.parametrize("fmt", [tarfile.USTAR_FORMAT, tarfile.GNU_FORMAT, tarfile.PAX_FORMAT])
+@pytest.mark.parametrize(
+    "attrs",
+    [
+        {"size": 1234, "mtime": 1_700_000_000, "uid": 1000, "gid": 1000, "mode": 0o4755},
+        {"name": "./etc/conf", "size": 0, "mode": 0o600},
+        {"uid": 0o7777777, "gid": 5},
+    ],
+)
+def test_plain_file_agrees_with_the_header_decoder(fmt: int, attrs: dict[str, object]) -> None:
+    buf = _header(fmt, **attrs)
+    plain = plain_file(buf)
+    slow = FastTarInfo.frombuf(buf, "utf-8", "surrogateescape")
+    assert plain is not None
+    got = (plain.name, plain.mode, plain.uid, plain.gid, plain.size, plain.mtime, plain.pax_headers, plain.sparse)
+    assert got == (slow.name, slow.mode, slow.uid, slow.gid, slow.size, slow.mtime, {}, None)
+
+
+@pytest.mark.parametrize(
+    "attrs",
+    [
+        {"type": tarfile.DIRTYPE},
+        {"type": tarfile.SYMTYPE, "linkname": "x"},
+        {"type": tarfile.AREGTYPE, "name": "looks/like/a/dir/"},
+        {"name": "a/" * 60 + "file"},  # the ustar prefix field is in use
+        {"uid": 1 << 30},  # base-256: tarfile decodes it
+    ],
+)
+def test_plain_file_leaves_everything_else_to_tarfile(attrs: dict[str, object]) -> None:
+    assert plain_file(_header(tarfile.GNU_FORMAT, **attrs)) is None
+
+
+def test_plain_file_refuses_a_bad_checksum_and_a_non_octal_number() -> None:
+    broken = bytearray(_header(tarfile.USTAR_FORMAT))
+    broken[0] ^= 1
+    assert plain_file(bytes(broken)) is None
+    junk = bytearray(_header(tarfile.USTAR_FORMAT, size=7))
+    junk[124:136] = b"00000000007x"
+    assert plain_file(bytes(junk)) is None

@@ -143,3 +143,19 @@ def test_build_debian_without_mmdebstrap_says_how_to_get_it(store: ImageStore, m
         debian.build_debian(store)
     assert info.value.message == "build debian image: `mmdebstrap` is not installed"
     assert info.value.hint == "apt-get install -y mmdebstrap"
+
+
+def test_only_compressed_layers_are_hashed_again(store: ImageStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    # An uncompressed blob's digest is its diff_id, verified when the content store committed it.
+    from dockyard.image.archive import apply_layer as real
+
+    seen: list[tuple[str | None, bool]] = []
+
+    def spy(stream: io.BufferedIOBase, root: str, *, compression: str | None = None, digest: bool = True) -> object:
+        seen.append((compression, digest))
+        return real(stream, root, compression=compression, digest=digest)  # type: ignore[arg-type]
+
+    monkeypatch.setattr("dockyard.image.unpack.apply_layer", spy)
+    add(store, [LOWER], ["plain:1"], compression="none")
+    add(store, [UPPER], ["packed:1"], compression="gzip")
+    assert seen == [("none", False), ("gzip", True)]

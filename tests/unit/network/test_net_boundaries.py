@@ -1,4 +1,4 @@
-"""The network package imports only errors, oci, paths and the stdlib (+ pyroute2 in netlink, lazily)."""
+"""The network package imports only errors, oci, paths and the stdlib (pyroute2 is allowed in netlink only)."""
 
 from __future__ import annotations
 
