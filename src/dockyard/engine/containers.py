@@ -352,9 +352,6 @@ class Containers:
                 )
             lifecycle.force_stop(self, cid)
         lifecycle.await_monitor_gone(self, cid)
-        # why: marked before anything is released, so a removal killed half-way is seen as one (moby's
-        # RemovalInProgress) and finished by the next `rm` or by Engine.recover, never taken for a container
-        self.records.update_state(cid, lambda s: replace(s, status="removing"))
         runtime = CliRuntime(self.runtime_binary, self.paths.runtime_root)
         with contextlib.suppress(RuntimeFailure):
             if os.path.isdir(os.path.join(self.paths.runtime_root, cid)):

@@ -13,11 +13,13 @@ import os
 import signal
 from collections.abc import Callable
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
 
 from dockyard.engine.records import Health, Healthcheck, HealthResult, now
 
+TYPE_CHECKING = False  # why: `import typing` costs the slim monitor ~0.5 MB; mypy reads this as typing's
 if TYPE_CHECKING:
+    from typing import Any
+
     from dockyard.engine.pollloop import Loop
 
 SECOND = 1_000_000_000

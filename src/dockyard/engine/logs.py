@@ -14,12 +14,14 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, BinaryIO
 
 from dockyard.engine.records import now
 from dockyard.errors import InvalidArgument
 
+TYPE_CHECKING = False  # why: `import typing` costs the slim monitor ~0.5 MB; mypy reads this as typing's
 if TYPE_CHECKING:
+    from typing import BinaryIO
+
     from dockyard.engine.cancel import Cancel
 
 # Go's encoding/json escapes these in strings; Docker's log lines carry the same bytes.

@@ -14,11 +14,13 @@ import os
 import socket
 import struct
 import termios
-from typing import TYPE_CHECKING, Any
 
 from dockyard.engine.pollloop import ERR, IN, OUT, Loop
 
+TYPE_CHECKING = False  # why: `import typing` costs the slim monitor ~0.5 MB; mypy reads this as typing's
 if TYPE_CHECKING:
+    from typing import Any
+
     from dockyard.engine.attach import AttachHub
     from dockyard.engine.logs import LogWriter
     from dockyard.engine.records import ContainerRecord

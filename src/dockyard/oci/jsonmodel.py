@@ -90,11 +90,26 @@ def _hints(cls: type) -> dict[str, Any]:
             namespace = vars(sys.modules[cls.__module__])
             hints = {f.name: _annotation(f.annotation, namespace) for f in cls.__model_fields__}
         else:
-            import typing
-
-            hints = typing.get_type_hints(cls)
+            hints = _dataclass_hints(cls)
         _hints_cache[cls] = hints
     return hints
+
+
+def _dataclass_hints(cls: type) -> dict[str, Any]:
+    """A dataclass's field types, parsed as for models when they are PEP 563 strings of the forms models use."""
+    import dataclasses
+
+    namespace = vars(sys.modules[cls.__module__])
+    fields = dataclasses.fields(cls)
+    if all(isinstance(f.type, str) for f in fields):
+        # why: typing.get_type_hints would import typing (~0.5 MB) into the slim monitor, which decodes records
+        try:
+            return {f.name: _annotation(str(f.type), namespace) for f in fields}
+        except Exception:  # a form the parser cannot read: typing's full evaluation decides
+            pass
+    import typing
+
+    return typing.get_type_hints(cls)
 
 
 def _fields(cls: type) -> list[tuple[str, str, bool]]:

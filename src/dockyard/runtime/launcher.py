@@ -5,7 +5,7 @@ Why not pip's console scripts: they start Python with `site` (the venv's .pth fi
 and go through the editable-install finder, ~3 ms of every invocation. The launcher runs the interpreter with
 `-I -S` (isolated, no site) and puts the directory that holds the `dockyard` package on sys.path itself; the
 runtime imports only the standard library and this package, the CLI and the daemon also get the venv's
-site-packages directory (click, h11, pyroute2, zstandard: none of them needs a .pth file). `python -m
+site-packages directory (click, h11, zstandard: none of them needs a .pth file). `python -m
 dockyard.runtime.cli`, `python -m dockyard.cli.main` and `python -m dockyard.daemon.main` keep working as before.
 
 Usage: python -m dockyard.runtime.launcher <path>…   (each replaced atomically, mode 0755; the file name picks
