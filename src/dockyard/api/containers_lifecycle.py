@@ -135,6 +135,9 @@ def attach(engine: Engine, req: Request) -> Response:
     return Response(content_type=content_type, hijack=lambda duplex: _relay(opener, duplex, stdin), direct=opener)
 
 
+STDIN_DRAIN_SECONDS = 2.0  # how long a finished attach waits for its client to hang up
+
+
 def _version(text: str) -> tuple[int, int]:
     major, _, minor = text.partition(".")
     return (int(major), int(minor)) if major.isdigit() and minor.isdigit() else (1, 41)
@@ -148,9 +151,11 @@ def _relay(opener: Callable[[], socket.socket], duplex: Duplex, stdin: bool) -> 
         with contextlib.suppress(OSError):
             duplex.close_write()
         return
+    pump = None
     with sock:
         if stdin:
-            threading.Thread(target=_pump_stdin, args=(duplex, sock), name="attach-stdin", daemon=True).start()
+            pump = threading.Thread(target=_pump_stdin, args=(duplex, sock), name="attach-stdin", daemon=True)
+            pump.start()
         else:
             sock.shutdown(socket.SHUT_WR)
         while data := _recv(sock):
@@ -160,6 +165,10 @@ def _relay(opener: Callable[[], socket.socket], duplex: Duplex, stdin: bool) -> 
                 return
         with contextlib.suppress(OSError):
             duplex.close_write()
+    if pump is not None:
+        # why: closing a connection with unread input resets it (unix(7), like TCP), and a reset can reach the
+        # client before it read the end of the output; the client hangs up once it has read that end
+        pump.join(STDIN_DRAIN_SECONDS)
 
 
 def _recv(sock: socket.socket) -> bytes:
@@ -172,10 +181,18 @@ def _recv(sock: socket.socket) -> bytes:
 
 
 def _pump_stdin(duplex: Duplex, sock: socket.socket) -> None:
+    """Client → container stdin; once the container stops reading, the client's bytes are read and dropped."""
     with contextlib.suppress(OSError):
         while data := duplex.read(65536):
-            sock.sendall(data)
-        sock.shutdown(socket.SHUT_WR)
+            try:
+                sock.sendall(data)
+            except OSError:
+                break
+        else:
+            sock.shutdown(socket.SHUT_WR)
+            return
+        while duplex.read(65536):
+            pass
 
 
 # ---- logs -----------------------------------------------------------------------------------------------------

@@ -10,16 +10,18 @@ A client sends one JSON header line, then:
   {"op": "stop"}: a manual stop: no restart after this exit (and a pending restart is cancelled), then close.
   With "signal": n, the monitor also sends signal n to the init and answers b"k" before closing.
   {"op": "wait"}: one JSON line `{"StatusCode": n, "Error": ""}` when the container exits, then close.
-The monitor side (`AttachHub`) never blocks: a client that stops reading for MAX_BUFFER bytes is dropped.
+The monitor side (`AttachHub`) never blocks: a client that stops reading for MAX_BUFFER bytes is dropped. It uses
+the C module `_socket` directly: the `socket` wrapper (with selectors, array, enum tables) costs the slim monitor
+~0.6 MB; only `connect` (the clients' side: CLI, daemon) imports it.
 """
 
 from __future__ import annotations
 
+import _socket
 import contextlib
 import errno
 import json
 import os
-import socket
 import struct
 from collections.abc import Callable
 
@@ -28,6 +30,7 @@ from dockyard.errors import Conflict, InvalidArgument
 
 TYPE_CHECKING = False  # why: `import typing` costs the slim monitor ~0.5 MB; mypy reads this as typing's
 if TYPE_CHECKING:
+    import socket
     from typing import Any
 
 SOCKET_NAME = "monitor.sock"
@@ -51,6 +54,8 @@ def connect(directory: str, header: dict[str, Any], *, what: str = "attach") -> 
         dir_fd = socket_dir_fd(directory)
     except FileNotFoundError as err:
         raise Conflict(f"{what}: the container is not running") from err
+    import socket  # lazy: the monitor (AttachHub) never needs the wrapper, its callers do
+
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
     try:
         sock.connect(proc_path(dir_fd))
@@ -66,7 +71,7 @@ def connect(directory: str, header: dict[str, Any], *, what: str = "attach") -> 
 class _Client:
     __slots__ = ("closing", "eof", "fd", "header", "inbuf", "op", "out", "pending", "sock", "stdin", "streams")
 
-    def __init__(self, sock: socket.socket) -> None:
+    def __init__(self, sock: _socket.socket) -> None:
         self.sock = sock
         self.fd = sock.fileno()
         self.header: dict[str, Any] | None = None
@@ -106,13 +111,13 @@ class AttachHub:
         self.pending_arrived = 0
         self.stdin_attached = False
         if listener_fd >= 0:
-            self.listener = socket.socket(fileno=listener_fd)  # inherited across the monitor's slim re-exec
+            self.listener = _socket.socket(fileno=listener_fd)  # inherited across the monitor's slim re-exec
         else:
             dir_fd = socket_dir_fd(directory)
             try:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(proc_path(dir_fd))
-                self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+                self.listener = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM | _socket.SOCK_CLOEXEC)
                 self.listener.bind(proc_path(dir_fd))
             finally:
                 os.close(dir_fd)
@@ -125,11 +130,13 @@ class AttachHub:
     def _accept(self, _fd: int, _ev: int) -> None:
         while True:
             try:
-                sock, _ = self.listener.accept()
+                # why: the C socket has no accept(); socket.socket.accept wraps this accept4(SOCK_CLOEXEC)
+                fd, _ = self.listener._accept()  # type: ignore[attr-defined]
             except (BlockingIOError, InterruptedError):
                 return
             except OSError:
                 return
+            sock = _socket.socket(fileno=fd)
             sock.setblocking(False)
             client = _Client(sock)
             self.clients[client.fd] = client
@@ -144,7 +151,7 @@ class AttachHub:
 
     def adopt_waiter(self, fd: int) -> None:
         """Take back a `wait` client handed over across the slim re-exec."""
-        sock = socket.socket(fileno=fd)
+        sock = _socket.socket(fileno=fd)
         sock.setblocking(False)
         client = _Client(sock)
         client.header, client.op = {"op": "wait"}, "wait"
