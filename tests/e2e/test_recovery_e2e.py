@@ -179,3 +179,15 @@ def test_dockyardd_finishes_a_removal_interrupted_after_the_snapshot_went(d: Doc
         assert daemon.cli("create", *NET, "--name", "halfgone", "busybox", "true").code == 0
     finally:
         daemon.stop()
+
+
+def test_dockyardd_removes_a_container_directory_without_a_record(d: Dockyard, tmp_path: Path) -> None:
+    cid = d("create", *NET, "--name", "orphan", "busybox", "true").out.strip()
+    (d.root / "containers" / cid / "config.v2.json").unlink()  # a create or an `rm` killed half-way
+    daemon = Daemon(d.root, str(tmp_path / "d.sock"))
+    try:
+        assert daemon.cli("ps", "-aq").out == ""
+        assert not (d.root / "containers" / cid).exists()
+        assert daemon.cli("system", "check").code == 0
+    finally:
+        daemon.stop()

@@ -6,6 +6,7 @@ Holds no behaviour of its own beyond construction and host facts for /version; h
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 from dataclasses import dataclass
@@ -90,6 +91,7 @@ class Engine:
         removed: list[str] = []
         failed: list[str] = []
         snapshots = self.images.snapshotter
+        removed += self._remove_orphan_dirs()
         for record in c.records.list():
             try:
                 key = record.snapshot_key or record.id
@@ -122,6 +124,28 @@ class Engine:
             failed.append(f"networks: {getattr(err, 'message', None) or err}")
         return RecoveryReport(repaired=tuple(repaired), restarted=tuple(restarted), removed=tuple(removed),
                               failed=tuple(failed))  # fmt: skip
+
+    def _remove_orphan_dirs(self) -> list[str]:
+        """Container directories without a record: a create or an `rm` killed half-way (the record is written
+        after the directory's first files and removed with them). Safe only at daemon start, before any call."""
+        import re
+        import shutil
+
+        from dockyard.engine.rootfs import release_snapshot, unmount
+
+        c = self.containers
+        gone: list[str] = []
+        with contextlib.suppress(FileNotFoundError):
+            for name in os.listdir(c.paths.containers):
+                if not re.fullmatch(r"[0-9a-f]{64}", name) or os.path.exists(c.paths.record(name)):
+                    continue
+                with contextlib.suppress(DockyardError, OSError):
+                    unmount(c.paths.rootfs(name))
+                    release_snapshot(self.images, name)
+                shutil.rmtree(c.paths.bundle(name), ignore_errors=True)
+                shutil.rmtree(c.paths.container_dir(name), ignore_errors=True)
+                gone.append(name)
+        return gone
 
     def system_info(self) -> SystemInfo:
         machine = platform.machine()
