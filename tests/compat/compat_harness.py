@@ -145,3 +145,10 @@ def _cleanup(daemon: Daemon) -> None:
 def log_tail(daemon: Daemon, lines: int = 30) -> str:
     text = (daemon.root / "dockyardd.log").read_text(errors="replace")
     return "\n".join(text.splitlines()[-lines:])
+
+
+def docker_ok(daemon: Daemon, *args: str, timeout: float = 30) -> str:
+    """The docker CLI's stdout for a call that must succeed; else its stderr and the daemon's log tail."""
+    result = daemon.docker(*args, timeout=timeout)
+    assert result.returncode == 0, f"docker {' '.join(args)}: {result.stderr}\n--- daemon log:\n{log_tail(daemon)}"
+    return result.stdout

@@ -7,7 +7,8 @@ import re
 from collections.abc import Iterator
 
 import pytest
-from compat_harness import Daemon, docker_available, log_tail, start_daemon
+from compat_harness import Daemon, docker_available, start_daemon
+from compat_harness import docker_ok as ok
 
 pytestmark = [
     pytest.mark.privileged,
@@ -19,12 +20,6 @@ pytestmark = [
 def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
     with start_daemon(tmp_path_factory.mktemp("compat-cli")) as d:
         yield d
-
-
-def ok(daemon: Daemon, *args: str, timeout: float = 30) -> str:
-    result = daemon.docker(*args, timeout=timeout)
-    assert result.returncode == 0, f"docker {' '.join(args)}: {result.stderr}\n--- daemon log:\n{log_tail(daemon)}"
-    return result.stdout
 
 
 def test_version_prints_both_sides(daemon: Daemon) -> None:
