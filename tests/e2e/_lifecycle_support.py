@@ -11,7 +11,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,6 +77,18 @@ def container_cgroups() -> set[str]:
         if root.is_dir():
             out |= {f"{root}/{p.name}" for p in root.iterdir() if re.fullmatch(r"[0-9a-f]{64}", p.name)}
     return out
+
+
+def checked(image_root: Path, *, cgroups: bool = False) -> Iterator[Dockyard]:
+    """A test's Dockyard on `image_root` (a fixture's body: `yield from checked(...)`); afterwards every container
+    is removed and nothing may be left: container dirs, bundles, runtime state, mounts and, with `cgroups`, the
+    cgroups of the containers the test had."""
+    dockyard = Dockyard(image_root)
+    yield dockyard
+    ours = set(dockyard("ps", "-aq", "--no-trunc").out.split()) if cgroups else set()
+    dockyard.cleanup()
+    assert {c for c in container_cgroups() if c.rsplit("/", 1)[1] in ours} == set(), "container cgroups left behind"
+    assert dockyard.leftovers() == []
 
 
 def holders(root: Path) -> list[int]:

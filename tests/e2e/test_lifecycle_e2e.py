@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from _lifecycle_support import Dockyard, PtyCli, container_cgroups, make_root, wait_for
+from _lifecycle_support import Dockyard, PtyCli, checked, make_root, wait_for
 
 pytestmark = pytest.mark.privileged
 NET = ("--network", "none")
@@ -25,12 +25,7 @@ def image_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def d(image_root: Path) -> Iterator[Dockyard]:
-    dockyard = Dockyard(image_root)
-    yield dockyard
-    ours = set(dockyard("ps", "-aq", "--no-trunc").out.split())
-    dockyard.cleanup()
-    assert {c for c in container_cgroups() if c.rsplit("/", 1)[1] in ours} == set(), "container cgroups left behind"
-    assert dockyard.leftovers() == []
+    yield from checked(image_root, cgroups=True)
 
 
 def detached(d: Dockyard, name: str, *args: str) -> str:

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from _lifecycle_support import RUNTIME, Dockyard, make_root, wait_for
+from _lifecycle_support import RUNTIME, Dockyard, checked, make_root, wait_for
 
 pytestmark = pytest.mark.privileged
 NET = ("--network", "none")
@@ -27,10 +27,7 @@ def image_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def d(image_root: Path) -> Iterator[Dockyard]:
-    dockyard = Dockyard(image_root)
-    yield dockyard
-    dockyard.cleanup()
-    assert dockyard.leftovers() == []
+    yield from checked(image_root)
 
 
 def _monitor_of(d: Dockyard, cid: str) -> int:

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from _lifecycle_support import Dockyard, make_root, wait_for
+from _lifecycle_support import Dockyard, checked, make_root, wait_for
 
 pytestmark = pytest.mark.privileged
 NET = ("--network", "none")
@@ -20,10 +20,7 @@ def image_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def d(image_root: Path) -> Iterator[Dockyard]:
-    dockyard = Dockyard(image_root)
-    yield dockyard
-    dockyard.cleanup()
-    assert dockyard.leftovers() == []
+    yield from checked(image_root)
 
 
 def test_on_failure_restarts_exactly_n_times(d: Dockyard) -> None:

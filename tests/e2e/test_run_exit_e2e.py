@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from _lifecycle_support import RUNTIME, Dockyard, make_root
+from _lifecycle_support import RUNTIME, Dockyard, checked, make_root
 
 pytestmark = pytest.mark.privileged
 ROUNDS = 6
@@ -23,10 +23,7 @@ def image_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def d(image_root: Path) -> Iterator[Dockyard]:
-    dockyard = Dockyard(image_root)
-    yield dockyard
-    dockyard.cleanup()
-    assert dockyard.leftovers() == []
+    yield from checked(image_root)
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from _lifecycle_support import Dockyard, container_cgroups, make_root
+from _lifecycle_support import Dockyard, checked, make_root
 
 pytestmark = pytest.mark.privileged
 
@@ -21,12 +21,7 @@ def image_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def d(image_root: Path) -> Iterator[Dockyard]:
-    dockyard = Dockyard(image_root)
-    yield dockyard
-    ours = set(dockyard("ps", "-aq", "--no-trunc").out.split())
-    dockyard.cleanup()
-    assert {c for c in container_cgroups() if c.rsplit("/", 1)[1] in ours} == set(), "container cgroups left behind"
-    assert dockyard.leftovers() == []
+    yield from checked(image_root, cgroups=True)
 
 
 def run(d: Dockyard, *args: str) -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
@@ -35,10 +35,18 @@ def _each(ctx: click.Context, containers: tuple[str, ...], action: Callable[[Cli
     return 0
 
 
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _stop_options(func: F) -> F:
+    """`stop` and `restart`: the signal to stop with, and the seconds before SIGKILL."""
+    func = click.option("-t", "--timeout", "--time", "timeout", type=rl.GoInt("-t, --timeout"), default=None,
+                        help="Seconds to wait before killing the container")(func)  # fmt: skip
+    return click.option("-s", "--signal", "sig", default="", help="Signal to send to the container")(func)
+
+
 @click.command(context_settings=CONTEXT)
-@click.option("-s", "--signal", "sig", default="", help="Signal to send to the container")
-@click.option("-t", "--timeout", "--time", "timeout", type=rl.GoInt("-t, --timeout"), default=None,
-              help="Seconds to wait before killing the container")  # fmt: skip
+@_stop_options
 @click.argument("containers", nargs=-1, required=True)
 @click.pass_context
 def stop(ctx: click.Context, containers: tuple[str, ...], sig: str, timeout: int | None) -> int:
@@ -47,9 +55,7 @@ def stop(ctx: click.Context, containers: tuple[str, ...], sig: str, timeout: int
 
 
 @click.command(context_settings=CONTEXT)
-@click.option("-s", "--signal", "sig", default="", help="Signal to send to the container")
-@click.option("-t", "--timeout", "--time", "timeout", type=rl.GoInt("-t, --timeout"), default=None,
-              help="Seconds to wait before killing the container")  # fmt: skip
+@_stop_options
 @click.argument("containers", nargs=-1, required=True)
 @click.pass_context
 def restart(ctx: click.Context, containers: tuple[str, ...], sig: str, timeout: int | None) -> int:

@@ -205,3 +205,24 @@ def test_update_fields() -> None:
     assert ro.update_fields(opts) == {"MemoryReservation": 10 << 20, "CpusetCpus": "1", "CpuPeriod": 50000}
     with pytest.raises(InvalidArgument, match='"--cpu-quota" flag: strconv.ParseInt: parsing "x": invalid syntax'):
         ro.update_fields({"cpu_quota": "x"})
+
+
+def test_cidfile_claimed_written_and_its_errors(tmp_path: Path) -> None:
+    path = tmp_path / "cid"
+    claimed = ro.CidFile(str(path))
+    claimed.write("abc")
+    assert path.read_text() == "abc"
+    with pytest.raises(InvalidArgument) as exists:
+        ro.CidFile(str(path))
+    assert exists.value.message == (
+        f"container ID file found, make sure the other container isn't running or delete {path}"
+    )
+    missing_dir = tmp_path / "nodir" / "cid"
+    with pytest.raises(InvalidArgument) as unwritable:
+        ro.CidFile(str(missing_dir))
+    assert (
+        unwritable.value.message == f"failed to create the container ID file: No such file or directory: {missing_dir}"
+    )
+    dropped = ro.CidFile(str(tmp_path / "dropped"))
+    dropped.discard()
+    assert not (tmp_path / "dropped").exists()
