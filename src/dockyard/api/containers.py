@@ -5,10 +5,12 @@ from __future__ import annotations
 import itertools
 from collections import deque
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from dockyard.api import networks, streams, wire, wire_resources
+from dockyard.api import networks, streams, wire
 from dockyard.api.messages import Request, Response
+from dockyard.engine.create_warnings import HostFeatures, create_warnings
 from dockyard.errors import InvalidArgument
 
 if TYPE_CHECKING:
@@ -18,19 +20,10 @@ if TYPE_CHECKING:
 
 def create(engine: Engine, req: Request) -> Response:
     request = wire.create_request(req.json())
-    request, warnings = wire_resources.host_warnings(request, swap_limit=_swap_limit())
+    host_config, warnings = create_warnings(request.host_config, HostFeatures.probe())
+    request = replace(request, host_config=host_config)
     record = engine.containers.create(request, name=req.query.get("name") or None)
     return Response.json({"Id": record.id, "Warnings": warnings}, status=201)
-
-
-def _swap_limit() -> bool:
-    """Swap accounting: v1 memory.memsw files, v2 memory.swap.max (checked on the root's children)."""
-    import os
-
-    if os.path.exists("/sys/fs/cgroup/cgroup.controllers"):
-        with open("/sys/fs/cgroup/cgroup.controllers", encoding="ascii") as f:
-            return "memory" in f.read().split()
-    return os.path.exists("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes")
 
 
 def start(engine: Engine, req: Request) -> Response:

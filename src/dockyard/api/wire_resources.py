@@ -5,13 +5,9 @@ as moby's daemon does, with its messages. No I/O.
 
 from __future__ import annotations
 
-from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from dockyard.errors import InvalidArgument
-
-if TYPE_CHECKING:
-    from dockyard.engine.containers import CreateRequest
 
 _INTS = (("MemorySwap", "memory_swap"), ("MemoryReservation", "memory_reservation"), ("OomScoreAdj", "oom_score_adj"),
          ("CpuShares", "cpu_shares"), ("CpuPeriod", "cpu_period"), ("CpuQuota", "cpu_quota"),
@@ -132,17 +128,3 @@ def check(f: dict[str, Any], network_mode: str, memory: int) -> None:
         raise InvalidArgument(f"unknown or invalid runtime name: {f['runtime']}")
     if f.get("uts_mode", "") not in ("", "host"):
         raise InvalidArgument(f"invalid UTS mode: {f['uts_mode']}")
-
-
-SWAP_WARNING = (
-    "Your kernel does not support swap limit capabilities or the cgroup is not mounted. Memory limited without swap."
-)
-
-
-def host_warnings(request: CreateRequest, *, swap_limit: bool) -> tuple[CreateRequest, list[str]]:
-    """moby's verifyPlatformContainerResources for a host without swap accounting (no memory.memsw files): the
-    swap limit is dropped with Docker's warning instead of failing at start."""
-    hc = request.host_config
-    if swap_limit or hc.memory_swap <= 0:
-        return request, []
-    return replace(request, host_config=replace(hc, memory_swap=-1)), [SWAP_WARNING]

@@ -7,6 +7,7 @@ exiting). `CliExit` carries a Docker exit code (125 engine error, 126 cannot inv
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import click
@@ -98,16 +99,27 @@ def _create_container(client: Client, options: CreateOptions, name: str | None, 
         claimed = run_options.CidFile(cidfile)
     except InvalidArgument as err:
         raise CliExit(EXIT_ENGINE_ERROR, err.message) from err
+    _client_warnings(options)
     try:
-        container = client.create_container(options, name)
+        container, warnings = client.create_container_warned(options, name)
     except APIError as err:
         claimed.discard()
         hint = None
         if err.http_status == 404 and err.message.startswith("No such image"):
             hint = "dockyard cannot pull yet; `dockyard image build-busybox` builds busybox:latest locally"
         raise CliExit(EXIT_ENGINE_ERROR, f"Error response from daemon: {err.message}", hint) from err
+    for warning in warnings:
+        click.echo(f"WARNING: {warning}", err=True)
     claimed.write(container)
     return container
+
+
+def _client_warnings(options: CreateOptions) -> None:
+    """The docker CLI's own create warning (container/create.go warnOnLocalhostDNS, with docker CLI 28's wording;
+    that CLI prints no client-side --oom-kill-disable warning, only the daemon's)."""
+    for server in options.dns:
+        if re.fullmatch(r"127\.\d{1,3}\.\d{1,3}\.\d{1,3}|::1", server.strip()):
+            click.echo(f"WARNING: Localhost DNS ({server}) may fail in containers.", err=True)
 
 
 @click.pass_context

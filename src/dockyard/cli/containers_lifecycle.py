@@ -133,17 +133,27 @@ def start(ctx: click.Context, containers: tuple[str, ...], attach: bool, interac
 
 
 def _start_attached(client: Client, name: str, *, interactive: bool, keys: str | None) -> int:
+    pending: rl.PendingWait | None = None
     try:
         info = client.inspect_container(name)
         config = info.get("Config") or {}
         tty, stdin = bool(config.get("Tty")), interactive and bool(config.get("OpenStdin"))
         stream = api.attach(client, info["Id"], stdin=stdin)
+        # why: an --rm container may be removed before the stream ends; as docker/cli's start does, the wait
+        # ("removed") is posted before the start so the engine holds the exit status for it
+        if (info.get("HostConfig") or {}).get("AutoRemove"):
+            pending = rl.PendingWait(client, info["Id"], "removed")
         client.start_container(info["Id"])
+        how = rl.stream_container(client, info["Id"], stream, tty=tty, stdin=stdin, keys=keys, sig_proxy=True)
+        if how == attachio.DETACHED:
+            return 0
+        if pending is not None:
+            return pending.status()
     except APIError as err:
         raise rl._daemon(err) from err
-    how = rl.stream_container(client, info["Id"], stream, tty=tty, stdin=stdin, keys=keys, sig_proxy=True)
-    if how == attachio.DETACHED:
-        return 0
+    finally:
+        if pending is not None:
+            pending.close()
     return rl.exit_status(client, info["Id"], "not-running")
 
 

@@ -26,6 +26,12 @@ class CliExit(Exception):
         self.hint = hint
 
 
+class PipeClosed(Exception):
+    """stdout's reader went away (EPIPE): the program ends quietly with 141, as the docker CLI killed by SIGPIPE.
+
+    Not an OSError on purpose: click.main turns an EPIPE OSError into a plain exit 1."""
+
+
 def client_of(ctx: click.Context) -> Client:
     """The Client of this invocation, made on first use from -H / --data-root (client.client.from_env)."""
     obj: dict[str, Any] = ctx.ensure_object(dict)

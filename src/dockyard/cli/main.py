@@ -15,7 +15,7 @@ from typing import Any, NoReturn
 
 import click
 
-from dockyard.cli.exits import CONTEXT, CliExit
+from dockyard.cli.exits import CONTEXT, CliExit, PipeClosed
 from dockyard.cli.verbs import TOP_VERBS, LazyGroup
 from dockyard.errors import EXIT_ENGINE_ERROR, DockyardError
 
@@ -85,7 +85,7 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
         _fail(130, "aborted")
     except KeyboardInterrupt:
         sys.exit(130)
-    except BrokenPipeError:
+    except (BrokenPipeError, PipeClosed):
         sys.stderr.close()
         sys.exit(EXIT_BROKEN_PIPE)
     except DockyardError as err:

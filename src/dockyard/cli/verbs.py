@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from dockyard.cli.exits import CONTEXT
+from dockyard.cli.exits import CONTEXT, PipeClosed
 
 # name → (module under dockyard.cli, attribute: a click command, one-line help shown by --help)
 Entry = tuple[str, str, str]
@@ -84,6 +84,19 @@ class LazyGroup(click.Group):
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*self.table, *self.commands})
+
+    def make_context(self, info_name: str | None, args: list[str], parent: click.Context | None = None,
+                     **extra: Any) -> click.Context:  # fmt: skip
+        try:  # eager options print here: --help, --version
+            return super().make_context(info_name, args, parent, **extra)
+        except BrokenPipeError as err:
+            raise PipeClosed from err  # why: click.main would turn it into exit 1 (see PipeClosed)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError as err:
+            raise PipeClosed from err
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         command = self.commands.get(cmd_name)

@@ -238,9 +238,13 @@ class Client:
         return data
 
     def create_container(self, options: CreateOptions, name: str | None = None) -> str:
+        return self.create_container_warned(options, name)[0]
+
+    def create_container_warned(self, options: CreateOptions, name: str | None = None) -> tuple[str, list[str]]:
+        """The new container's id and the daemon's create `Warnings` (the docker CLI prints each on stderr)."""
         query = {"name": name} if name else None
         data = self._json("POST", "/containers/create", query=query, body=options.to_json())
-        return str(data["Id"])
+        return str(data["Id"]), [str(w) for w in data.get("Warnings") or ()]
 
     def start_container(self, container: str) -> None:
         self._call("POST", f"/containers/{container}/start").read()

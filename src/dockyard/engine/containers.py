@@ -26,6 +26,7 @@ from dockyard.engine.names import random_name, validate_name
 from dockyard.engine.networks import ContainerNetworks, mode_of
 from dockyard.engine.records import ContainerConfig, ContainerRecord, Healthcheck, HostConfig, RecordStore, State, now
 from dockyard.engine.runtime_client import CliRuntime, RuntimeFailure, find_runtime
+from dockyard.engine.spec_resources import SHM_DEFAULT
 from dockyard.engine.users import resolve_user
 from dockyard.engine.volumes import ContainerVolumes, MountRequest, apply_mounts
 from dockyard.errors import Conflict, DockyardError, InvalidArgument, NotFound
@@ -208,6 +209,8 @@ class Containers:
         target = self.paths.rootfs(cid)
         rootfs.mount_snapshot(self.images, record.snapshot_key or cid, target)
         try:
+            if record.host_config.ipc_mode == "shareable":  # --ipc container:<x> joiners bind it (moby's ShmPath)
+                rootfs.mount_shm(target, record.host_config.shm_size or SHM_DEFAULT)
             user_mounts = self.volumes.setup(cid, target)  # needs the rootfs mounted: copy-up reads it
             files = spec.EtcFiles(
                 hostname=os.path.join(directory, "hostname"),

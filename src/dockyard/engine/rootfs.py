@@ -13,13 +13,18 @@ import os
 from typing import TYPE_CHECKING
 
 from dockyard.errors import NotFound
-from dockyard.image.snapshots.mount import mount_all, unmount
+from dockyard.image.snapshots.base import Mount
+from dockyard.image.snapshots.mount import is_mountpoint, mount, mount_all
+from dockyard.image.snapshots.mount import unmount as _unmount
 
 if TYPE_CHECKING:
     from dockyard.image.snapshots.base import Snapshotter
     from dockyard.image.store import Image, ImageStore
 
-__all__ = ["mount_snapshot", "prepare_snapshot", "release_snapshot", "resolv_conf", "unmount", "write_etc_files"]
+__all__ = [
+    "mount_shm", "mount_snapshot", "prepare_snapshot", "release_snapshot", "resolv_conf", "shm_dir", "unmount",
+    "write_etc_files",
+]  # fmt: skip
 
 HOSTS = """\
 127.0.0.1\tlocalhost
@@ -45,6 +50,27 @@ def mount_snapshot(images: ImageStore, key: str, target: str) -> None:
     """Mount the container's snapshot at `target` (created when missing)."""
     os.makedirs(target, exist_ok=True)
     mount_all(_snapshotter(images).mounts(key), target)
+
+
+def shm_dir(target: str) -> str:
+    """The host-side /dev/shm of the container whose rootfs is at `target`: `<bundle>/shm` (moby's ShmPath)."""
+    return os.path.join(os.path.dirname(target), "shm")
+
+
+def mount_shm(target: str, size: int) -> None:
+    """Mount the tmpfs that an --ipc shareable container binds at /dev/shm and its --ipc container:<x> joiners
+    bind too (engine/spec_resources.shm_source); kept when already mounted."""
+    path = shm_dir(target)
+    os.makedirs(path, mode=0o755, exist_ok=True)
+    if not is_mountpoint(path):
+        options = ("nosuid", "nodev", "noexec", "mode=1777", f"size={(size + 1023) // 1024}k")
+        mount(Mount(type="tmpfs", source="shm", options=options), path)
+
+
+def unmount(target: str) -> None:
+    """Detach the container rootfs at `target`, and its host-side /dev/shm (`shm_dir`) when one is mounted."""
+    _unmount(shm_dir(target))
+    _unmount(target)
 
 
 def release_snapshot(images: ImageStore, key: str) -> None:

@@ -274,4 +274,5 @@ def build_spec(
         annotations=hc.annotations or None,
     )
     group_file = spec_resources.group_file(rootfs) if hc.group_add else None
-    return spec_resources.apply(spec, hc, group_file=group_file, pid_of=pid_of)
+    shm = spec_resources.shm_source(hc, rootfs, lookup)  # --ipc shareable, container:<x>
+    return spec_resources.apply(spec, hc, group_file=group_file, pid_of=pid_of, shm=shm)

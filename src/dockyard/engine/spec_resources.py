@@ -1,6 +1,6 @@
 """The run_options HostConfig fields → OCI spec parts: rlimits, sysctls, devices and their cgroup rules, memory/cpu/
-blkio resources, namespace modes, /dev/shm size, additional gids, cgroupsPath. Only host access: stat of --device
-paths (injected `stat` for tests); no mounts, no processes.
+blkio resources, namespace modes, /dev/shm (size, shared), additional gids, cgroupsPath. Only host access: stat of
+--device paths (injected `stat` for tests); no mounts, no processes.
 """
 
 from __future__ import annotations
@@ -98,10 +98,9 @@ def namespaces(types: list[str], hc: HostConfig, pid_of: PidOf | None) -> list[t
     return out
 
 
-def mounts(base: tuple[Mount, ...], hc: HostConfig) -> tuple[Mount, ...]:
-    """/dev/shm: --shm-size; none with --ipc none; the host's with --ipc host. With --ipc container:<x> the
-    container keeps a /dev/shm of its own: the donor's tmpfs lives in the donor's mount namespace and cannot be
-    bind-mounted from /proc/<pid>/root (EINVAL); moby shares a daemon-side shm mount instead (not done yet)."""
+def mounts(base: tuple[Mount, ...], hc: HostConfig, shm_source: str | None = None) -> tuple[Mount, ...]:
+    """/dev/shm: --shm-size; none with --ipc none; the host's with --ipc host; with `shm_source` (--ipc shareable,
+    container:<x>: see `shm_source`) a bind of that host-side tmpfs, as moby binds its ShmPath."""
     out = []
     for m in base:
         if m.destination == "/dev/shm":
@@ -109,11 +108,29 @@ def mounts(base: tuple[Mount, ...], hc: HostConfig) -> tuple[Mount, ...]:
                 continue
             if hc.ipc_mode == "host":
                 m = Mount(destination="/dev/shm", type="bind", source="/dev/shm", options=("rbind", "rprivate"))
+            elif shm_source:
+                m = Mount(destination="/dev/shm", type="bind", source=shm_source, options=("rbind", "rprivate"))
             elif hc.shm_size:
                 kib = (hc.shm_size + 1023) // 1024
                 m = replace(m, options=(*[o for o in m.options if not o.startswith("size=")], f"size={kib}k"))
         out.append(m)
     return tuple(out)
+
+
+def shm_source(hc: HostConfig, rootfs: str, load: Callable[[str], ContainerRecord] | None) -> str | None:
+    """The host path bound at /dev/shm, or None for a tmpfs of the container's own.
+
+    --ipc shareable: `<bundle>/shm` beside the rootfs (engine/rootfs.mount_shm mounts a tmpfs there at start);
+    --ipc container:<x>: the donor's (the host's /dev/shm for an --ipc host donor). Why not the donor's
+    /proc/<pid>/root/dev/shm: bind-mounting a mount of another mount namespace fails with EINVAL."""
+    if hc.ipc_mode == "shareable":
+        return os.path.join(os.path.dirname(rootfs), "shm")
+    if not hc.ipc_mode.startswith("container:") or load is None:
+        return None
+    donor = ipc_donor(load, hc.ipc_mode.partition(":")[2])
+    if donor.host_config.ipc_mode == "host":
+        return "/dev/shm"
+    return os.path.join(os.path.dirname(os.path.dirname(rootfs)), donor.id, "shm")
 
 
 def additional_gids(hc: HostConfig, group_file: str | None) -> tuple[int, ...]:
@@ -135,25 +152,44 @@ def additional_gids(hc: HostConfig, group_file: str | None) -> tuple[int, ...]:
     return tuple(out)
 
 
+def ipc_donor(load: Callable[[str], ContainerRecord], ref: str) -> ContainerRecord:
+    """moby's getIpcContainer: the donor must run and share its IPC (shareable or host), with moby's messages."""
+    other = load(ref)
+    if other.state.status != "running" or not other.state.pid:
+        raise Conflict(f"can't join IPC of container {ref}: container {other.id} is not running")
+    if other.host_config.ipc_mode not in ("shareable", "host"):
+        raise InvalidArgument(
+            f"can't join IPC of container {ref}: non-shareable IPC (hint: use IpcMode:shareable for the donor "
+            "container)"
+        )
+    return other
+
+
 def pid_lookup(load: Callable[[str], ContainerRecord]) -> PidOf:
-    """moby's getIpcContainer/getPidContainer: the donor must run, and share its IPC (shareable or host)."""
+    """The pid whose namespace --ipc/--pid container:<x> joins (moby's getIpcContainer, getPidContainer)."""
 
     def pid_of(kind: str, ref: str) -> int:
+        if kind == "ipc":
+            return ipc_donor(load, ref).state.pid or 0
         other = load(ref)
-        name = "IPC" if kind == "ipc" else "PID"
         if other.state.status != "running" or not other.state.pid:
-            raise Conflict(f"cannot join {name} of a non running container: {other.id}")
-        if kind == "ipc" and other.host_config.ipc_mode not in ("shareable", "host"):
-            raise InvalidArgument("non-shareable IPC (hint: use IpcMode:shareable for the donor container)")
+            raise Conflict(f"cannot join PID of a non running container: {other.id}")
         return other.state.pid
 
     return pid_of
 
 
 def apply(
-    spec: Spec, hc: HostConfig, *, stat: Stat = os.stat, group_file: str | None = None, pid_of: PidOf | None = None
+    spec: Spec,
+    hc: HostConfig,
+    *,
+    stat: Stat = os.stat,
+    group_file: str | None = None,
+    pid_of: PidOf | None = None,
+    shm: str | None = None,
 ) -> Spec:
-    """The run_options fields applied to a built spec (`pid_of` resolves --ipc/--pid container:<x>)."""
+    """The run_options fields applied to a built spec (`pid_of` resolves --ipc/--pid container:<x>; `shm` is
+    `shm_source`)."""
     assert spec.linux is not None and spec.process is not None
     nodes, rules = devices(hc, stat)
     linux = spec.linux
@@ -168,7 +204,7 @@ def apply(
     user = replace(process.user, additional_gids=(*process.user.additional_gids, *additional_gids(hc, group_file)))
     process = replace(process, rlimits=(*process.rlimits, *rlimits(hc)), user=user,
                       oom_score_adj=hc.oom_score_adj or process.oom_score_adj)  # fmt: skip
-    return replace(spec, linux=linux, process=process, mounts=mounts(spec.mounts, hc))
+    return replace(spec, linux=linux, process=process, mounts=mounts(spec.mounts, hc, shm))
 
 
 def group_file(rootfs: str) -> str | None:

@@ -106,14 +106,12 @@ _ALWAYS_ALLOWED = (
 
 
 def cgroup_resources(spec: Spec) -> Resources:
-    """The resources to apply: the spec's, with device rules completed as runc does (spec rules, then an allow
-    rule per linux.devices entry, then the always-allowed devices)."""
+    """The resources to apply: the spec's, with device rules completed as runc 1.1 does (spec rules, then the
+    always-allowed devices). A linux.devices entry gets no rule of its own: the node is created, but what the
+    container may do with it is only what linux.resources.devices grants (`--device /dev/x:/dev/x:r` is read-only)."""
     linux = spec.linux
     resources = (linux.resources if linux else None) or Resources()
     rules = list(resources.devices)
-    for dev in linux.devices if linux else ():
-        if dev.type in ("c", "b") and dev.major is not None and dev.minor is not None:
-            rules.append(DeviceRule(allow=True, type=dev.type, major=dev.major, minor=dev.minor, access="rwm"))
     for kind, major, minor, access in _ALWAYS_ALLOWED:
         rules.append(
             DeviceRule(

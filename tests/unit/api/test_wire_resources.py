@@ -81,15 +81,3 @@ def test_mobys_checks(fields: dict[str, Any], message: str) -> None:
     with pytest.raises(InvalidArgument) as err:
         host_config(**fields)
     assert str(err.value) == message
-
-
-def test_no_swap_accounting_drops_the_swap_limit_with_dockers_warning() -> None:
-    from dockyard.api.wire_resources import SWAP_WARNING, host_warnings
-
-    request = create_request({"Image": "busybox", "HostConfig": {"Memory": 64 << 20, "MemorySwap": 128 << 20}})
-    kept, warnings = host_warnings(request, swap_limit=True)
-    assert kept.host_config.memory_swap == 128 << 20 and warnings == []
-    dropped, warnings = host_warnings(request, swap_limit=False)
-    assert dropped.host_config.memory_swap == -1 and dropped.host_config.memory == 64 << 20
-    assert warnings == [SWAP_WARNING]
-    assert SWAP_WARNING.startswith("Your kernel does not support swap limit capabilities")

@@ -50,7 +50,7 @@ class CgroupManager(Protocol):
 
     - `path`: the cgroup path relative to the hierarchy root, e.g. "/dockyard/abc".
     - `version`: 1 or 2.
-    - `enforces_devices`: whether `apply` enforces `resources.devices` (False on v2: see v2's docstring).
+    - `enforces_devices`: whether `apply` enforces `resources.devices` (v1: devices.allow/deny; v2: eBPF).
     - `create()`: mkdir -p in every hierarchy used; idempotent. v1 copies cpuset.cpus/mems down from the
       parents; v2 enables controllers in the parents' cgroup.subtree_control.
     - `add_process(pid)`: move a process (all its threads) into the cgroup.

@@ -1,10 +1,7 @@
 """The cgroup v2 (unified) manager and runc's v1 → v2 value conversions; does not detect layouts.
 
-Device rules are NOT enforced on v2: the kernel's v2 devices controller is an eBPF program attached to the
-cgroup, which dockyard does not build. `apply` ignores `resources.devices` there (it does not refuse them:
-every Docker-style config carries a deny-all rule, so refusing would make v2 unusable). What remains: the
-container sees only the /dev nodes the runtime creates, and mknod needs CAP_MKNOD. `enforces_devices` is False
-so callers can warn. Also ignored on v2, as runc 1.1 does: memory.swappiness, disableOOMKiller, kernel memory.
+Device rules on v2 are an eBPF program attached to the cgroup (runtime/devicefilter.py builds and attaches it,
+as runc does). Ignored on v2, as runc 1.1 does: memory.swappiness, disableOOMKiller, kernel memory.
 """
 
 from __future__ import annotations
@@ -72,7 +69,7 @@ class V2Manager:
     """CgroupManager for the unified hierarchy (see base.CgroupManager for the contract)."""
 
     version = 2
-    enforces_devices = False
+    enforces_devices = True
 
     def __init__(self, path: str, root: str) -> None:
         self.path = path
@@ -107,6 +104,10 @@ class V2Manager:
         for key in unified:
             check_unified_key(key)
         have = self._controllers()
+        if resources.devices:
+            from dockyard.runtime import devicefilter  # lazy: ctypes and struct only when there are rules
+
+            devicefilter.attach(self._dir, resources.devices)
         cpu = resources.cpu
         if cpu is not None and (cpu.realtime_period or cpu.realtime_runtime):
             raise Unsupported("cgroup `cpu.rt_runtime_us`: realtime cpu limits need cgroup v1")

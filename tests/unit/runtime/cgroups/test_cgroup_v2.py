@@ -112,7 +112,7 @@ def test_create_enables_controllers_in_every_parent_once(root: Path, writes: lis
     writes.clear()
     m.create()
     assert writes == []
-    assert m.exists() and m.version == 2 and not m.enforces_devices
+    assert m.exists() and m.version == 2 and m.enforces_devices
 
 
 def test_create_enables_one_by_one_when_the_batch_is_refused(
@@ -132,7 +132,11 @@ def test_create_enables_one_by_one_when_the_batch_is_refused(
     assert [v for _, _, v in writes] == [batch, "+cpuset", "+cpu", "+io", "+pids", "+hugetlb"]
 
 
-def test_apply_writes_every_limit(root: Path) -> None:
+def test_apply_writes_every_limit(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from dockyard.runtime import devicefilter
+
+    attached: list[tuple[str, tuple[DeviceRule, ...]]] = []
+    monkeypatch.setattr(devicefilter, "attach", lambda directory, rules: attached.append((directory, rules)))
     m = manager(root)
     m.apply(
         Resources(
@@ -155,6 +159,7 @@ def test_apply_writes_every_limit(root: Path) -> None:
         "io.weight": "4950",
     }
     assert {k: read(root, k) for k in expected} == expected
+    assert attached == [(m._dir, (DeviceRule(allow=False, access="rwm"),))]  # the eBPF filter (runtime/devicefilter)
 
 
 @pytest.mark.parametrize(
