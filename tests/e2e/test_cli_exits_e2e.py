@@ -9,9 +9,9 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
-import _lifecycle_support as support
+import _harness as support
 import pytest
-from _lifecycle_support import Dockyard, checked, make_root
+from _harness import Dockyard, checked, make_root
 from test_cli_zygote_e2e import Daemon
 
 from dockyard.runtime.launcher import write_launcher

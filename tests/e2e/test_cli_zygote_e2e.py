@@ -13,9 +13,10 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import _lifecycle_support as support
+import _harness as support
 import pytest
-from _lifecycle_support import RUNTIME, Dockyard, PtyCli, make_root, wait_for
+from _harness import RUNTIME, Dockyard, make_root, wait_for
+from _lifecycle_support import PtyCli
 
 from dockyard.runtime.launcher import write_launcher
 

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from _info_support import Dockyard, make_root, wait_for
+from _harness import Dockyard, make_root, wait_for
 
 from privileged_gate import require
 
@@ -23,7 +23,7 @@ pytestmark = pytest.mark.privileged
 
 @pytest.fixture(scope="module")
 def dy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dockyard]:
-    d = Dockyard(make_root(tmp_path_factory.mktemp("dockyard-exec")))
+    d = Dockyard(make_root(tmp_path_factory.mktemp("dockyard-exec")), universal_newlines=False)
     started = d("run", "-d", "--name", "box", "busybox", "sleep", "600")
     assert started.code == 0, started.err
     yield d

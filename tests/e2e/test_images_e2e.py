@@ -14,56 +14,23 @@ import tarfile
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import zstandard
+from _harness import RUNTIME, Dockyard
 
 from privileged_gate import require
 
 pytestmark = pytest.mark.privileged
 
-RUNTIME = os.path.join(os.path.dirname(sys.executable), "dockyard-runtime")
 BUSYBOX = "/bin/busybox"
-
-
-@dataclass
-class Result:
-    code: int
-    out: bytes
-    err: str
-
-    @property
-    def text(self) -> str:
-        return self.out.decode()
-
-
-class Dockyard:
-    def __init__(self, root: Path, host: str | None = None) -> None:
-        self.env = {k: v for k, v in os.environ.items() if k not in ("DOCKYARD_HOST", "DOCKER_HOST")}
-        self.env.update(DOCKYARD_DATA_ROOT=str(root), DOCKYARD_RUNTIME=RUNTIME)
-        self.env.pop("DOCKYARD_EXEC_ROOT", None)
-        if host:
-            self.env["DOCKYARD_HOST"] = host
-
-    def __call__(self, *args: str, stdin: bytes | None = None, timeout: float = 60) -> Result:
-        proc = subprocess.run(
-            [sys.executable, "-m", "dockyard.cli.main", *args], env=self.env, input=stdin, capture_output=True,
-            timeout=timeout, check=False,
-        )  # fmt: skip
-        return Result(proc.returncode, proc.stdout, proc.stderr.decode())
-
-    def ok(self, *args: str, stdin: bytes | None = None) -> str:
-        result = self(*args, stdin=stdin)
-        assert result.code == 0, f"{args}: {result.err}"
-        return result.text
 
 
 @pytest.fixture
 def dockyard(tmp_path: Path) -> Iterator[Dockyard]:
     require(os.path.exists(BUSYBOX), "needs busybox-static (/bin/busybox)")
-    d = Dockyard(tmp_path / "data")
+    d = Dockyard(tmp_path / "data", universal_newlines=False)
     d.ok("image", "build-busybox")
     yield d
     for cid in d.ok("ps", "-aq").split():
@@ -88,9 +55,9 @@ def test_save_rmi_load_run(dockyard: Dockyard, tmp_path: Path) -> None:
 
 
 def test_save_to_stdout_pipe(dockyard: Dockyard) -> None:
-    result = dockyard("save", "busybox")
-    assert result.code == 0 and result.err == ""
-    with tarfile.open(fileobj=io.BytesIO(result.out)) as tf:
+    result = dockyard.raw("save", "busybox")
+    assert result.returncode == 0 and result.stderr == b""
+    with tarfile.open(fileobj=io.BytesIO(result.stdout)) as tf:
         assert "manifest.json" in tf.getnames()
 
 
@@ -166,14 +133,16 @@ def daemon(tmp_path: Path) -> Iterator[str]:
 
 
 def test_verbs_through_the_daemon(dockyard: Dockyard, daemon: str, tmp_path: Path) -> None:
-    remote = Dockyard(tmp_path / "data", host=daemon)
+    remote = Dockyard(tmp_path / "data", host=daemon, universal_newlines=False)
     remote.ok("tag", "busybox", "localhost:5000/a/b:c")
     out = remote.ok("images", "--format", "{{.Repository}}:{{.Tag}}")
     assert sorted(out.split()) == ["busybox:latest", "localhost:5000/a/b:c"]
-    archive = remote("save", "busybox", "localhost:5000/a/b:c")  # two names: a repeated query parameter
-    assert archive.code == 0, archive.err
+    archive = remote.raw("save", "busybox", "localhost:5000/a/b:c")  # two names: a repeated query parameter
+    assert archive.returncode == 0, archive.stderr
     remote.ok("rmi", "busybox", "localhost:5000/a/b:c")
-    assert remote.ok("load", stdin=archive.out) == "Loaded image: busybox:latest\nLoaded image: localhost:5000/a/b:c\n"
+    assert (
+        remote.ok("load", stdin=archive.stdout) == "Loaded image: busybox:latest\nLoaded image: localhost:5000/a/b:c\n"
+    )
     assert remote.ok("image", "inspect", "-f", "{{.RepoTags}}", "localhost:5000/a/b:c") == (
         "[busybox:latest localhost:5000/a/b:c]\n"
     )
@@ -184,7 +153,7 @@ def test_kill_9_during_load_and_rmi_leaves_a_consistent_store(dockyard: Dockyard
     every image the store lists must be whole (inspectable, its layers unpacked on use)."""
     archive = tmp_path / "bb.tar.gz"
     dockyard.ok("tag", "busybox", "victim:1")
-    archive.write_bytes(gzip.compress(dockyard("save", "busybox", "victim:1").out))
+    archive.write_bytes(gzip.compress(dockyard.raw("save", "busybox", "victim:1").stdout))
     cmd = [sys.executable, "-m", "dockyard.cli.main"]
     verbs = {"rmi": ["rmi", "-f", "victim:1", "busybox"], "load": ["load", "-i", str(archive)]}
     durations = {}

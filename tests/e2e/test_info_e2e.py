@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from _info_support import Dockyard, make_root, wait_for
+from _harness import Dockyard, make_root, wait_for
 
 pytestmark = pytest.mark.privileged
 HEADER = "CONTAINER ID   IMAGE     COMMAND   CREATED   STATUS    PORTS     NAMES"
@@ -25,7 +25,7 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def dy(root: Path) -> Iterator[Dockyard]:
-    d = Dockyard(root)
+    d = Dockyard(root, universal_newlines=False)
     yield d
     d.cleanup()
     assert d.leftovers() == []

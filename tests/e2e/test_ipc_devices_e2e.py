@@ -8,7 +8,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from _lifecycle_support import Dockyard, checked, make_root, wait_for
+from _harness import Dockyard, checked, make_root, wait_for
+from _harness import run_rm as run
 
 pytestmark = pytest.mark.privileged
 
@@ -21,12 +22,6 @@ def image_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def d(image_root: Path) -> Iterator[Dockyard]:
     yield from checked(image_root, cgroups=True)
-
-
-def run(d: Dockyard, *args: str) -> str:
-    result = d("run", "--rm", *args)
-    assert result.code == 0, result.err
-    return result.out
 
 
 def shm_mounts(root: Path) -> list[str]:

@@ -11,7 +11,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from _lifecycle_support import Dockyard, PtyCli, checked, make_root, wait_for
+from _harness import Dockyard, checked, make_root, wait_for
+from _lifecycle_support import PtyCli
 
 pytestmark = pytest.mark.privileged
 NET = ("--network", "none")

@@ -18,48 +18,15 @@ import threading
 import time
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
 from ipaddress import IPv4Network
 from pathlib import Path
 
 import pytest
+from _harness import Dockyard, make_root
 
 from privileged_gate import require
 
 pytestmark = pytest.mark.privileged
-
-RUNTIME = os.path.join(os.path.dirname(sys.executable), "dockyard-runtime")
-
-
-@dataclass
-class Result:
-    code: int
-    out: str
-    err: str
-
-
-class Dockyard:
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.env = {k: v for k, v in os.environ.items() if k not in ("DOCKYARD_HOST", "DOCKER_HOST")}
-        self.env.update(DOCKYARD_DATA_ROOT=str(root), DOCKYARD_RUNTIME=RUNTIME)
-        self.env.pop("DOCKYARD_EXEC_ROOT", None)
-
-    def __call__(self, *args: str, timeout: float = 30) -> Result:
-        proc = subprocess.run(
-            [sys.executable, "-m", "dockyard.cli.main", *args],
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
-        return Result(proc.returncode, proc.stdout, proc.stderr)
-
-    def ok(self, *args: str) -> str:
-        result = self(*args)
-        assert result.code == 0, (args, result)
-        return result.out
 
 
 def _links() -> set[str]:
@@ -96,12 +63,9 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def image_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     require(os.geteuid() == 0, "needs root")
-    require(os.path.isfile("/bin/busybox"), "busybox-static is not installed")
     for tool in ("ip", "iptables-save", "unshare"):
         require(shutil.which(tool) is not None, f"needs {tool}")
-    root = tmp_path_factory.mktemp("dyt-net")
-    assert Dockyard(root)("image", "build-busybox").code == 0
-    return root
+    return make_root(tmp_path_factory.mktemp("dyt-net"))
 
 
 @pytest.fixture

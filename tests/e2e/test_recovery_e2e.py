@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from _lifecycle_support import RUNTIME, Dockyard, checked, make_root, wait_for
+from _harness import RUNTIME, Dockyard, checked, make_root, wait_for
 
 pytestmark = pytest.mark.privileged
 NET = ("--network", "none")

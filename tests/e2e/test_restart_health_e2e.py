@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from _lifecycle_support import Dockyard, checked, make_root, wait_for
+from _harness import Dockyard, checked, make_root, wait_for
 
 pytestmark = pytest.mark.privileged
 NET = ("--network", "none")

@@ -8,63 +8,21 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
-from privileged_gate import require
+from _harness import Dockyard, make_root, wait_for
 
 pytestmark = pytest.mark.privileged
 
-RUNTIME = os.environ.get("DOCKYARD_E2E_RUNTIME", "dockyard-runtime")
-if RUNTIME == "dockyard-runtime":  # the runtime of this checkout, not whichever one /usr/local/bin links to
-    RUNTIME = os.path.join(os.path.dirname(sys.executable), RUNTIME)
 CGROUP_PARENT = Path("/sys/fs/cgroup/memory/dockyard")
-
-
-@dataclass
-class Result:
-    code: int
-    out: str
-    err: str
-
-
-class Dockyard:
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.env = {k: v for k, v in os.environ.items() if k not in ("DOCKYARD_HOST", "DOCKER_HOST")}
-        self.env.update(DOCKYARD_DATA_ROOT=str(root), DOCKYARD_RUNTIME=RUNTIME)
-        self.env.pop("DOCKYARD_EXEC_ROOT", None)
-
-    def __call__(self, *args: str, timeout: float = 30) -> Result:
-        proc = subprocess.run(
-            [sys.executable, "-m", "dockyard.cli.main", *args], env=self.env, capture_output=True, text=True,
-            timeout=timeout, check=False,
-        )  # fmt: skip
-        return Result(proc.returncode, proc.stdout, proc.stderr)
-
-    def leftovers(self) -> list[str]:
-        found = [f"container dir {p.name}" for p in (self.root / "containers").glob("*") if p.is_dir()]
-        found += [f"bundle {p.name}" for p in (self.root / "run/containers").glob("*")]
-        found += [f"runtime state {p.name}" for p in (self.root / "run/runtime").glob("*")]
-        with open("/proc/self/mountinfo", encoding="utf-8") as f:
-            found += [f"mount {line.split()[4]}" for line in f if str(self.root) in line.split()[4]]
-        return found
 
 
 @pytest.fixture(scope="module")
 def image_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    require(os.path.isfile("/bin/busybox"), "busybox-static is not installed")
-    require(shutil.which(RUNTIME) is not None, f"the runtime `{RUNTIME}` is not installed")
-    root = tmp_path_factory.mktemp("dockyard-e2e")
-    assert Dockyard(root)("image", "build-busybox").code == 0
-    return root
+    return make_root(tmp_path_factory.mktemp("dockyard-e2e"))
 
 
 @pytest.fixture
@@ -74,8 +32,14 @@ def dockyard(image_root: Path) -> Iterator[Dockyard]:
     yield d
     for line in d("ps", "-aq", "--no-trunc").out.split():
         d("rm", "-f", line)
-    after = set(os.listdir(CGROUP_PARENT)) if CGROUP_PARENT.is_dir() else set()
-    assert not {n for n in after - before if re.fullmatch(r"[0-9a-f]{64}", n)}, "container cgroups left behind"
+
+    def new_cgroups() -> set[str]:
+        after = set(os.listdir(CGROUP_PARENT)) if CGROUP_PARENT.is_dir() else set()
+        return {n for n in after - before if re.fullmatch(r"[0-9a-f]{64}", n)}
+
+    # The parent is shared by every data root on the host: another suite's container may be alive right now.
+    # A leaked cgroup of ours stays forever; theirs goes away when their container does.
+    assert wait_for(lambda: not new_cgroups(), timeout=15), f"container cgroups left behind: {new_cgroups()}"
     assert d.leftovers() == []
 
 

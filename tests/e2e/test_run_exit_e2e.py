@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from _lifecycle_support import RUNTIME, Dockyard, checked, make_root
+from _harness import RUNTIME, Dockyard, checked, make_root
 
 pytestmark = pytest.mark.privileged
 ROUNDS = 6

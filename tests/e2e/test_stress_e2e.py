@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from _lifecycle_support import CLI, Dockyard, container_cgroups, make_root
+from _harness import CLI, Dockyard, container_cgroups, make_root
 
 pytestmark = pytest.mark.privileged
 

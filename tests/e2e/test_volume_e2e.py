@@ -11,62 +11,26 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import tarfile
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from _harness import Dockyard, make_root
 
 from privileged_gate import require
 
 pytestmark = pytest.mark.privileged
 
-RUNTIME = os.path.join(os.path.dirname(sys.executable), "dockyard-runtime")
 BIND_MISSING = 'invalid mount config for type "bind": bind source path does not exist: /nope'
-
-
-@dataclass
-class Result:
-    code: int
-    out: str
-    err: str
-
-
-class Dockyard:
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.env = {k: v for k, v in os.environ.items() if k not in ("DOCKYARD_HOST", "DOCKER_HOST")}
-        self.env.update(DOCKYARD_DATA_ROOT=str(root), DOCKYARD_RUNTIME=RUNTIME)
-        self.env.pop("DOCKYARD_EXEC_ROOT", None)
-
-    def argv(self, *args: str) -> list[str]:
-        return [sys.executable, "-m", "dockyard.cli.main", *args]
-
-    def __call__(self, *args: str, stdin: str | None = None, timeout: float = 60) -> Result:
-        proc = subprocess.run(self.argv(*args), env=self.env, input=stdin, capture_output=True, text=True,
-                              timeout=timeout, check=False)  # fmt: skip
-        return Result(proc.returncode, proc.stdout, proc.stderr)
-
-    def ok(self, *args: str) -> str:
-        result = self(*args)
-        assert result.code == 0, (args, result)
-        return result.out
-
-    def volumes(self) -> list[str]:
-        return self.ok("volume", "ls", "-q").split()
 
 
 @pytest.fixture(scope="module")
 def image_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     require(os.geteuid() == 0, "needs root")
-    require(os.path.isfile("/bin/busybox"), "busybox-static is not installed")
-    root = tmp_path_factory.mktemp("dyt-vol")
-    assert Dockyard(root)("image", "build-busybox").code == 0
-    return root
+    return make_root(tmp_path_factory.mktemp("dyt-vol"))
 
 
 @pytest.fixture

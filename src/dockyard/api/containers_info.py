@@ -124,7 +124,7 @@ def archive_get(engine: Engine, req: Request) -> Response:
 
 
 def archive_put(engine: Engine, req: Request) -> Response:
-    copy.extract(engine.containers, req.params["id"], _path(req), io.BytesIO(req.body))
+    copy.extract(engine.containers, req.params["id"], _path(req), req.upload or io.BytesIO(req.body))
     return Response.empty(200)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import select
 import socket
 import threading
 import time
@@ -158,7 +159,8 @@ def _relay(opener: Callable[[], socket.socket], duplex: Duplex, stdin: bool) -> 
             pump.start()
         else:
             sock.shutdown(socket.SHUT_WR)
-        while data := _recv(sock):
+        hangup = _hangup_watch(sock, duplex)
+        while data := _recv(sock, hangup):
             try:
                 duplex.write(data)
             except (BrokenPipeError, OSError):
@@ -171,7 +173,26 @@ def _relay(opener: Callable[[], socket.socket], duplex: Duplex, stdin: bool) -> 
         pump.join(STDIN_DRAIN_SECONDS)
 
 
-def _recv(sock: socket.socket) -> bytes:
+def _hangup_watch(sock: socket.socket, duplex: Duplex) -> select.poll | None:
+    """A poll of the monitor's output and of the client's hang-up, when the duplex has a socket (dockyardd)."""
+    fileno = getattr(duplex, "fileno", None)
+    if fileno is None:
+        return None
+    poller = select.poll()
+    poller.register(sock, select.POLLIN)
+    # why: events 0 still reports POLLHUP/POLLERR; a unix stream socket reports POLLHUP only once the peer
+    # closed both ways, so a client that half-closed its stdin (`docker attach < file`) keeps its output
+    poller.register(fileno(), 0)
+    return poller
+
+
+def _recv(sock: socket.socket, hangup: select.poll | None = None) -> bytes:
+    """The monitor's next output; b"" at its end, or once the client hung up (a silent container would
+    otherwise hold this thread until its next output)."""
+    if hangup is not None:
+        events = dict(hangup.poll())
+        if events.get(sock.fileno(), 0) == 0 and len(events) > 0:
+            return b""
     # why: a monitor that closes while stdin it never read is queued resets the socket (unix(7) stream sockets
     # do, like TCP); the output before it was already read, so for the client this is the stream's end
     try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
+from dockyard.api.body_fields import string_list as _strs
 from dockyard.api.messages import Request, Response
 from dockyard.errors import InvalidArgument
 
@@ -18,15 +19,6 @@ if TYPE_CHECKING:
     from dockyard.engine.records import ContainerRecord
 
 DRIVER_NAMES = {"null": "null", "host": "host", "bridge": "bridge"}
-
-
-def _strs(data: dict[str, Any], key: str) -> tuple[str, ...]:
-    value = data.get(key)
-    if value is None:
-        return ()
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise InvalidArgument(f"invalid field `{key}`: expected an array of strings")
-    return tuple(value)
 
 
 def _obj(data: dict[str, Any], key: str) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from dockyard.api import filters as api_filters
+from dockyard.api.body_fields import string_list as _strs
 from dockyard.api.messages import Request, Response
 from dockyard.engine import volumes as ev
 from dockyard.errors import InvalidArgument
@@ -30,15 +31,6 @@ def _obj(data: Mapping[str, Any], key: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise InvalidArgument(f"invalid field `{key}`: expected an object")
     return value
-
-
-def _strs(data: Mapping[str, Any], key: str) -> tuple[str, ...]:
-    value = data.get(key)
-    if value is None:
-        return ()
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise InvalidArgument(f"invalid field `{key}`: expected an array of strings")
-    return tuple(value)
 
 
 def _str_map(data: Mapping[str, Any], key: str) -> dict[str, str]:

@@ -11,6 +11,7 @@ import time
 from calendar import timegm
 from typing import TYPE_CHECKING, Any
 
+from dockyard.api.body_fields import typed as _field
 from dockyard.errors import InvalidArgument
 from dockyard.units import human_duration
 
@@ -19,17 +20,6 @@ if TYPE_CHECKING:
     from dockyard.engine.records import ContainerRecord, State
     from dockyard.engine.volumes import MountRequest
     from dockyard.paths import Paths
-
-
-def _field(data: dict[str, Any], key: str, kind: type, what: str, default: Any) -> Any:
-    value = data.get(key)
-    if value is None:
-        return default
-    if kind is int and isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise InvalidArgument(f"invalid field `{key}`: expected {what}")
-    return value
 
 
 def _strings(data: dict[str, Any], key: str, *, allow_string: bool = False) -> tuple[str, ...] | None:

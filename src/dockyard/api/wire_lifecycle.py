@@ -6,19 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from dockyard.api.body_fields import typed as _get
 from dockyard.engine.records import Healthcheck, RestartPolicy
 from dockyard.errors import InvalidArgument
-
-
-def _get(data: dict[str, Any], key: str, kind: type, what: str, default: Any) -> Any:
-    value = data.get(key)
-    if value is None:
-        return default
-    if kind is int and isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise InvalidArgument(f"invalid field `{key}`: expected {what}")
-    return value
 
 
 def _object(data: dict[str, Any], key: str) -> dict[str, Any]:

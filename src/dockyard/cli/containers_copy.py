@@ -147,7 +147,7 @@ def extract(stream: Any, target: str, rebase: str | None, *, keep_owner: bool) -
 
 def to_container(client: Client, src: str, container: str, dest: str, *, archive: bool, follow: bool) -> None:
     if src == "-":
-        data = sys.stdin.buffer.read()
+        data = sys.stdin.buffer  # streamed as it is read: a large `cp -` never sits in memory
         try:
             stat = api.archive_stat(client, container, dest)
             if not int(stat.get("mode", 0)) & GO_DIR:

@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from dockyard.cli import formatting, run_options
+from dockyard.cli import formatting, ports_column, run_options
 from dockyard.cli.template_error import TemplateError
 from dockyard.client import containers_info as api
 from dockyard.client.client import APIError, Client
@@ -120,17 +120,8 @@ class PsRow(Mapping[str, str]):
 
 
 def ports_text(ports: Any) -> str:
-    """docker's DisplayablePorts: `0.0.0.0:8080->80/tcp, 81/udp` (ranges are not merged here)."""
-    out = []
-    for p in ports:
-        private, proto = p.get("PrivatePort"), p.get("Type", "tcp")
-        if p.get("PublicPort"):
-            ip = p.get("IP", "")
-            host = f"[{ip}]" if ":" in ip else ip
-            out.append(f"{host}:{p['PublicPort']}->{private}/{proto}")
-        else:
-            out.append(f"{private}/{proto}")
-    return ", ".join(dict.fromkeys(out))
+    """docker's DisplayablePorts: sorted, ranges merged (cli/ports_column.py)."""
+    return ports_column.displayable_ports(ports)
 
 
 @click.command(context_settings=CONTEXT)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, BinaryIO
 
 from dockyard.client.client import API_VERSION, APIError, Client
 from dockyard.client.transport import RawResponse
@@ -24,9 +24,12 @@ def _filters(filters: Mapping[str, Sequence[str]] | None) -> dict[str, str]:
 
 
 def raw(client: Client, method: str, path: str, *, query: Mapping[str, str] | None = None,
-        data: bytes | None = None) -> RawResponse:  # fmt: skip
-    """A call with a raw body (tar uploads); errors as Client's."""
-    response = client.transport.request(method, f"/v{API_VERSION}{path}", query=query, body=data)
+        data: bytes | BinaryIO | None = None) -> RawResponse:  # fmt: skip
+    """A call with a raw body (tar uploads; a file is streamed as it is read); errors as Client's."""
+    if data is None or isinstance(data, bytes):
+        response = client.transport.request(method, f"/v{API_VERSION}{path}", query=query, body=data)
+    else:
+        response = client.transport.request(method, f"/v{API_VERSION}{path}", query=query, upload=data)
     if response.status >= 400:
         body = response.read()
         try:
@@ -105,7 +108,9 @@ def archive_get(client: Client, container: str, path: str) -> tuple[dict[str, An
     return path_stat(response.headers), response.chunks
 
 
-def archive_put(client: Client, container: str, path: str, tar: bytes, *, copy_uid_gid: bool = False) -> None:
+def archive_put(
+    client: Client, container: str, path: str, tar: bytes | BinaryIO, *, copy_uid_gid: bool = False
+) -> None:
     query = {"path": path, "noOverwriteDirNonDir": "true"}
     if copy_uid_gid:
         query["copyUIDGID"] = "true"

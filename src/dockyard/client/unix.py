@@ -110,17 +110,19 @@ class HttpTransport:
         body: bytes | None = None,
         upload: BinaryIO | None = None,
     ) -> RawResponse:
-        if upload is not None:  # the daemon reads the whole body before the handler runs: no gain in streaming here
-            body = upload.read()
         url = path + ("?" + urlencode(query) if query else "")
         extra = "Connection: close\r\n"
-        if body is not None:
+        if upload is not None:  # sent as it is read (chunked): a 2 GB `load` never sits in memory
+            extra += "Content-Type: application/x-tar\r\nTransfer-Encoding: chunked\r\n"
+        elif body is not None:
             extra += f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
         elif method in ("POST", "PUT", "PATCH"):
             extra += "Content-Length: 0\r\n"
         sock = self.connect()
         try:
-            sock.sendall(self._head(method, url, extra) + (body or b""))
+            sock.sendall(self._head(method, url, extra) + (body if upload is None and body else b""))
+            if upload is not None:
+                _send_chunked(sock, upload)
             reader = sock.makefile("rb")
             status, headers = read_head(reader)
         except (OSError, ValueError) as err:
@@ -155,6 +157,17 @@ class HttpTransport:
             reader = sock.makefile("rb")
             body = b"".join(_body(sock, reader, method, status, headers))
         return RawResponse(status=status, headers=headers, chunks=iter((body,)))
+
+
+def _send_chunked(sock: socket.socket, upload: BinaryIO) -> None:
+    """`upload` in chunked encoding. The daemon may answer before the end (413, an error the handler met) and
+    close: the send stops there, and its answer is read as usual."""
+    try:
+        while data := upload.read(_CHUNK):
+            sock.sendall(b"%x\r\n" % len(data) + data + b"\r\n")
+        sock.sendall(b"0\r\n\r\n")
+    except (BrokenPipeError, ConnectionResetError):
+        pass
 
 
 class UnixTransport(HttpTransport):

@@ -1,17 +1,67 @@
-"""`AsyncDuplex`: the blocking `Duplex` a hijack callable uses from its worker thread, over asyncio streams.
+"""`AsyncDuplex` and `AsyncBody`: blocking views a worker thread uses on a connection owned by the event loop.
 
-Bridges one worker thread to the event loop that owns the socket; it must not be used from the loop's thread
-(every call waits on the loop). The contract is `dockyard.api.messages.Duplex`.
+`AsyncDuplex` is the `Duplex` of a hijack callable (contract in `dockyard.api.messages.Duplex`); `AsyncBody` is
+a request body read as it arrives. Both bridge one worker thread to the loop; they must not be used from the
+loop's thread (every call waits on the loop).
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
-from collections.abc import Coroutine
+import io
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+
+
+class AsyncBody(io.RawIOBase):
+    """A request body pulled from the loop one piece at a time (`pull()` returns b"" at its end), so the loop
+    reads the socket only as fast as the handler consumes: that is the back-pressure. An error of `pull` (the
+    body was cut short, or grew past the limit) is raised to the reader, and again on every later read."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, pull: Callable[[], Coroutine[Any, Any, bytes]]) -> None:
+        super().__init__()
+        self._loop = loop
+        self._pull = pull
+        self._left = b""
+        self._eof = False
+        self._pending: concurrent.futures.Future[bytes] | None = None
+        self.error: BaseException | None = None
+        self.size = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if self.error is not None:
+            raise self.error
+        if not self._left and not self._eof:
+            try:
+                self._pending = asyncio.run_coroutine_threadsafe(self._pull(), self._loop)
+                self._left = self._pending.result()
+            except BaseException as err:
+                self.error = self.error or err
+                raise self.error from None
+            finally:
+                self._pending = None
+            self._eof = not self._left
+            self.size += len(self._left)
+        view = memoryview(buffer).cast("B")
+        n = min(len(view), len(self._left))
+        view[:n] = self._left[:n]
+        self._left = self._left[n:]
+        return n
+
+    def abort(self, error: BaseException) -> None:
+        """From the loop's thread (the connection is cancelled: the daemon stops): the reader gets `error` now
+        instead of waiting forever on a loop that is going away."""
+        self.error = error
+        pending = self._pending
+        if pending is not None:
+            pending.cancel()
 
 
 class AsyncDuplex:
@@ -41,6 +91,11 @@ class AsyncDuplex:
         if not data:
             self._eof = True
         return data
+
+    def fileno(self) -> int:
+        """The client's socket, for a poll of its hang-up (the loop keeps reading and writing it)."""
+        sock = self._writer.get_extra_info("socket")
+        return int(sock.fileno()) if sock is not None else -1
 
     async def _write(self, data: bytes) -> None:
         if self._writer.is_closing():

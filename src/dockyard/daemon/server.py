@@ -4,6 +4,7 @@ Owns the bytes on one connection and nothing else: it never imports the engine o
 body `{"message": …}`. Handlers block (wait, logs --follow, attach), so every handler call, every `next()` of a
 streamed body and every hijack run in a worker thread; the event loop only moves bytes. It watches a streaming
 connection for EOF, and a client that hangs up gets its `Response.cancel` called, so that the body's thread ends.
+The tar bodies of load, import and archive PUT reach their handler as a stream (`upload`), read as it arrives.
 """
 
 from __future__ import annotations
@@ -11,26 +12,42 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import functools
 import http
+import io
 import logging
 import urllib.parse
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, BinaryIO, Protocol, cast
 
 import h11
 
 from dockyard.api.messages import RAW_STREAM, Response
-from dockyard.daemon.duplex import AsyncDuplex
+from dockyard.daemon.duplex import AsyncBody, AsyncDuplex
+from dockyard.errors import DockyardError, InvalidArgument
 
 log = logging.getLogger("dockyardd")
 
-HandleFn = Callable[[str, str, Mapping[str, str], Mapping[str, str], bytes], Response]
+
+class HandleFn(Protocol):
+    def __call__(
+        self,
+        method: str,
+        path: str,
+        query: Mapping[str, str],
+        headers: Mapping[str, str],
+        body: bytes,
+        upload: BinaryIO | None = None,
+    ) -> Response: ...
+
 
 MAX_BODY = 100 * 1024 * 1024
 # Endpoints whose body is a tar stream (load, import, archive PUT, build) get a larger limit.
 MAX_BULK_BODY = 4 * 1024 * 1024 * 1024
 _BULK_SUFFIXES = ("/images/load", "/images/create", "/archive", "/build", "/commit")
+# Bodies handed to the handler as a stream (their handlers read `Request.upload`); the others are read whole.
+_STREAMED = (("POST", "/images/load"), ("POST", "/images/create"), ("PUT", "/archive"))
 _READ = 65536
 _DONE = object()
 
@@ -45,6 +62,15 @@ class Limits:
         return self.max_bulk_body if bare.endswith(_BULK_SUFFIXES) else self.max_body
 
 
+def _streams(event: h11.Request) -> bool:
+    """A bulk request with a body: its handler reads the body as it arrives instead of a bytes copy."""
+    method, bare = event.method.decode("latin-1"), event.target.decode("latin-1").split("?", 1)[0]
+    if not any(method == m and bare.endswith(suffix) for m, suffix in _STREAMED):
+        return False
+    headers = dict(event.headers)
+    return b"chunked" in headers.get(b"transfer-encoding", b"").lower() or headers.get(b"content-length", b"0") != b"0"
+
+
 def parse_query(text: str) -> dict[str, str]:
     """Query parameters; a repeated key (`names=a&names=b` for save, `changes=…` for import) keeps every value,
     joined by newlines, which no image name contains and which is how Docker joins `--change` lines anyway."""
@@ -52,6 +78,10 @@ def parse_query(text: str) -> dict[str, str]:
     for key, value in urllib.parse.parse_qsl(text, keep_blank_values=True):
         query[key] = f"{query[key]}\n{value}" if key in query else value
     return query
+
+
+class _BodyTooLarge(InvalidArgument):
+    http_status = 413
 
 
 class _Reject(Exception):
@@ -137,8 +167,9 @@ class Server:
             conn.receive_data(await reader.read(_READ))
 
     async def _read_request(
-        self, conn: h11.Connection, reader: asyncio.StreamReader
-    ) -> tuple[h11.Request, bytes] | None:
+        self, conn: h11.Connection, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> tuple[h11.Request, bytes | None] | None:
+        """The request and its body; None for the body of a streamed request (`_pull` reads it later)."""
         try:
             event = await self._next_event(conn, reader)
             if not isinstance(event, h11.Request):
@@ -147,6 +178,11 @@ class Server:
             length = dict(event.headers).get(b"content-length")
             if length is not None and int(length) > limit:
                 raise _Reject(413, f"request body of {int(length)} bytes exceeds the limit of {limit} bytes")
+            if conn.client_is_waiting_for_100_continue:
+                writer.write(conn.send(h11.InformationalResponse(status_code=100, headers=[])) or b"")
+                await writer.drain()
+            if _streams(event):
+                return event, None
             parts: list[bytes] = []
             size = 0
             while True:
@@ -163,11 +199,33 @@ class Server:
         except h11.RemoteProtocolError as err:
             raise _Reject(err.error_status_hint, f"malformed request: {err}") from err
 
+    def _upload(self, conn: h11.Connection, reader: asyncio.StreamReader, path: str) -> AsyncBody:
+        """The body of a streamed request, for the handler's thread; the limit is enforced as it arrives."""
+        limit = self.limits.for_path(path)
+        seen = [0]
+
+        async def pull() -> bytes:
+            try:
+                while True:
+                    event = await self._next_event(conn, reader)
+                    if isinstance(event, h11.EndOfMessage):
+                        return b""
+                    if isinstance(event, h11.Data) and event.data:
+                        break
+            except (h11.RemoteProtocolError, ConnectionError) as err:
+                raise InvalidArgument(f"read request body: {str(err).lower()}") from err
+            seen[0] += len(event.data)
+            if seen[0] > limit:
+                raise _BodyTooLarge(f"request body exceeds the limit of {limit} bytes")
+            return bytes(event.data)
+
+        return AsyncBody(asyncio.get_running_loop(), pull)
+
     async def _one_request(
         self, conn: h11.Connection, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> bool:
         try:
-            got = await self._read_request(conn, reader)
+            got = await self._read_request(conn, reader, writer)
         except _Reject as reject:
             await self._reject(conn, writer, reject)
             return False
@@ -179,11 +237,22 @@ class Server:
         query = parse_query(target.query)
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in event.headers}
         loop = asyncio.get_running_loop()
+        upload = self._upload(conn, reader, target.path) if body is None else None
+        call = functools.partial(self.handle, method, target.path, query, headers, body or b"")
+        if upload is not None:
+            call = functools.partial(call, upload=cast(BinaryIO, io.BufferedReader(upload, _READ)))
         try:
-            response = await loop.run_in_executor(self.executor, self.handle, method, target.path, query, headers, body)
+            response = await loop.run_in_executor(self.executor, call)
+        except asyncio.CancelledError:  # the daemon stops: a handler reading the body must not wait for it
+            if upload is not None:
+                upload.abort(InvalidArgument("read request body: the daemon is shutting down"))
+            raise
         except Exception as err:
             log.exception("%s %s: unexpected error", method, target.path)
             response = self._error(500, f"internal error: {type(err).__name__}: {err}")
+        if upload is not None and isinstance(upload.error, DockyardError):
+            # why: the handler answers a failed read in its own words (often wrapped); the cause is the body's
+            response = self._error(upload.error.http_status, upload.error.message)
         log.debug("%s %s → %s", method, event.target.decode("latin-1"), 101 if response.hijack else response.status)
         if response.hijack is not None:
             await self._hijack(conn, reader, writer, response, wants_upgrade(headers))

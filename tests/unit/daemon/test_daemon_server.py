@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import BinaryIO
 
 import pytest
 
@@ -74,7 +75,14 @@ def _write_after_close(duplex: Duplex) -> None:
         LATE_WRITE.append(err)
 
 
-def handle(method: str, path: str, query: Mapping[str, str], headers: Mapping[str, str], body: bytes) -> Response:
+def handle(
+    method: str,
+    path: str,
+    query: Mapping[str, str],
+    headers: Mapping[str, str],
+    body: bytes,
+    upload: BinaryIO | None = None,
+) -> Response:
     if path == "/hello":
         return Response.json({"hello": query.get("who", "world")})
     if path == "/stream":

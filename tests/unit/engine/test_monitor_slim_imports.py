@@ -1,5 +1,6 @@
 """The slim monitor (engine/monitor_slim.py) stays import-light: its steady-state module set has no typing,
-ctypes, shutil, threading, calendar/locale/datetime, traceback, socket, ...
+ctypes, shutil, threading, calendar/locale/datetime, traceback, socket, inspect/ast/dis (dataclasses imports them: see
+monitor_slim.defer_inspect), ...
 
 Each of these is resident memory in every running container's monitor (measured in bench/daemon_bench.py); rare
 paths (exit clean-up, crash log, restart, log reading) import them when they happen. This test fails when a module
@@ -17,6 +18,8 @@ import dockyard
 
 # what monitor_slim.resume() imports, then a decode of every record type (RecordStore.load on each poll)
 STEADY_STATE = """
+from dockyard.engine.monitor_slim import defer_inspect
+defer_inspect()
 import dockyard.engine.monitor, dockyard.engine.monitor_core, dockyard.engine.restart
 import dataclasses
 from dockyard.engine import records
@@ -28,6 +31,7 @@ for value in list(vars(records).values()):
 HEAVY = {
     "typing", "ctypes", "shutil", "threading", "calendar", "locale", "datetime", "traceback", "bz2", "lzma",
     "subprocess", "tempfile", "logging", "argparse", "asyncio", "email", "http", "urllib", "pathlib",
+    "inspect", "ast", "dis", "tokenize", "linecache",  # ~0.8 MB, imported by dataclasses: see defer_inspect
     "socket",  # ~0.6 MB (selectors, array, its enums): the monitor uses the C module `_socket`
 }  # fmt: skip
 
@@ -36,6 +40,24 @@ def test_slim_monitor_imports_nothing_heavy() -> None:
     loaded = _imported_by(STEADY_STATE)
     assert {"dockyard.engine.monitor_core", "dockyard.engine.records", "dockyard.oci.jsonmodel"} <= loaded
     assert sorted(loaded & HEAVY) == []
+
+
+def test_dataclasses_without_inspect_still_work_and_inspect_loads_on_use() -> None:
+    code = """
+from dockyard.engine.monitor_slim import defer_inspect
+defer_inspect()
+import dataclasses, sys
+assert "inspect" not in sys.modules
+@dataclasses.dataclass(frozen=True)
+class Docless:
+    a: int
+assert Docless.__doc__ == "Docless" and dataclasses.replace(Docless(1), a=2) == Docless(2)
+assert "inspect" not in sys.modules
+assert dataclasses.inspect.isclass(Docless) and "inspect" in sys.modules
+import inspect
+assert inspect.isclass is dataclasses.inspect.isclass
+"""
+    assert {"dataclasses", "inspect"} <= _imported_by(code)
 
 
 def test_the_check_sees_heavy_imports() -> None:
