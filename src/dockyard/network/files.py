@@ -159,14 +159,30 @@ def hostname_content(hostname: str) -> str:
 
 
 def _write(path: Path, content: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(content)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
+    """A new file atomically; an existing one in place.
+
+    why: a running container has these files bind-mounted, which pins the inode: a rename would leave the
+    container reading the old file after `network connect`/`disconnect` (moby's rebuildDNS writes in place too).
+    """
+    data = content.encode()
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except FileNotFoundError:
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_bytes(data)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+        return
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    finally:
+        os.close(fd)
 
 
 def write_files(directory: Path, *, hosts: str, resolv_conf: str, hostname: str) -> ContainerFiles:
-    """Write the three files atomically into `directory` (created if missing)."""
+    """Write the three files into `directory` (created if missing): new ones atomically, existing ones in place."""
     directory.mkdir(parents=True, exist_ok=True)
     files = ContainerFiles(hosts=directory / "hosts", resolv_conf=directory / "resolv.conf",
                            hostname=directory / "hostname")  # fmt: skip

@@ -103,6 +103,16 @@ def test_write_files(tmp_path: Path) -> None:
     assert sorted(p.name for p in (tmp_path / "c1").iterdir()) == ["hostname", "hosts", "resolv.conf"]
 
 
+def test_rewriting_keeps_the_inodes_a_running_container_has_bind_mounted(tmp_path: Path) -> None:
+    first = files.write_files(tmp_path, hosts="H1 longer\n", resolv_conf="nameserver 10.0.0.1\n", hostname="a\n")
+    inodes = [p.stat().st_ino for p in (first.hosts, first.resolv_conf, first.hostname)]
+    again = files.write_files(tmp_path, hosts="H2\n", resolv_conf="nameserver 127.0.0.11\n", hostname="b\n")
+    assert [p.stat().st_ino for p in (again.hosts, again.resolv_conf, again.hostname)] == inodes
+    assert again.hosts.read_text() == "H2\n"  # truncated: nothing of the longer old content is left
+    assert again.resolv_conf.read_text() == "nameserver 127.0.0.11\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["hostname", "hosts", "resolv.conf"]
+
+
 def test_host_mode_files_copy_the_hosts(tmp_path: Path) -> None:
     out = files.write_host_mode_files(tmp_path, hostname="hosty")
     assert out.hosts.read_text() == Path("/etc/hosts").read_text()
