@@ -81,3 +81,6 @@ class Dockyardd:
                 self.proc.kill()
                 self.proc.wait()
         self.proc = None
+        from net_teardown import drop_idle_networks
+
+        drop_idle_networks(self.root / "data")  # its default bridge stays up like docker0: not past the bench
