@@ -22,6 +22,8 @@ from typing import Any
 
 import pytest
 
+from privileged_gate import REQUIRE_PRIVILEGED
+
 DOCKER = os.environ.get("DOCKYARD_COMPAT_DOCKER", "/usr/local/bin/docker")
 SWAGGER = Path(
     os.environ.get(
@@ -87,6 +89,13 @@ class Daemon:
 
 def docker_available() -> bool:
     return os.access(DOCKER, os.X_OK)
+
+
+# The docker CLI suites: skipped without the CLI, except under DOCKYARD_REQUIRE_PRIVILEGED=1 (CI), where they run
+# and fail as privileged tests do.
+needs_docker = pytest.mark.skipif(
+    not docker_available() and not REQUIRE_PRIVILEGED, reason="the docker CLI is not installed"
+)
 
 
 def _runtime() -> str:

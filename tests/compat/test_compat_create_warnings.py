@@ -8,11 +8,11 @@ import sys
 from collections.abc import Iterator
 
 import pytest
-from compat_harness import Daemon, docker_available, start_daemon
+from compat_harness import Daemon, needs_docker, start_daemon
 
 pytestmark = [
     pytest.mark.privileged,
-    pytest.mark.skipif(not docker_available(), reason="the docker CLI is not installed"),
+    needs_docker,
 ]
 
 CASES = [

@@ -14,12 +14,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from compat_harness import DOCKER, Daemon, docker_available, start_daemon
+from compat_harness import DOCKER, Daemon, needs_docker, start_daemon
 from compat_harness import docker_ok as ok
 
 pytestmark = [
     pytest.mark.privileged,
-    pytest.mark.skipif(not docker_available(), reason="the docker CLI is not installed"),
+    needs_docker,
 ]
 
 

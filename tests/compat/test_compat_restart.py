@@ -7,11 +7,11 @@ import signal
 from pathlib import Path
 
 import pytest
-from compat_harness import docker_available, log_tail, start_daemon
+from compat_harness import log_tail, needs_docker, start_daemon
 
 pytestmark = [
     pytest.mark.privileged,
-    pytest.mark.skipif(not docker_available(), reason="the docker CLI is not installed"),
+    needs_docker,
 ]
 
 

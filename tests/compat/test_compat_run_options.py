@@ -8,11 +8,11 @@ import os
 from collections.abc import Iterator
 
 import pytest
-from compat_harness import Daemon, docker_available, log_tail, start_daemon
+from compat_harness import Daemon, log_tail, needs_docker, start_daemon
 
 pytestmark = [
     pytest.mark.privileged,
-    pytest.mark.skipif(not docker_available(), reason="the docker CLI is not installed"),
+    needs_docker,
 ]
 
 

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from compat_harness import Daemon, docker_available, log_tail, start_daemon
+from compat_harness import Daemon, log_tail, needs_docker, start_daemon
 from interop_support import BUSYBOX, dockyard, run, tool, write_oci_layout
 
 from fixtures.peers import podman_cli
@@ -128,8 +128,6 @@ def test_podman_archives_load_and_run(daemon: Daemon, saved: Path, tmp_path: Pat
 
 # ---- the docker CLI's image verbs against dockyardd ---------------------------------------------------------
 
-docker_cli = pytest.mark.skipif(not docker_available(), reason="the docker CLI is not installed")
-
 
 def docker(daemon: Daemon, *args: str) -> str:
     result = daemon.docker(*args, timeout=60)
@@ -137,7 +135,7 @@ def docker(daemon: Daemon, *args: str) -> str:
     return result.stdout
 
 
-@docker_cli
+@needs_docker
 def test_docker_save_load_images_history(daemon: Daemon, tmp_path: Path) -> None:
     docker(daemon, "tag", "busybox", "dk/bb:1")
     docker(daemon, "save", "-o", str(tmp_path / "s.tar"), "dk/bb:1")
@@ -152,7 +150,7 @@ def test_docker_save_load_images_history(daemon: Daemon, tmp_path: Path) -> None
     docker(daemon, "rmi", "dk/bb:1")
 
 
-@docker_cli
+@needs_docker
 def test_docker_import_with_changes(daemon: Daemon, tmp_path: Path) -> None:
     write_oci_layout(tmp_path / "src")
     index = json.loads((tmp_path / "src" / "index.json").read_text())
@@ -166,6 +164,6 @@ def test_docker_import_with_changes(daemon: Daemon, tmp_path: Path) -> None:
     docker(daemon, "rmi", "dk/imp:1")
 
 
-@docker_cli
+@needs_docker
 def test_docker_image_prune(daemon: Daemon) -> None:
     assert docker(daemon, "image", "prune", "-f").splitlines()[-1].startswith("Total reclaimed space: ")

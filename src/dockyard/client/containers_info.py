@@ -26,10 +26,8 @@ def _filters(filters: Mapping[str, Sequence[str]] | None) -> dict[str, str]:
 def raw(client: Client, method: str, path: str, *, query: Mapping[str, str] | None = None,
         data: bytes | BinaryIO | None = None) -> RawResponse:  # fmt: skip
     """A call with a raw body (tar uploads; a file is streamed as it is read); errors as Client's."""
-    if data is None or isinstance(data, bytes):
-        response = client.transport.request(method, f"/v{API_VERSION}{path}", query=query, body=data)
-    else:
-        response = client.transport.request(method, f"/v{API_VERSION}{path}", query=query, upload=data)
+    body, upload = (data, None) if data is None or isinstance(data, bytes) else (None, data)
+    response = client.transport.request(method, f"/v{API_VERSION}{path}", query=query, body=body, upload=upload)
     if response.status >= 400:
         body = response.read()
         try:

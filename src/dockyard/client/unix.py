@@ -120,7 +120,7 @@ class HttpTransport:
             extra += "Content-Length: 0\r\n"
         sock = self.connect()
         try:
-            sock.sendall(self._head(method, url, extra) + (body if upload is None and body else b""))
+            sock.sendall(self._head(method, url, extra) + (body or b"" if upload is None else b""))
             if upload is not None:
                 _send_chunked(sock, upload)
             reader = sock.makefile("rb")

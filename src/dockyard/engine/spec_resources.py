@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from dockyard.engine.records import ContainerRecord, HostConfig
+from dockyard.engine.rootfs import shm_dir
 from dockyard.errors import Conflict, InvalidArgument, Unsupported
 from dockyard.oci.model import replace
 from dockyard.oci.runtime_spec import BlockIO, Cpu, Device, DeviceRule, Memory, Mount, Resources, Rlimit, Spec
@@ -124,13 +125,14 @@ def shm_source(hc: HostConfig, rootfs: str, load: Callable[[str], ContainerRecor
     --ipc container:<x>: the donor's (the host's /dev/shm for an --ipc host donor). Why not the donor's
     /proc/<pid>/root/dev/shm: bind-mounting a mount of another mount namespace fails with EINVAL."""
     if hc.ipc_mode == "shareable":
-        return os.path.join(os.path.dirname(rootfs), "shm")
+        return shm_dir(rootfs)
     if not hc.ipc_mode.startswith("container:") or load is None:
         return None
     donor = ipc_donor(load, hc.ipc_mode.partition(":")[2])
     if donor.host_config.ipc_mode == "host":
         return "/dev/shm"
-    return os.path.join(os.path.dirname(os.path.dirname(rootfs)), donor.id, "shm")
+    bundles = os.path.dirname(os.path.dirname(rootfs))  # <exec root>/containers/<id>/rootfs: the donor's sibling
+    return shm_dir(os.path.join(bundles, donor.id, os.path.basename(rootfs)))
 
 
 def additional_gids(hc: HostConfig, group_file: str | None) -> tuple[int, ...]:

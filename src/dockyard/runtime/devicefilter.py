@@ -6,16 +6,18 @@ from its context, tries the rules from the last to the first (a later rule overr
 and returns 1 (allow) or 0 (deny) for the first match; a type `a` rule with wildcards ends the list (everything
 before it is overridden) and no match denies. A rule matches when the requested access is a subset of its access.
 Unlike runc, the rules are not first normalised by a v1 emulator, so a rule that only partly overlaps an earlier
-one of the other verdict can decide differently than the v1 kernel list would; x86_64 only (the bpf syscall number).
+one of the other verdict can decide differently than the v1 kernel list would. x86_64 and aarch64 only (the
+bpf(2) syscall number).
 """
 
 from __future__ import annotations
 
 import ctypes
 import os
+import platform
 import struct
 
-from dockyard.errors import SyscallError
+from dockyard.errors import SyscallError, Unsupported
 from dockyard.oci.runtime_spec import DeviceRule
 
 # struct bpf_cgroup_dev_ctx { u32 access_type; /* (access << 16) | type */ u32 major; u32 minor; }
@@ -33,7 +35,7 @@ _JNE_K = 0x55  # BPF_JMP | BPF_JNE | BPF_K
 _JNE_X = 0x5D  # BPF_JMP | BPF_JNE | BPF_X
 _EXIT = 0x95  # BPF_JMP | BPF_EXIT
 
-_SYS_BPF = 321  # x86_64
+_SYS_BPF = {"x86_64": 321, "aarch64": 280}  # bpf(2); no glibc wrapper
 _BPF_PROG_LOAD, _BPF_PROG_ATTACH = 5, 8
 _BPF_PROG_TYPE_CGROUP_DEVICE, _BPF_CGROUP_DEVICE = 15, 6
 _BPF_F_ALLOW_MULTI = 2
@@ -96,6 +98,9 @@ def program(rules: tuple[DeviceRule, ...]) -> bytes:
 def attach(directory: str, rules: tuple[DeviceRule, ...]) -> None:
     """Load the filter for `rules` and attach it to the cgroup at `directory` (BPF_F_ALLOW_MULTI: a filter
     attached earlier, e.g. by an update, stays and also has to allow a request)."""
+    sys_bpf = _SYS_BPF.get(platform.machine())
+    if sys_bpf is None:  # why: another architecture's number would be some other system call
+        raise Unsupported(f"cgroup v2 device rules: no bpf(2) syscall number for `{platform.machine()}`")
     code = program(rules)
     libc = ctypes.CDLL(None, use_errno=True)
     insns = ctypes.create_string_buffer(code, len(code))
@@ -104,7 +109,7 @@ def attach(directory: str, rules: tuple[DeviceRule, ...]) -> None:
     load = struct.pack("<IIQQIIQI", _BPF_PROG_TYPE_CGROUP_DEVICE, len(code) // 8, ctypes.addressof(insns),
                        ctypes.addressof(license), 0, 0, 0, 0)  # fmt: skip
     attr = ctypes.create_string_buffer(load, 128)
-    prog = libc.syscall(ctypes.c_long(_SYS_BPF), _BPF_PROG_LOAD, attr, ctypes.c_uint(128))
+    prog = libc.syscall(ctypes.c_long(sys_bpf), _BPF_PROG_LOAD, attr, ctypes.c_uint(128))
     if prog < 0:
         raise SyscallError("bpf(BPF_PROG_LOAD)", directory, ctypes.get_errno())
     try:
@@ -113,7 +118,7 @@ def attach(directory: str, rules: tuple[DeviceRule, ...]) -> None:
             attr = ctypes.create_string_buffer(
                 struct.pack("<IIII", cgroup, prog, _BPF_CGROUP_DEVICE, _BPF_F_ALLOW_MULTI), 128
             )
-            if libc.syscall(ctypes.c_long(_SYS_BPF), _BPF_PROG_ATTACH, attr, ctypes.c_uint(128)) < 0:
+            if libc.syscall(ctypes.c_long(sys_bpf), _BPF_PROG_ATTACH, attr, ctypes.c_uint(128)) < 0:
                 raise SyscallError("bpf(BPF_PROG_ATTACH)", directory, ctypes.get_errno())
         finally:
             os.close(cgroup)

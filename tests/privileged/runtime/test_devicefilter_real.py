@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -72,3 +73,11 @@ def test_the_kernel_enforces_the_filter(cgroup: str) -> None:
                     access="r"), DeviceRule(allow=True, type="c", major=1, minor=5, access="rwm")))  # fmt: skip
     denied = "Operation not permitted"
     assert opens_in(cgroup) == ["ok", denied, "ok", denied]
+
+
+def test_a_directory_that_is_no_cgroup_is_refused_with_the_call_and_the_path(tmp_path: Path) -> None:
+    from dockyard.errors import SyscallError
+
+    with pytest.raises(SyscallError) as err:
+        attach(str(tmp_path), (DeviceRule(allow=True, access="rwm"),))
+    assert str(err.value) == f"bpf(BPF_PROG_ATTACH) `{tmp_path}`: bad file descriptor"

@@ -88,3 +88,13 @@ def test_no_rules_and_a_wildcard_rule_end_the_program() -> None:
     everything = program((DeviceRule(allow=True, type="c", major=1, minor=3), DeviceRule(allow=False, access="rwm")))
     assert run(everything, "c", 1, 3, "r") == 0
     assert len(everything) == 8 * (6 + 2)  # the prologue and one verdict: the earlier rule is never reached
+
+
+def test_an_architecture_without_a_known_bpf_number_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    from dockyard.errors import Unsupported
+    from dockyard.runtime import devicefilter
+
+    monkeypatch.setattr(devicefilter.platform, "machine", lambda: "riscv64")
+    with pytest.raises(Unsupported) as err:
+        devicefilter.attach("/nonexistent", (DeviceRule(allow=True, access="rwm"),))
+    assert str(err.value) == "cgroup v2 device rules: no bpf(2) syscall number for `riscv64`"
