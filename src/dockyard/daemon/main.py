@@ -114,7 +114,11 @@ async def serve(
 
 
 def start_zygote() -> None:
-    """The monitor fork server (engine/zygote.py); without it each start executes a monitor interpreter."""
+    """The monitor fork server (engine/zygote.py); without it each start executes a monitor interpreter. Also
+    arms the cgroup lock warmer (engine/cgroup_warm.py), which needs a threaded process: this one."""
+    from dockyard.engine import cgroup_warm
+
+    cgroup_warm.install()
     if os.environ.get("DOCKYARD_ZYGOTE") == "0":
         return
     from dockyard.engine import zygote

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from functools import cached_property
 
-from dockyard.engine import events, health, initproc, lifecycle, monitor, recovery, rootfs, spec, waiting
+from dockyard.engine import cgroup_warm, events, health, initproc, lifecycle, monitor, recovery, rootfs, spec, waiting
 from dockyard.engine.cancel import Cancel
 from dockyard.engine.logs import LogEntry, LogQuery
 from dockyard.engine.logs_access import container_logs as lifecycle_logs
@@ -94,6 +94,7 @@ class Containers:
     # ---- create ------------------------------------------------------------------------------------------
 
     def create(self, request: CreateRequest, name: str | None = None) -> ContainerRecord:
+        cgroup_warm.kick()  # a start usually follows: the kernel's cgroup lock warms up meanwhile
         image = self.images.get(request.image)
         spec.capabilities(request.host_config, self.host.capabilities)  # validates --cap-add/--cap-drop
         spec.parse_security_opts(request.host_config.security_opt)
@@ -195,6 +196,7 @@ class Containers:
         record = self.get(ref)
         if record.state.status in lifecycle.LIVE:
             return record
+        cgroup_warm.kick()
         with recovery.start_lock(self, record.id):
             return self._start(record.id)
 

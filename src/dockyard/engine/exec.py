@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from dockyard.engine import events
+from dockyard.engine import cgroup_warm, events
 from dockyard.engine.runtime_client import error_from_log
 from dockyard.engine.spec import merge_env
 from dockyard.engine.users import resolve_user
@@ -147,6 +147,7 @@ def create(containers: Containers, ref: str, config: ExecConfig) -> ExecRecord:
     refused = not_running(record)
     if refused is not None:
         raise refused
+    cgroup_warm.kick()  # the exec'd process joins the container's cgroups when it starts
     exec_record = ExecRecord(id=secrets.token_hex(32), container_id=record.id, config=config)
     ExecStore(containers.paths).save(exec_record)
     events.emit_container(containers.paths, record, f"exec_create: {' '.join(config.cmd)}", execID=exec_record.id)

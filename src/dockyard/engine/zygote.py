@@ -1,8 +1,9 @@
 """The monitor zygote: a small single-threaded fork server that dockyardd starts once, so that a threaded daemon
 neither forks (unsafe) nor starts an interpreter (tens of ms) per container.
 
-The zygote preloads the monitor and the runtime (engine/runtime_fork.preload) and, per request, double-forks a
-detached monitor (setsid; it re-parents to init, so it outlives the daemon and the zygote). Protocol, over a
+The zygote preloads the monitor and the runtime (engine/runtime_fork.preload) and, per request, forks a detached
+monitor (setsid; the zygote ignores SIGCHLD so the kernel reaps it; when the zygote goes, it re-parents to init,
+so it outlives the daemon and the zygote). Protocol, over a
 SOCK_SEQPACKET socketpair: the request is one message, the JSON of a `MonitorConfig`, carrying exactly one fd
 (the write end of the monitor's ready pipe) as SCM_RIGHTS; the reply is one message, `{"pid": N}` or
 `{"error": …}`. The zygote exits when the daemon's end closes. It must import only what monitors need: every
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -84,35 +86,19 @@ def handle(msg: bytes, fds: list[int]) -> dict[str, object]:
 
 
 def fork_monitor(config: MonitorConfig, ready_fd: int) -> int:
-    """Double fork: the middle child setsid()s and exits, so the monitor is re-parented away from us."""
+    """One fork; the child leads a new session and becomes the monitor. It stays our child (we ignore SIGCHLD, so
+    the kernel reaps it), which a double fork would avoid at the price of a second fork and a wait (≈ 1 ms)."""
     from dockyard.engine import monitor
 
-    pid_r, pid_w = os.pipe2(os.O_CLOEXEC)
-    try:
-        child = os.fork()
-        if child == 0:
-            code = 1
-            try:
-                os.setsid()
-                grandchild = os.fork()
-                if grandchild:
-                    os.write(pid_w, grandchild.to_bytes(4, "little"))
-                    code = 0
-                else:
-                    monitor.run_detached(config, ready_fd)
-            finally:
-                os._exit(code)
-        os.close(pid_w)
-        pid_w = -1
-        os.waitpid(child, 0)
-        data = os.read(pid_r, 4)
-    finally:
-        os.close(pid_r)
-        if pid_w >= 0:
-            os.close(pid_w)
-    if len(data) != 4:
-        raise OSError(0, "the monitor's parent exited without its pid")
-    return int.from_bytes(data, "little")
+    pid = os.fork()
+    if pid == 0:
+        try:
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # why: the monitor waits for its init and probes
+            os.setsid()
+            monitor.run_detached(config, ready_fd)
+        finally:
+            os._exit(1)
+    return pid
 
 
 def preload() -> None:
@@ -134,6 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     """`python -S -c … zygote.main() FD`: preload, then serve on the inherited socket FD."""
     args = sys.argv[1:] if argv is None else argv
     preload()
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # why: monitors are our children; the kernel reaps them
     sock = socket.socket(fileno=int(args[0]))
     sock.set_inheritable(False)
     return serve(sock)

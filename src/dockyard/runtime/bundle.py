@@ -49,7 +49,9 @@ def load_bundle(bundle: str, seccomp_cache: str | None = None) -> Bundle:
     if spec.linux is not None and spec.linux.seccomp is not None:
         from dockyard.runtime.seccomp_cache import compile_cached
 
-        seccomp = compile_cached(spec.linux.seccomp, seccomp_cache)
+        linux = data.get("linux") if isinstance(data, dict) else None
+        source = linux.get("seccomp") if isinstance(linux, dict) else None
+        seccomp = compile_cached(spec.linux.seccomp, seccomp_cache, source)
     return Bundle(spec=spec, raw=raw, path=path, rootfs=rootfs, seccomp=seccomp)
 
 

@@ -118,3 +118,34 @@ def test_a_cached_program_loads_and_filters(tmp_path: Path) -> None:
             os._exit(code)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_the_profiles_own_json_names_the_program_too_and_a_hit_skips_planning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    profile = _seccomp(DENY_UNAME)
+    good = cache.compile_cached(profile, str(tmp_path), DENY_UNAME).export_bpf()
+    names = _files(tmp_path)
+    assert len(names) == 2 and sum(n.startswith("seccomp-src-") for n in names) == 1
+
+    def refuse(_: object) -> None:
+        raise AssertionError("planned although the profile's JSON was cached")
+
+    monkeypatch.setattr(cache, "plan_filter", refuse)
+    again = cache.compile_cached(profile, str(tmp_path), DENY_UNAME)
+    assert isinstance(again, cache.BpfFilter) and again.export_bpf() == good
+
+
+def test_a_profile_json_never_seen_is_planned_and_validated(tmp_path: Path) -> None:
+    bad = {"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["uname"], "action": "SCMP_ACT_NOPE"}]}
+    with pytest.raises(SpecError, match=r"unknown seccomp action `SCMP_ACT_NOPE`"):
+        cache.compile_cached(_seccomp(bad), str(tmp_path), bad)
+    assert _files(tmp_path) == []
+
+
+def test_a_profile_json_with_flags_is_never_keyed(tmp_path: Path) -> None:
+    flagged = {**DENY_UNAME, "flags": ["SECCOMP_FILTER_FLAG_LOG"]}
+    assert cache.source_key(flagged) is None
+    flt = cache.compile_cached(_seccomp(flagged), str(tmp_path), flagged)
+    flt.close()
+    assert _files(tmp_path) == []
