@@ -152,6 +152,22 @@ def test_crash_remnants_are_recovered_when_reopened(make: Factory) -> None:
     assert again.check() == []
 
 
+def test_opening_without_recovery_leaves_remnants_and_still_removes(make: Factory) -> None:
+    s = make()
+    assert isinstance(s, FileSnapshotter)
+    s.prepare("a")
+    s.commit("l", "a")
+    s.prepare("c", "l")
+    orphan = Path(s.root, "snapshots", "deadbeef00")
+    (orphan / "fs").mkdir(parents=True)
+    quick = open_snapshotter(s.name, s.root, recover=False)  # what a monitor opens to remove its container's one
+    assert orphan.exists()
+    quick.remove("c")
+    assert sorted(i.key for i in quick.walk()) == ["l"]
+    make()  # a normal open recovers
+    assert not orphan.exists()
+
+
 def test_check_reports_missing_directories_and_parents(make: Factory) -> None:
     s = make()
     s.prepare("a")

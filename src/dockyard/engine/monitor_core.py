@@ -14,7 +14,7 @@ import os
 import time
 from dataclasses import replace
 
-from dockyard.engine import health, monitor_slim, runtime_fork
+from dockyard.engine import health, monitor_slim, monitor_teardown, runtime_fork
 from dockyard.engine.attach import AttachHub
 from dockyard.engine.logs import LogWriter, validate_log_config
 from dockyard.engine.monitor import ATTACH_WAIT_SECONDS, PR_SET_CHILD_SUBREAPER, MonitorConfig, StartError
@@ -28,6 +28,7 @@ from dockyard.paths import Paths
 
 TYPE_CHECKING = False  # why: `import typing` costs the slim monitor ~0.5 MB; mypy reads this as typing's
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
 EXIT_GRACE = 1.0  # after the init exited, processes outside its pid namespace may hold the pipes this long
@@ -223,6 +224,15 @@ class Monitor:
         if self.stop_requested or self.record.manually_stopped:
             self._set_exited(code, oom=oom)
             return False
+        if self.record.host_config.ipc_mode == "shareable":  # a fresh /dev/shm per run, as dockerd (engine/rootfs)
+            from dockyard.engine.rootfs import renew_shm
+            from dockyard.errors import DockyardError
+
+            try:
+                renew_shm(self.paths.rootfs(self.cid), self.record.host_config.shm_size)
+            except (DockyardError, OSError) as err:
+                self._set_exited(code, oom=oom, error=str(err))
+                return False
         return True
 
     # ---- events from clients and probes --------------------------------------------------------------------
@@ -305,6 +315,23 @@ class Monitor:
             self.runtime.delete(self.cid, force=force)
         self.deleted = True
 
+    def _begin_delete(self) -> Callable[[], None]:
+        """The final `delete --force`, started; the result waits for it. The releases run meanwhile: the engine
+        sets no hooks, and the runtime's delete touches only its own state and the cgroups, never the bundle."""
+        if self.deleted:
+            return lambda: None
+        try:
+            finish = self.runtime.begin_delete(self.cid, force=True)
+        except (RuntimeFailure, OSError):
+            return lambda: None
+
+        def done() -> None:
+            with contextlib.suppress(RuntimeFailure, OSError):
+                finish()
+            self.deleted = True
+
+        return done
+
     def _finish(self, lock_fd: int) -> None:
         deadline = time.monotonic() + FLUSH_GRACE
         while self.hub.busy() and time.monotonic() < deadline:
@@ -312,55 +339,14 @@ class Monitor:
         self.hub.close()
         self.io.close()
         self.writer.close()
-        self._delete(force=True)
-        # why: each release below is independent; one failing (a missing module, a busy mount) must not leave the
-        # others undone, nor an auto-removed container behind, nor waiters without the exit status
-        for step in (self._release_rootfs, self._release_network, self._release_volumes, self._auto_remove):
-            try:
-                step()
-            except Exception:
-                _log_exception(self.paths, self.cid)
+        deleted = self._begin_delete()
+        # why: one release failing must not leave the others undone, nor an auto-removed container behind, nor
+        # waiters without the exit status (each step is independent)
+        monitor_teardown.release_all(self.paths, self.cid, auto_remove=self.config.auto_remove,
+                                     destroyed=lambda: self._emit("destroy"))  # fmt: skip
+        deleted()
         if self.final:
             os.write(lock_fd, json.dumps(self.final).encode())
-
-    def _release_rootfs(self) -> None:
-        import shutil  # lazy: only at exit
-
-        from dockyard.engine.rootfs import unmount  # lazy: keeps the monitor's memory small
-
-        unmount(self.paths.rootfs(self.cid))
-        shutil.rmtree(self.bundle, ignore_errors=True)
-
-    def _release_network(self) -> None:
-        from dockyard.engine.networks import release_on_exit  # lazy: networking is paid for only at exit
-
-        release_on_exit(self.paths, self.cid, remove_netns=self.config.auto_remove)
-
-    def _release_volumes(self) -> None:
-        from dockyard.engine.volumes import release_on_exit as release_volumes
-
-        release_volumes(self.paths, self.cid, remove=self.config.auto_remove)  # --rm also drops anonymous volumes
-
-    def _auto_remove(self) -> None:
-        if not self.config.auto_remove:
-            return
-        import shutil
-
-        from dockyard.engine.rootfs import release_snapshot
-        from dockyard.image import open_store
-
-        try:
-            release_snapshot(open_store(self.paths), self.cid)
-        finally:
-            shutil.rmtree(self.paths.container_dir(self.cid), ignore_errors=True)
-            self._emit("destroy")
-
-
-def _log_exception(paths: Paths, cid: str) -> None:
-    import traceback
-
-    with contextlib.suppress(OSError), open(os.path.join(paths.container_dir(cid), "monitor.log"), "a") as f:
-        f.write(traceback.format_exc())
 
 
 def _report(fd: int, data: dict[str, Any]) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from dockyard.errors import InternalError, NotFound
@@ -63,6 +63,10 @@ class Runtime(Protocol):
     def kill(self, container_id: str, signal: str) -> None: ...
 
     def delete(self, container_id: str, *, force: bool = False) -> None: ...
+
+    def begin_delete(self, container_id: str, *, force: bool = False) -> Callable[[], None]:
+        """Start `delete` and return at once; calling the result waits for it (and raises as `delete` would), so
+        the caller can do other cleanup meanwhile."""
 
     def pause(self, container_id: str) -> None: ...
 
@@ -170,6 +174,23 @@ class CliRuntime:
 
     def delete(self, container_id: str, *, force: bool = False) -> None:
         self._run("delete", *(["--force"] if force else []), container_id)
+
+    def begin_delete(self, container_id: str, *, force: bool = False) -> Callable[[], None]:
+        import subprocess
+
+        argv = self._argv("delete", *(["--force"] if force else []), container_id)
+        try:
+            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        except OSError as err:
+            raise RuntimeFailure("delete", f"run `{self.binary}`: {err.strerror or err}") from err
+
+        def finish() -> None:
+            _, stderr = proc.communicate()
+            if proc.returncode != 0:
+                message = _clean(stderr.decode(errors="replace"))
+                raise RuntimeFailure("delete", message or f"exit status {proc.returncode}")
+
+        return finish
 
     def pause(self, container_id: str) -> None:
         self._run("pause", container_id)

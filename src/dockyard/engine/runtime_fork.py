@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from dockyard.engine.runtime_client import CliRuntime, RuntimeFailure, create_args, error_from_log
 
@@ -83,23 +83,43 @@ class ForkRuntime(CliRuntime):
                 return 0  # reaped elsewhere: its effects are checked by the caller's next step
 
     def _run(self, command: str, *args: str) -> str:
+        return self._begin(command, *args)()
+
+    def _begin(self, command: str, *args: str) -> Callable[[], str]:
+        """Fork the command's child; the returned function reads its output, reaps it and raises on failure."""
         out_r, out_w = os.pipe2(os.O_CLOEXEC)
         err_r, err_w = os.pipe2(os.O_CLOEXEC)
         null = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
         try:
             pid = self._child(["--root", self.root, command, *args], (null, out_w, err_w))
+        except BaseException:
+            os.close(out_r)
+            os.close(err_r)
+            raise
         finally:
             for fd in (out_w, err_w, null):
                 os.close(fd)
-        with os.fdopen(out_r, "rb") as out, os.fdopen(err_r, "rb") as err:
-            stdout = out.read()
-            stderr = err.read()
-        code = self._wait(pid)
-        if code != 0:
-            from dockyard.engine.runtime_client import _clean
 
-            raise RuntimeFailure(command, _clean(stderr.decode(errors="replace")) or f"exit status {code}")
-        return stdout.decode(errors="replace")
+        def finish() -> str:
+            with os.fdopen(out_r, "rb") as out, os.fdopen(err_r, "rb") as err:
+                stdout = out.read()
+                stderr = err.read()
+            code = self._wait(pid)
+            if code != 0:
+                from dockyard.engine.runtime_client import _clean
+
+                raise RuntimeFailure(command, _clean(stderr.decode(errors="replace")) or f"exit status {code}")
+            return stdout.decode(errors="replace")
+
+        return finish
+
+    def begin_delete(self, container_id: str, *, force: bool = False) -> Callable[[], None]:
+        finish = self._begin("delete", *(["--force"] if force else []), container_id)
+
+        def done() -> None:
+            finish()  # its stdout (nothing, for delete) is dropped
+
+        return done
 
     def create(
         self,

@@ -10,12 +10,12 @@ if TYPE_CHECKING:
     from dockyard.paths import Paths
 
 
-def open_snapshotter(paths: Paths) -> Snapshotter:
+def open_snapshotter(paths: Paths, *, recover: bool = True) -> Snapshotter:
     """The data root's snapshotter (overlay or native, chosen once per data root; see snapshots.choose)."""
     from dockyard.image import snapshots
 
     name = snapshots.choose(paths.image_root)
-    return snapshots.open_snapshotter(name, paths.snapshots_root(name))
+    return snapshots.open_snapshotter(name, paths.snapshots_root(name), recover=recover)
 
 
 def open_store(paths: Paths) -> ImageStore:

@@ -40,14 +40,14 @@ def choose(image_root: str) -> str:
     return name
 
 
-def open_snapshotter(name: str, root: str) -> Snapshotter:
-    """The snapshotter `name` with its state under `root`."""
+def open_snapshotter(name: str, root: str, *, recover: bool = True) -> Snapshotter:
+    """The snapshotter `name` with its state under `root` (`recover`: run its crash recovery first)."""
     if name == "overlay":
         from dockyard.image.snapshots.overlay import OverlaySnapshotter
 
-        return OverlaySnapshotter(root)
+        return OverlaySnapshotter(root, recover=recover)
     if name == "native":
         from dockyard.image.snapshots.native import NativeSnapshotter
 
-        return NativeSnapshotter(root)
+        return NativeSnapshotter(root, recover=recover)
     raise InvalidArgument(f"snapshotter `{name}`: unknown, expected one of {', '.join(NAMES)}")

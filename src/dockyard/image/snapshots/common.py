@@ -105,14 +105,16 @@ class FileSnapshotter:
 
     name = "files"
 
-    def __init__(self, root: str) -> None:
+    def __init__(self, root: str, *, recover: bool = True) -> None:
+        """`recover=False` skips the crash recovery scan (for a caller that only removes one snapshot)."""
         self.root = os.path.abspath(root)
         self._meta = os.path.join(self.root, "meta")
         self._dirs = os.path.join(self.root, "snapshots")
         self._trash = os.path.join(self.root, "trash")
         for path in (self._meta, self._dirs, self._trash):
             os.makedirs(path, exist_ok=True)
-        self.recover(block=False)
+        if recover:
+            self.recover(block=False)
 
     # ---- subclass hooks ----------------------------------------------------------------------------------
 

@@ -21,8 +21,8 @@ _INDEX_PARAM = "/sys/module/overlay/parameters/index"
 class OverlaySnapshotter(FileSnapshotter):
     name = "overlay"
 
-    def __init__(self, root: str) -> None:
-        super().__init__(root)
+    def __init__(self, root: str, *, recover: bool = True) -> None:
+        super().__init__(root, recover=recover)
         # index=off: hard links across layers and a re-used upper dir never trip the inode index; moby's overlay2
         # and containerd turn it off where the kernel has the parameter.
         self._extra: tuple[str, ...] = ("index=off",) if os.path.exists(_INDEX_PARAM) else ()
