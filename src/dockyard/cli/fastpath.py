@@ -152,6 +152,10 @@ def relay(sock: Socket, pid: int) -> int:
             sys.stderr.write("dockyard: cli worker: connection lost before its exit status\n")
             return EXIT_LOST
         if reply[:1] == b"X":
+            if os.environ.get("DOCKYARD_TRACE"):
+                from dockyard import tracing
+
+                tracing.mark("launcher: exit status")
             return int.from_bytes(reply[1:], "big", signed=True) & 0xFF
 
 
@@ -159,6 +163,10 @@ def try_zygote(argv: Sequence[str] | None = None, env: Mapping[str, str] | None 
     """Run this call in the CLI zygote and exit with its status; returns only when the zygote cannot take it."""
     args = list(sys.argv[1:] if argv is None else argv)
     env = os.environ if env is None else env
+    if env.get("DOCKYARD_TRACE"):
+        from dockyard import tracing
+
+        tracing.mark("launcher: start")
     path = cli_socket(args, env)
     if path is None:
         return

@@ -15,6 +15,7 @@ from typing import Any, NoReturn
 
 import click
 
+from dockyard import tracing
 from dockyard.cli.exits import CONTEXT, CliExit, PipeClosed
 from dockyard.cli.verbs import TOP_VERBS, LazyGroup
 from dockyard.errors import EXIT_ENGINE_ERROR, DockyardError
@@ -131,6 +132,7 @@ def entry(argv: Sequence[str] | None = None) -> NoReturn:
         main(argv)
     except SystemExit as done:
         code = exit_status(done.code)
+    tracing.mark("cli: exit")
     os._exit(flush_streams(code))
 
 

@@ -17,6 +17,7 @@ import socket
 import sys
 from typing import NoReturn
 
+from dockyard import tracing
 from dockyard.cli import fastpath
 
 REQUEST_TIMEOUT = 10.0  # a client that has not sent its request by then is dropped
@@ -163,6 +164,9 @@ def _reopen_stdio() -> None:
 def run_worker(args: list[str], env: dict[str, str], cwd: str, umask: int, fds: list[int], host: str) -> NoReturn:
     """Become the client's CLI process: its stdio, umask, environment, argv and cwd, then `entry` against the
     daemon (DOCKYARD_HOST: never the in-process engine)."""
+    if env.get("DOCKYARD_TRACE"):
+        os.environ["DOCKYARD_TRACE"] = env["DOCKYARD_TRACE"]
+        tracing.mark("cli: worker forked")
     for target, fd in enumerate(fds):
         os.dup2(fd, target)
     for fd in fds:

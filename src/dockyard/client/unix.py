@@ -13,6 +13,7 @@ import socket
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, BinaryIO
 
+from dockyard import tracing
 from dockyard.client.transport import Endpoint, RawResponse
 from dockyard.errors import InvalidArgument, Unavailable
 
@@ -111,6 +112,7 @@ class HttpTransport:
         upload: BinaryIO | None = None,
     ) -> RawResponse:
         url = path + ("?" + urlencode(query) if query else "")
+        tracing.mark(f"client: {method} {tracing.route(path)}")
         extra = "Connection: close\r\n"
         if upload is not None:  # sent as it is read (chunked): a 2 GB `load` never sits in memory
             extra += "Content-Type: application/x-tar\r\nTransfer-Encoding: chunked\r\n"
@@ -135,6 +137,7 @@ class HttpTransport:
     ) -> RawResponse:
         """A request whose answer is `101 UPGRADED` and then the raw connection (attach, exec start), in
         `RawResponse.sock`. The head is read byte by byte so that no stream byte behind it is swallowed."""
+        tracing.mark(f"client: {method} {tracing.route(path)}")
         url = path + ("?" + urlencode(query) if query else "")
         sock = self.connect()
         kind = "text/plain" if body is None else "application/json"

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from functools import cached_property
 
+from dockyard import tracing
 from dockyard.engine import cgroup_warm, events, health, initproc, lifecycle, monitor, recovery, rootfs, spec, waiting
 from dockyard.engine.cancel import Cancel
 from dockyard.engine.logs import LogEntry, LogQuery
@@ -201,6 +202,7 @@ class Containers:
             return self._start(record.id)
 
     def _start(self, cid: str) -> ContainerRecord:
+        tracing.mark("engine: start")
         lifecycle.await_monitor_gone(self, cid)
         record, expect_attach = lifecycle.prepare_start(self, cid)
         if record.state.status in lifecycle.LIVE:
@@ -227,6 +229,7 @@ class Containers:
             config = apply_mounts(config, user_mounts)
             with open(os.path.join(bundle, "config.json"), "w", encoding="utf-8") as f:
                 f.write(json.dumps(config.to_json()))  # one write: json.dump writes chunk by chunk
+            tracing.mark("engine: launch monitor")
             monitor.launch(
                 monitor.MonitorConfig(
                     container_id=cid,
@@ -244,6 +247,7 @@ class Containers:
                 self.volumes.release(cid)
             rootfs.unmount(target)
             raise
+        tracing.mark("engine: monitor reported")
         return self.records.load(cid)
 
     # ---- observe -----------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ import os
 import time
 from dataclasses import replace
 
+from dockyard import tracing
 from dockyard.engine import health, monitor_slim, monitor_teardown, runtime_fork
 from dockyard.engine.attach import AttachHub
 from dockyard.engine.logs import LogWriter, validate_log_config
@@ -60,6 +61,7 @@ class Monitor:
 
     def main(self, ready_fd: int, resumed: dict[str, Any] | None = None) -> int:
         if resumed is None:
+            tracing.mark("monitor: main")
             import ctypes  # lazy: the slim (re-executed) monitor keeps the flag, execve(2) preserves it
 
             libc = ctypes.CDLL(None, use_errno=True)
@@ -125,11 +127,13 @@ class Monitor:
             stdio = self.io.prepare()
             try:
                 self.deleted = False
+                tracing.mark("monitor: runtime create")
                 self.runtime.create(self.cid, self.bundle, pid_file=os.path.join(self.bundle, "init.pid"),
                                     log_file=os.path.join(self.bundle, "runtime.log"), stdio=stdio,
                                     console_socket=self.io.console_path)  # fmt: skip
             finally:
                 self.io.created()
+            tracing.mark("monitor: created")
             with open(os.path.join(self.bundle, "init.pid"), encoding="ascii") as f:
                 self.pid = int(f.read().strip())
             self.status = None
@@ -139,13 +143,16 @@ class Monitor:
                 self._set_running()
                 _report(ready_fd, {"pid": self.pid})
                 self._await_attachers()
+            tracing.mark("monitor: runtime start")
             self.runtime.start(self.cid)
         except (RuntimeFailure, OSError, ValueError) as err:
             message = err.detail if isinstance(err, RuntimeFailure) else str(err)
             self.io.close()
             return StartError(message=message, exit_code=_start_exit_code(message))
         self.started = time.monotonic()
-        self._set_running()
+        tracing.mark("monitor: started")
+        if ready_fd < 0:  # a restart; a first start recorded "running" before it reported (one write fewer)
+            self._set_running()
         self._emit("start")
         return None
 
@@ -190,6 +197,7 @@ class Monitor:
             if pid == 0:
                 return
             if pid == self.pid:
+                tracing.mark("monitor: init exited")
                 self.status = status
             elif self.prober is not None:
                 self.prober.reaped(pid, os.waitstatus_to_exitcode(status))
@@ -339,12 +347,14 @@ class Monitor:
         self.hub.close()
         self.io.close()
         self.writer.close()
+        tracing.mark("monitor: teardown")
         deleted = self._begin_delete()
         # why: one release failing must not leave the others undone, nor an auto-removed container behind, nor
         # waiters without the exit status (each step is independent)
         monitor_teardown.release_all(self.paths, self.cid, auto_remove=self.config.auto_remove,
                                      destroyed=lambda: self._emit("destroy"))  # fmt: skip
         deleted()
+        tracing.mark("monitor: torn down")
         if self.final:
             os.write(lock_fd, json.dumps(self.final).encode())
 

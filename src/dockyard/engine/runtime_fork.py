@@ -14,6 +14,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
+from dockyard import tracing
 from dockyard.engine.runtime_client import CliRuntime, RuntimeFailure, create_args, error_from_log
 
 RUNTIME_NAME = "dockyard-runtime"
@@ -61,6 +62,7 @@ class ForkRuntime(CliRuntime):
             os.closerange(3, 1 << 16)
             from dockyard.runtime.cli import main
 
+            tracing.mark("runtime: forked")
             code = main(list(args))
         except BaseException:
             pass

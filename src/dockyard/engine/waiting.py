@@ -11,6 +11,7 @@ import os
 import time
 from typing import TYPE_CHECKING
 
+from dockyard import tracing
 from dockyard.engine.lifecycle import CONDITIONS, LIVE, _exit_waiter, _wait_line, await_not_running
 from dockyard.errors import InvalidArgument, NotFound
 
@@ -96,6 +97,7 @@ def _wait_removed(c: Containers, record: ContainerRecord, cancel: Cancel | None)
     while True:
         data = _monitor_done(c, record, cancel)
         if not os.path.exists(c.paths.record(cid)):
+            tracing.mark("engine: removed")
             return c._final_status(cid, data)
         with contextlib.suppress(NotFound):
             current = c.get(cid)  # repairs a container whose monitor died

@@ -21,6 +21,7 @@ import sys
 import threading
 from dataclasses import asdict
 
+from dockyard import tracing
 from dockyard.engine.monitor import MonitorConfig
 
 MAX_REQUEST = 1 << 16
@@ -90,6 +91,7 @@ def fork_monitor(config: MonitorConfig, ready_fd: int) -> int:
     the kernel reaps it), which a double fork would avoid at the price of a second fork and a wait (≈ 1 ms)."""
     from dockyard.engine import monitor
 
+    tracing.mark("zygote: fork monitor")
     pid = os.fork()
     if pid == 0:
         try:

@@ -27,6 +27,7 @@ import os
 import select
 import sys
 
+from dockyard import tracing
 from dockyard.errors import Conflict, DockyardError, InternalError, InvalidArgument
 from dockyard.oci.model import Model
 from dockyard.oci.runtime_spec import Spec
@@ -95,6 +96,7 @@ def create(opts: CreateOptions) -> st.State:
     manager: CgroupManager | None = None
     helper: int | None = None
     try:
+        tracing.mark("runtime: bundle loaded")
         st.save(opts.root, state)
         st.write_atomic(os.path.join(directory, st.CONFIG_FILE), bundle.raw)
         os.mkfifo(os.path.join(directory, st.FIFO_NAME), 0o622)
@@ -132,6 +134,7 @@ def _make_cgroup(spec: Spec, container_id: str) -> tuple[CgroupManager, int | No
     # kernel waits (cgroups/warmup.py); writing limits does not, nor does anything until the init joins
     helper = warmup.start()
     manager.apply(cgroup_resources(spec))
+    tracing.mark("runtime: cgroups made")
     return manager, helper
 
 
@@ -177,11 +180,14 @@ def _spawn(opts: CreateOptions, bundle: Bundle, manager: CgroupManager, state: s
             parent.send(ch.UsernsMapped())
             msg = parent.recv()
         init_pid = _expect_pid(msg)
+        tracing.mark("runtime: init pid")
         if init_pid != child:
             os.waitpid(child, 0)  # the intermediate exits right after reporting its child
             state = _record_pid(opts.root, state, init_pid)
         _start_init(spec, state, manager, parent, joined=cfg.join_cgroup)
+        tracing.mark("runtime: init joined")
         parent.expect(ch.Ready, "wait for container init")
+        tracing.mark("runtime: init ready")
     except ch.ChannelClosed:
         _raise_reported_failure(parent)
         raise
