@@ -189,6 +189,8 @@ class MountInfo(Model, kw_only=False):
 
 def _unescape(field: str) -> str:
     # why: the kernel escapes space, tab, newline and backslash as \ooo octal in mountinfo (show_mountinfo)
+    if "\\" not in field:
+        return field  # nearly every field: the init parses the host's mountinfo on each container start
     out, i = [], 0
     while i < len(field):
         if field[i] == "\\" and field[i + 1 : i + 4].isdigit():
