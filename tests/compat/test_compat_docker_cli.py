@@ -205,3 +205,15 @@ def test_run_interactive_whose_container_stops_reading_stdin(daemon: Daemon) -> 
         result = daemon.docker("run", "-i", "--rm", "--network", "none", "busybox", "head", "-c", "10",
                                input=b"y\n" * 2_000_000)  # fmt: skip
         assert (result.returncode, result.stdout, result.stderr) == (0, "y\n" * 5, "")
+
+
+def test_run_with_a_seccomp_profile_file(daemon: Daemon, tmp_path_factory: pytest.TempPathFactory) -> None:
+    profile = tmp_path_factory.mktemp("seccomp") / "no-mkdir.json"
+    profile.write_text(json.dumps({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13}],
+    }))  # fmt: skip
+    denied = daemon.docker("run", "--rm", "--security-opt", f"seccomp={profile}", "busybox", "mkdir", "/tmp/x")
+    assert denied.returncode == 1 and "Permission denied" in denied.stderr, denied.stderr
+    out = ok(daemon, "run", "--rm", "--security-opt", f"seccomp={profile}", "busybox", "sh", "-c", "echo fine")
+    assert out == "fine\n"

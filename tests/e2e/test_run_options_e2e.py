@@ -143,3 +143,39 @@ def test_cidfile_written_refused_when_present_and_removed_on_failure(d: Dockyard
     cidfile.unlink()
     missing = d("run", "--cidfile", str(cidfile), "no-such-image", "true")
     assert missing.code == 125 and not cidfile.exists()
+
+
+def test_security_opt_seccomp_profile_file(d: Dockyard, tmp_path: Path) -> None:
+    profile = tmp_path / "no-mkdir.json"
+    profile.write_text(json.dumps({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13}],
+    }, indent=2))  # fmt: skip
+    denied = d("run", "--rm", "--security-opt", f"seccomp={profile}", "busybox", "mkdir", "/tmp/x")
+    assert denied.code == 1 and "Permission denied" in denied.err  # EACCES from the profile, not EPERM
+    assert run(d, "--security-opt", f"seccomp={profile}", "busybox", "sh", "-c", "touch /tmp/y && echo ok") == "ok\n"
+    # the default profile still refuses unshare; the custom one allows everything it does not name
+    assert d("run", "--rm", "busybox", "unshare", "-U", "true").code != 0
+    assert run(d, "--security-opt", f"seccomp={profile}", "busybox", "unshare", "-U", "true") == ""
+    cid = d("create", "--security-opt", f"seccomp={profile}", "busybox", "true").out.strip()
+    try:
+        opts = json.loads(d("inspect", "-f", "{{json .HostConfig.SecurityOpt}}", cid).out)
+        assert opts == ["seccomp=" + json.dumps(json.loads(profile.read_text()), separators=(",", ":"))]
+    finally:
+        d("rm", cid)
+
+
+def test_security_opt_seccomp_bad_input(d: Dockyard, tmp_path: Path) -> None:
+    missing = d("run", "--rm", "--security-opt", f"seccomp={tmp_path}/none.json", "busybox", "true")
+    assert missing.code == 125
+    assert (
+        f"opening seccomp profile ({tmp_path}/none.json) failed: open {tmp_path}/none.json: no such file" in missing.err
+    )
+    broken = tmp_path / "broken.json"
+    broken.write_text("{not json")
+    bad = d("run", "--rm", "--security-opt", f"seccomp={broken}", "busybox", "true")
+    assert bad.code == 125 and f"compacting json for seccomp profile ({broken}) failed" in bad.err
+    both = tmp_path / "both.json"
+    both.write_text('{"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86_64"], "archMap": [{}]}')
+    refused = d("run", "--rm", "--security-opt", f"seccomp={both}", "busybox", "true")
+    assert refused.code == 125 and "both 'architectures' and 'archMap' are specified" in refused.err

@@ -6,6 +6,7 @@ and messages → HostConfig fields of the create body. No I/O except reading --e
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -163,6 +164,29 @@ def env_file(path: str, environ: Mapping[str, str] | None = None) -> list[str]:
         elif key in env:
             out.append(f"{key}={env[key]}")
     return out
+
+
+def security_opts(values: tuple[str, ...]) -> tuple[str, ...]:
+    """docker/cli parseSecurityOpts: `seccomp=<file>` becomes `seccomp=<the file's JSON, compacted>` (the daemon
+    never reads client files); `unconfined` and `builtin` are names, not files."""
+    out = []
+    for value in values:
+        key, sep, path = value.partition("=")
+        if key == "seccomp" and sep and path not in ("unconfined", "builtin"):
+            try:
+                with open(path, "rb") as f:
+                    raw = f.read()
+            except OSError as err:
+                raise InvalidArgument(
+                    f"opening seccomp profile ({path}) failed: open {path}: {(err.strerror or str(err)).lower()}"
+                ) from err
+            try:
+                profile = json.loads(raw)
+            except ValueError as err:
+                raise InvalidArgument(f"compacting json for seccomp profile ({path}) failed: {err}") from err
+            value = "seccomp=" + json.dumps(profile, separators=(",", ":"), ensure_ascii=False)
+        out.append(value)
+    return tuple(out)
 
 
 def host_platform() -> str:

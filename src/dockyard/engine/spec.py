@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
+from dockyard.engine import seccomp_profile, spec_resources
 from dockyard.engine import security_defaults as sec
-from dockyard.engine import spec_resources
 from dockyard.engine.records import ContainerRecord, HostConfig
-from dockyard.errors import InvalidArgument, Unsupported
+from dockyard.errors import InvalidArgument
 from dockyard.oci.runtime_spec import (
     CAPABILITIES,
     Capabilities,
@@ -87,6 +87,7 @@ class EtcFiles:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SecurityOpts:
     seccomp_unconfined: bool = False
+    seccomp_profile: str = ""  # Docker's profile JSON (engine/seccomp_profile.py); "": the default profile
     no_new_privileges: bool = False
     systempaths_unconfined: bool = False
 
@@ -94,6 +95,7 @@ class SecurityOpts:
 def parse_security_opts(opts: tuple[str, ...]) -> SecurityOpts:
     """Docker's --security-opt values; apparmor= and label= are accepted and ignored (no LSM here)."""
     unconfined = nnp = systempaths = False
+    profile = ""
     for opt in opts:
         key, sep, value = opt.partition("=") if "=" in opt else opt.partition(":")
         if key == "no-new-privileges":
@@ -101,16 +103,18 @@ def parse_security_opts(opts: tuple[str, ...]) -> SecurityOpts:
                 raise InvalidArgument(f'invalid --security-opt 2: "{opt}"')
             nnp = value != "false"
         elif key == "seccomp" and sep:
-            if value != "unconfined":
-                raise Unsupported(f"seccomp profile `{value}`: custom seccomp profiles are not supported yet")
-            unconfined = True
+            unconfined = value == seccomp_profile.UNCONFINED
+            if value not in (seccomp_profile.UNCONFINED, seccomp_profile.BUILTIN):
+                seccomp_profile.decode(value)  # the docker CLI sent the file's JSON; a bad one fails the create
+                profile = value
         elif key == "systempaths" and value == "unconfined":
             systempaths = True
         elif key in ("apparmor", "label") and sep:
             continue
         else:
             raise InvalidArgument(f'invalid --security-opt 2: "{opt}"')
-    return SecurityOpts(seccomp_unconfined=unconfined, no_new_privileges=nnp, systempaths_unconfined=systempaths)
+    return SecurityOpts(seccomp_unconfined=unconfined, seccomp_profile=profile, no_new_privileges=nnp,
+                        systempaths_unconfined=systempaths)  # fmt: skip
 
 
 def normalize_capabilities(names: tuple[str, ...], what: str) -> tuple[str, ...]:
@@ -229,8 +233,12 @@ def build_spec(
     caps = capabilities(hc, host.capabilities)
     hostname = record.config.hostname or record.id[:12]
     seccomp: Seccomp | None = None
-    if not hc.privileged and not opts.seccomp_unconfined:
-        seccomp = sec.default_seccomp_profile(caps, arch=host.arch, kernel=host.kernel)
+    if not hc.privileged and not opts.seccomp_unconfined:  # moby: a privileged container gets no filter
+        seccomp = (
+            seccomp_profile.load_profile(opts.seccomp_profile, caps, arch=host.arch, kernel=host.kernel)
+            if opts.seccomp_profile
+            else sec.default_seccomp_profile(caps, arch=host.arch, kernel=host.kernel)
+        )
     confined_paths = not hc.privileged and not opts.systempaths_unconfined
     namespaces = ["mount", "network", "uts", "pid", "ipc"]
     if hc.cgroupns_mode == "private" or (host.cgroup2 and hc.cgroupns_mode != "host"):

@@ -9,7 +9,7 @@ import pytest
 from dockyard.engine import security_defaults as sec
 from dockyard.engine.records import ContainerConfig, ContainerRecord, HostConfig
 from dockyard.engine.spec import EtcFiles, HostInfo, build_spec, capabilities, merge_env, parse_security_opts
-from dockyard.errors import InvalidArgument, Unsupported
+from dockyard.errors import InvalidArgument
 from dockyard.oci.runtime_spec import CAPABILITIES, Spec, User
 
 CID = "0123456789ab" + "c" * 52
@@ -138,8 +138,17 @@ def test_security_opts() -> None:
     assert spec.process is not None and spec.process.no_new_privileges
     with pytest.raises(InvalidArgument, match=r'^invalid --security-opt 2: "bogus"$'):
         parse_security_opts(("bogus",))
-    with pytest.raises(Unsupported, match="custom seccomp profiles are not supported yet"):
-        parse_security_opts(("seccomp=/x.json",))
+    assert parse_security_opts(("seccomp=builtin",)) == parse_security_opts(())
+    profile = '{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["mkdir"],"action":"SCMP_ACT_ERRNO"}]}'
+    assert parse_security_opts((f"seccomp={profile}",)).seccomp_profile == profile
+    custom = spec_of(record(security_opt=(f"seccomp={profile}",)))
+    assert custom.linux is not None and custom.linux.seccomp is not None
+    assert custom.linux.seccomp.default_action == "SCMP_ACT_ALLOW"
+    assert [r.names for r in custom.linux.seccomp.syscalls] == [("mkdir",)]
+    privileged = spec_of(record(security_opt=(f"seccomp={profile}",), privileged=True))
+    assert privileged.linux is not None and privileged.linux.seccomp is None
+    with pytest.raises(InvalidArgument, match=r"^Decoding seccomp profile failed: Expecting value"):
+        parse_security_opts(("seccomp=/x.json",))  # a path the client did not read: moby cannot decode it
 
 
 def test_env_merge_replaces_keys_and_appends_the_rest() -> None:

@@ -253,3 +253,25 @@ def test_kernel_version_and_host_arch() -> None:
     assert sd.host_arch("aarch64") == "arm64"
     assert sd.host_arch("mips") == "mips"
     assert sd.kernel_version() >= (3, 0)
+
+
+@pytest.mark.parametrize(
+    "caps", [sd.DEFAULT_CAPABILITIES, PRIVILEGED_ISH, EVERY_CAP], ids=["default", "sysadmin", "all"]
+)
+@pytest.mark.parametrize("arch", ["amd64", "arm64", "s390x"])
+def test_dockers_own_default_json_as_a_custom_profile_selects_what_docker_selects(
+    debian_profile: dict[str, Any], caps: tuple[str, ...], arch: str
+) -> None:
+    from dockyard.engine.seccomp_profile import load_profile
+
+    loaded = load_profile(json.dumps(debian_profile), caps, arch=arch, kernel=(6, 1))
+    assert loaded is not None
+    assert summarize_ours(loaded) == summarize_docker(debian_profile, caps, arch)
+    arch_map = {
+        a["architecture"]: (a["architecture"], *(a["subArchitectures"] or ())) for a in debian_profile["archMap"]
+    }
+    assert loaded.architectures == arch_map[sd.ARCH_MAP[arch][0]]
+    assert (loaded.default_action, loaded.default_errno_ret) == (
+        "SCMP_ACT_ERRNO",
+        debian_profile.get("defaultErrnoRet"),
+    )
