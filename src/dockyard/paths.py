@@ -13,6 +13,7 @@ Only computes paths; creates nothing. Layout:
     <data>/containers/<id>/monitor.lock        held by the container's monitor while it runs
     <data>/containers/<id>/mounts.json         the container's resolved mounts (engine/volumes.py)
     <data>/volumes/<name>/_data                 the local volume driver (dockyard.volume.VolumeStore)
+    <data>/tmp/                               scratch files of one request (a build context spooled to disk)
     <exec>/containers/<id>/{config.json,rootfs/}  the OCI bundle (rootfs: where the container's snapshot is mounted)
     <exec>/runtime/                            the OCI runtime's state root (--root)
 
@@ -55,6 +56,10 @@ class Paths:
 
     def snapshots_root(self, snapshotter: str) -> str:
         return os.path.join(self.image_root, "snapshots", snapshotter)
+
+    @property
+    def tmp(self) -> str:
+        return os.path.join(self.data_root, "tmp")
 
     @property
     def volumes(self) -> str:

@@ -58,6 +58,7 @@ ROUTES = (
     Route("POST", "/containers/{id}/rename", "containers_info.rename"),
     Route("POST", "/containers/prune", "containers_info.prune"),
     Route("POST", "/commit", "containers_info.commit"),
+    Route("POST", "/build", "build.build"),
     Route("POST", "/containers/{id}/exec", "exec.create"),
     Route("POST", "/exec/{id}/start", "exec.start"),
     Route("POST", "/exec/{id}/resize", "exec.resize"),

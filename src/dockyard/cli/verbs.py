@@ -49,6 +49,7 @@ CONTAINER_VERBS: dict[str, Entry] = {
     "wait": ("containers_lifecycle", "wait", "Block until one or more containers stop, then print their exit codes."),
 }  # fmt: skip
 IMAGE_VERBS: dict[str, Entry] = {
+    "build": ("build", "build", "Build an image from a Dockerfile."),
     "build-busybox": ("commands", "build_busybox", "Build busybox:latest from the host's busybox-static "
                       "(idempotent)."),
     "build-debian": ("commands", "build_debian", "Build debian:SUITE with mmdebstrap --variant=minbase (needs the "
@@ -132,6 +133,7 @@ system_group = LazyGroup("system", SYSTEM_VERBS, help="Manage dockyard.")
 
 TOP_VERBS: dict[str, Entry] = {
     **CONTAINER_VERBS,
+    "build": IMAGE_VERBS["build"],
     "container": ("verbs", "container_group", "Manage containers."),
     "history": IMAGE_VERBS["history"],
     "image": ("verbs", "image_group", "Manage images."),

@@ -41,7 +41,9 @@ class AsyncBody(io.RawIOBase):
         if not self._left and not self._eof:
             try:
                 self._pending = asyncio.run_coroutine_threadsafe(self._pull(), self._loop)
-                self._left = self._pending.result()
+                if self.error is not None:  # aborted between the check above and `_pending`: abort saw nothing
+                    self._pending.cancel()
+                self._left = self._result(self._pending)
             except BaseException as err:
                 self.error = self.error or err
                 raise self.error from None
@@ -54,6 +56,17 @@ class AsyncBody(io.RawIOBase):
         view[:n] = self._left[:n]
         self._left = self._left[n:]
         return n
+
+    def _result(self, pending: concurrent.futures.Future[bytes]) -> bytes:
+        """The pull's result; a loop that stopped (the daemon's end, a test's teardown) ends the wait instead of
+        leaving this thread blocked, which would also block the interpreter's exit (it joins executor threads)."""
+        while True:
+            try:
+                return pending.result(timeout=1.0)
+            except concurrent.futures.TimeoutError:
+                if not self._loop.is_running():
+                    pending.cancel()
+                    raise ConnectionAbortedError("read request body: the daemon's event loop stopped") from None
 
     def abort(self, error: BaseException) -> None:
         """From the loop's thread (the connection is cancelled: the daemon stops): the reader gets `error` now

@@ -189,6 +189,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             _write_pidfile(opts.pidfile)
         start_zygote()
         recover(engine())
+        from dockyard.api.build import sweep_spooled
+
+        sweep_spooled(engine().paths.tmp)  # build contexts left by a daemon that was killed mid-upload
         cli_zygote = start_cli_zygote(opts.hosts)
         try:
             asyncio.run(serve(opts.hosts, api, tls=opts.tls))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import socket
 import threading
@@ -14,8 +13,9 @@ from typing import BinaryIO
 import pytest
 
 from dockyard.api.messages import Duplex, Response
-from dockyard.daemon.server import Limits, Server
+from dockyard.daemon.server import Limits
 from dockyard.engine.cancel import Cancel
+from fixtures.serving import serving
 
 CLOSED = threading.Event()
 
@@ -108,32 +108,9 @@ def handle(
 
 @pytest.fixture()
 def sock(tmp_path: Path) -> Iterator[str]:
-    path = str(tmp_path / "s.sock")
-    loop = asyncio.new_event_loop()
-    server = Server(
-        handle, limits=Limits(max_body=1000, max_bulk_body=2000), extra_headers=lambda: (("Api-Version", "9.99"),)
-    )
-    started = threading.Event()
-
-    async def main() -> asyncio.base_events.Server:
-        srv = await asyncio.start_unix_server(server.connection, path=path)
-        started.set()
-        return srv
-
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    srv = asyncio.run_coroutine_threadsafe(main(), loop).result(5)
-    yield path
-
-    async def stop() -> None:
-        srv.close()
-        for task in list(server.connections):
-            task.cancel()
-
-    asyncio.run_coroutine_threadsafe(stop(), loop).result(5)
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(5)
-    server.executor.shutdown(wait=False, cancel_futures=True)
+    limits = Limits(max_body=1000, max_bulk_body=2000)
+    with serving(handle, str(tmp_path / "s.sock"), limits, extra_headers=lambda: (("Api-Version", "9.99"),)) as path:
+        yield path
 
 
 def connect(path: str) -> socket.socket:

@@ -17,8 +17,9 @@ import pytest
 from dockyard.api.messages import Response
 from dockyard.client.unix import UnixTransport
 from dockyard.daemon.duplex import AsyncBody
-from dockyard.daemon.server import Limits, Server
+from dockyard.daemon.server import Limits
 from dockyard.errors import DockyardError, InvalidArgument
+from fixtures.serving import serving
 
 SEEN: dict[str, object] = {}
 RELEASE = threading.Event()
@@ -55,27 +56,8 @@ def handle(
 
 
 def _serve(path: str, limits: Limits) -> Iterator[str]:
-    loop = asyncio.new_event_loop()
-    server = Server(handle, limits=limits)
-
-    async def main() -> asyncio.base_events.Server:
-        return await asyncio.start_unix_server(server.connection, path=path)
-
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    srv = asyncio.run_coroutine_threadsafe(main(), loop).result(5)
-    yield path
-
-    async def stop() -> None:
-        srv.close()
-        for task in list(server.connections):
-            task.cancel()
-
-    RELEASE.set()
-    asyncio.run_coroutine_threadsafe(stop(), loop).result(5)
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(5)
-    server.executor.shutdown(wait=False, cancel_futures=True)
+    with serving(handle, path, limits, before_stop=RELEASE.set) as served:
+        yield served
 
 
 @pytest.fixture()
@@ -262,3 +244,37 @@ def _read_into(body: AsyncBody, failed: list[BaseException]) -> None:
         body.read(10)
     except InvalidArgument as err:
         failed.append(err)
+
+
+def test_a_reader_whose_loop_stopped_gets_an_error_not_a_hang() -> None:
+    loop = asyncio.new_event_loop()
+    never = asyncio.Event()
+    pulling = threading.Event()
+
+    async def pull() -> bytes:
+        pulling.set()
+        await never.wait()  # a client that keeps its connection open and sends nothing
+        return b""
+
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    body = AsyncBody(loop, pull)
+    result: list[BaseException] = []
+
+    def read() -> None:
+        try:
+            body.read(10)
+        except BaseException as err:
+            result.append(err)
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    assert pulling.wait(5)
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(5)
+    reader.join(10)
+    assert not reader.is_alive()
+    assert len(result) == 1 and isinstance(result[0], ConnectionAbortedError)
+    assert "event loop stopped" in str(result[0])
+    loop.run_until_complete(asyncio.sleep(0.01))  # lets the cancelled pull finish before the loop closes
+    loop.close()
