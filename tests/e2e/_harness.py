@@ -147,3 +147,10 @@ def wait_for(check: Callable[[], bool], timeout: float = 10) -> bool:
             return True
         time.sleep(0.05)
     return check()
+
+
+def shm_mounts(root: Path) -> list[str]:
+    """The /dev/shm tmpfs mount points dockyard made under a data root (a shareable IPC donor's)."""
+    with open("/proc/self/mountinfo", encoding="utf-8") as f:
+        points = [line.split()[4] for line in f]
+    return [p for p in points if p.startswith(str(root)) and p.endswith("/shm")]

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from _harness import Dockyard, checked, make_root, wait_for
+from _harness import Dockyard, checked, make_root, shm_mounts, wait_for
 from _harness import run_rm as run
 
 pytestmark = pytest.mark.privileged
@@ -22,12 +22,6 @@ def image_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def d(image_root: Path) -> Iterator[Dockyard]:
     yield from checked(image_root, cgroups=True)
-
-
-def shm_mounts(root: Path) -> list[str]:
-    with open("/proc/self/mountinfo", encoding="utf-8") as f:
-        points = [line.split()[4] for line in f]
-    return [p for p in points if p.startswith(str(root)) and p.endswith("/shm")]
 
 
 def test_joiner_shares_the_donors_dev_shm(d: Dockyard) -> None:

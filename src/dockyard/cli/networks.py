@@ -259,22 +259,20 @@ def port(ctx: click.Context, container: str, private_port: str | None) -> int:
         doc = _client(ctx).request_json("GET", f"/containers/{container}/json")
     except APIError as err:
         raise _fail(err) from err
+    from dockyard.cli import ports_column
+    from dockyard.cli.exits import CliExit
+
     ports: dict[str, Any] = doc.get("NetworkSettings", {}).get("Ports") or {}
     wanted = None
     if private_port:
-        wanted = private_port if "/" in private_port else f"{private_port}/tcp"
-    lines = []
-    for key in sorted(ports, key=lambda k: (int(k.partition("/")[0]), k)):
-        for binding in ports[key] or []:
-            address = f"{binding['HostIp']}:{binding['HostPort']}"
-            if wanted is None:
-                lines.append(f"{key} -> {address}")
-            elif key == wanted:
-                lines.append(address)
+        number, _, proto = private_port.partition("/")
+        if not (number.isascii() and number.isdigit()) or int(number) > 65535:  # Go's strconv.ParseUint(port, 10, 16)
+            reason = "value out of range" if number.isascii() and number.isdigit() else "invalid syntax"
+            raise CliExit(1, f'Error: invalid port ({number}): strconv.ParseUint: parsing "{number}": {reason}')
+        wanted = f"{number}/{proto or 'tcp'}"
+    lines = ports_column.port_lines(ports, wanted)
     if wanted is not None and not lines:
-        from dockyard.cli.exits import CliExit
-
-        raise CliExit(1, f"Error: No public port '{wanted}' published for {container}")
+        raise CliExit(1, f"Error: No public port '{private_port}' published for {container}")
     for line in lines:
         click.echo(line)
     return 0

@@ -1,9 +1,13 @@
-"""`docker ps`'s PORTS column as docker CLI 28's DisplayablePorts prints it; pure text, no client or engine."""
+"""`docker ps`'s PORTS column as docker CLI 28's DisplayablePorts prints it, and `docker port`'s lines; pure
+text, no client or engine."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
+
+_DIGITS = re.compile(r"(\d+)")
 
 
 def _host_port(ip: str, port: str) -> str:
@@ -46,3 +50,23 @@ def displayable_ports(ports: Iterable[Mapping[str, Any]]) -> str:
             closed.append(_group(key, *span))
         groups[key] = [private, private]
     return ", ".join([*closed, *(_group(k, *span) for k, span in groups.items()), *mappings])
+
+
+def natural_key(text: str) -> tuple[str | int, ...]:
+    """fvbommel/sortorder's NaturalLess as a sort key: runs of digits compare as numbers, the rest as text.
+
+    re.split with a group alternates text and digits starting with text, so like positions hold like types."""
+    return tuple(int(part) if i % 2 else part for i, part in enumerate(_DIGITS.split(text)))
+
+
+def port_lines(ports: Mapping[str, Any], wanted: str | None = None) -> list[str]:
+    """docker CLI 28's `port` output from inspect's NetworkSettings.Ports: `80/tcp -> [::]:8080` for every binding,
+    or only `host:port` of the `wanted` key (`80/tcp`); Go's JoinHostPort brackets IPv6, lines sort naturally."""
+    out = []
+    for key, bindings in ports.items():
+        if wanted is not None and key != wanted:
+            continue
+        for binding in bindings or ():
+            address = _host_port(str(binding.get("HostIp") or ""), str(binding.get("HostPort") or ""))
+            out.append(address if wanted is not None else f"{key} -> {address}")
+    return sorted(out, key=natural_key)

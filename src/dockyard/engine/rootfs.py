@@ -22,8 +22,8 @@ if TYPE_CHECKING:
     from dockyard.image.store import Image, ImageStore
 
 __all__ = [
-    "mount_shm", "mount_snapshot", "prepare_snapshot", "release_snapshot", "resolv_conf", "shm_dir", "unmount",
-    "write_etc_files",
+    "mount_shm", "mount_snapshot", "prepare_snapshot", "release_snapshot", "renew_shm", "resolv_conf", "shm_dir",
+    "unmount", "write_etc_files",
 ]  # fmt: skip
 
 HOSTS = """\
@@ -65,6 +65,16 @@ def mount_shm(target: str, size: int) -> None:
     if not is_mountpoint(path):
         options = ("nosuid", "nodev", "noexec", "mode=1777", f"size={(size + 1023) // 1024}k")
         mount(Mount(type="tmpfs", source="shm", options=options), path)
+
+
+def renew_shm(target: str, size: int) -> None:
+    """A fresh tmpfs at `shm_dir` before a restart by policy (`size` 0: Docker's 64 MiB), as dockerd unmounts the
+    IPC mounts at every exit (daemon.Cleanup in handleContainerExit) and mounts new ones at the next start: the
+    new run never sees the last one's leftovers. Joiners still running keep the old tmpfs, as with Docker."""
+    from dockyard.engine.spec_resources import SHM_DEFAULT  # lazy: spec_resources imports this module
+
+    _unmount(shm_dir(target))
+    mount_shm(target, size or SHM_DEFAULT)
 
 
 def unmount(target: str) -> None:

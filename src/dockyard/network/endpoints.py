@@ -18,7 +18,7 @@ from dockyard.network import dns, files, helpers, portmap, proxy
 from dockyard.network import firewall as fw
 from dockyard.network.config import ManagerConfig
 from dockyard.network.model import Endpoint, Network, PortBinding, PortSpec, RecoveryReport
-from dockyard.network.proxy import start_proxy, stop_proxy
+from dockyard.network.proxy import start_proxies, stop_proxy
 from dockyard.network.store import StateStore
 
 IP_FORWARD = "/proc/sys/net/ipv4/ip_forward"
@@ -108,26 +108,38 @@ class EndpointOps:
         return ep
 
     def _publish(self, net: Network, ep: Endpoint, ports: Sequence[PortSpec]) -> Endpoint:
+        """Bind every mapping; one without a host IP on 0.0.0.0 and `::` alike (Docker ≥ 20.10), same port.
+
+        Why `::` only with the userland proxy: the container has no IPv6 address for an ip6tables DNAT to reach
+        (moby's allocatePortsInternal proxies host IPv6 to the container's IPv4 only with the proxy on)."""
+        v6 = self.config.userland_proxy and portmap.v6_listenable()
         bindings: list[PortBinding] = []
         for spec in ports:
+            addresses = portmap.host_addresses(spec.host_ip, v6=v6)
             taken = {b.host_port for b in bindings if b.proto == spec.proto}
-            host_port = portmap.choose_host_port(spec, taken=taken)
-            pid = None
+            host_port = portmap.choose_host_port(spec, addresses=addresses, taken=taken)
+            pids: list[int | helpers.HelperFailed | None] = [None] * len(addresses)
             if self.config.userland_proxy:
-                try:
-                    pid = start_proxy(spec.proto, spec.host_ip, host_port, ep.ipv4, spec.container_port)
-                except helpers.HelperFailed as err:
-                    raise Conflict(str(err)) from err
-            bindings.append(PortBinding(
-                proto=spec.proto, container_port=spec.container_port, host_ip=spec.host_ip or "0.0.0.0",
-                host_port=host_port, proxy_pid=pid))  # fmt: skip
-            ep = replace(ep, ports=tuple(bindings))
-            self.store.save_endpoint(ep)
-            if not net.internal and ":" not in spec.host_ip:
-                self.firewall.add(fw.port_rules(
-                    self.tag, ep_owner(ep.container_id, ep.network_id), net.bridge, proto=spec.proto,
-                    host_ip=spec.host_ip, host_port=host_port, container_ip=ep.ipv4,
-                    container_port=spec.container_port))  # fmt: skip
+                pids = [*start_proxies(spec.proto, addresses, host_port, ep.ipv4, spec.container_port)]
+            failed = None
+            for addr, pid in zip(addresses, pids, strict=True):
+                if isinstance(pid, proxy.AddressUnavailable) and not spec.host_ip:
+                    continue  # the implicit `::` of a host without IPv6: the v4 binding alone, as Docker
+                if isinstance(pid, helpers.HelperFailed):
+                    failed = failed or pid
+                    continue
+                # Each binding is recorded as soon as it holds its port, so a failure's teardown stops it.
+                bindings.append(PortBinding(proto=spec.proto, container_port=spec.container_port, host_ip=addr,
+                                            host_port=host_port, proxy_pid=pid))  # fmt: skip
+                ep = replace(ep, ports=tuple(bindings))
+                self.store.save_endpoint(ep)
+                if not net.internal and ":" not in addr:
+                    self.firewall.add(fw.port_rules(
+                        self.tag, ep_owner(ep.container_id, ep.network_id), net.bridge, proto=spec.proto,
+                        host_ip=spec.host_ip, host_port=host_port, container_ip=ep.ipv4,
+                        container_port=spec.container_port))  # fmt: skip
+            if failed is not None:
+                raise Conflict(str(failed)) from failed
         return ep
 
     def teardown(self, ep: Endpoint) -> None:

@@ -22,11 +22,20 @@ class HelperFailed(OSError):
 
 def spawn_helper(module: str, args: Sequence[str]) -> int:
     """Run the helper and wait for its ready line; its pid."""
+    return await_helper(launch_helper(module, args))
+
+
+def launch_helper(module: str, args: Sequence[str]) -> subprocess.Popen[bytes]:
+    """Start the helper without waiting (several can start side by side); `await_helper` gives its pid."""
     cmd = [sys.executable, "-m", module, *args]
     # why: a helper outlives the CLI that started it; an inherited stderr would keep the caller's pipe open (a
     # `dockyard run -d` under capture would never see EOF).
-    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+    return subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                             close_fds=True, start_new_session=True)  # fmt: skip
+
+
+def await_helper(proc: subprocess.Popen[bytes]) -> int:
+    """Wait for a launched helper's ready line; its pid, or HelperFailed with its reason."""
     assert proc.stdout is not None
     with proc.stdout:
         answer = proc.stdout.read().decode(errors="replace")

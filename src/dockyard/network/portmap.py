@@ -1,16 +1,19 @@
 """Published ports: `-p` spec parsing exactly as Docker's go-connections `nat.ParsePortSpec`, host port choice.
 
 Parsing is pure and keeps Docker's error wording (`invalid containerPort: x`); choosing a free host port
-probes with bind(2) on the host address. Nothing here installs NAT rules or starts proxies.
+probes with bind(2) on the host addresses. Like Docker ≥ 20.10, a mapping without a host IP binds 0.0.0.0 and
+`::` when the host can listen on IPv6 (`host_addresses`). Nothing here installs NAT rules or starts proxies.
 """
 
 from __future__ import annotations
 
+import functools
 import ipaddress
+import os
 import random
 import re
 import socket
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Sequence
 
 from dockyard.errors import Conflict, InvalidArgument
 from dockyard.network.model import PortSpec
@@ -144,32 +147,74 @@ def ephemeral_range(path: str = "/proc/sys/net/ipv4/ip_local_port_range") -> tup
         return EPHEMERAL_RANGE
 
 
+IPV4_ANY, IPV6_ANY = "0.0.0.0", "::"
+IF_INET6 = "/proc/net/if_inet6"
+
+
+@functools.cache
+def v6_listenable(if_inet6: str = IF_INET6) -> bool:
+    """Whether this host can listen on IPv6: /proc/net/if_inet6 exists (no `ipv6.disable=1`) and [::1]:0 binds.
+
+    moby's IsV6Listenable (libnetwork bridge/port_mapping.go, moby#42288) asks the same once per process."""
+    if not os.path.exists(if_inet6):
+        return False
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
+            s.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+def host_addresses(host_ip: str, *, v6: bool) -> tuple[str, ...]:
+    """The host addresses one mapping binds: its own IP, else 0.0.0.0 and, with `v6`, `::` too (Docker ≥ 20.10)."""
+    if host_ip:
+        return (host_ip,)
+    return (IPV4_ANY, IPV6_ANY) if v6 else (IPV4_ANY,)
+
+
 def port_free(proto: str, host_ip: str, port: int) -> bool:
-    """Whether bind(2) on the host address and port succeeds right now."""
-    addr = host_ip or "0.0.0.0"
+    """Whether bind(2) on the host address and port succeeds right now (IPv6 addresses bound IPv6-only, as the
+    proxy binds them, so a v4 listener on the port does not make `::` look taken)."""
+    addr = host_ip or IPV4_ANY
     family = socket.AF_INET6 if ":" in addr else socket.AF_INET
     kind = socket.SOCK_DGRAM if proto == "udp" else socket.SOCK_STREAM
     try:
         with socket.socket(family, kind) as s:
+            if family == socket.AF_INET6:
+                s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            if kind == socket.SOCK_STREAM:
+                # why: as the proxy binds. Without it the TIME_WAIT connections of the last run's proxy (which
+                # carry its SO_REUSEADDR) make a fixed port look taken at `restart`; a listener still refuses it
+                # (Linux inet_csk_bind_conflict)
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             s.bind((addr, port))
     except OSError:
         return False
     return True
 
 
+def bind_text(host_ip: str, port: int | str) -> str:
+    """moby's `Bind for <ip>:<port>` object (fmt %s:%d, so `:::8080` for IPv6 as dockerd prints it)."""
+    return f"{host_ip or IPV4_ANY}:{port}"
+
+
 def choose_host_port(
     spec: PortSpec,
     *,
+    addresses: Sequence[str] = (),
     taken: Collection[int] = (),
     is_free: Callable[[str, str, int], bool] = port_free,
     default_range: tuple[int, int] | None = None,
 ) -> int:
-    """The host port for a spec: the fixed one if free, else a free one from its range or the ephemeral range."""
+    """The host port for a spec on every one of `addresses` (default: the spec's host IP): the fixed one if free,
+    else one free on all of them from its range or the ephemeral range (the v4 and v6 bindings share it)."""
+    addrs = tuple(addresses) or (spec.host_ip or IPV4_ANY,)
     if spec.host_port_start and spec.host_port_start == spec.host_port_end:
         port = spec.host_port_start
-        if port in taken or not is_free(spec.proto, spec.host_ip, port):
-            addr = spec.host_ip or "0.0.0.0"
-            raise Conflict(f"Bind for {addr}:{port} failed: port is already allocated")
+        for addr in addrs:
+            if port in taken or not is_free(spec.proto, addr, port):
+                raise Conflict(f"Bind for {bind_text(addr, port)} failed: port is already allocated")
         return port
     lo, hi = (spec.host_port_start, spec.host_port_end) if spec.host_port_start else (
         default_range or ephemeral_range())  # fmt: skip
@@ -178,6 +223,6 @@ def choose_host_port(
     offset = random.randrange(count)
     for i in range(count):
         port = lo + (offset + i) % count
-        if port not in taken and is_free(spec.proto, spec.host_ip, port):
+        if port not in taken and all(is_free(spec.proto, addr, port) for addr in addrs):
             return port
-    raise Conflict(f"Bind for {spec.host_ip or '0.0.0.0'}: all ports from {lo} to {hi} are allocated")
+    raise Conflict(f"Bind for {addrs[0]}: all ports from {lo} to {hi} are allocated")

@@ -18,7 +18,7 @@ from net_helpers import FakeUpstream, busybox_in, process_alive, snapshot  # typ
 from dockyard.network import dnsmsg as m
 from dockyard.network import netlink
 from dockyard.network.manager import NetworkManager
-from dockyard.network.portmap import parse_port_spec
+from dockyard.network.portmap import parse_port_spec, v6_listenable
 
 pytestmark = pytest.mark.privileged
 
@@ -93,8 +93,11 @@ def test_bridge_network_end_to_end(manager: NetworkManager, netns: Callable[[str
     assert files.hosts.read_text().endswith(f"{b.ipv4}\tclient\n")
 
     # Published port: 127.0.0.1 through the proxy, the gateway address through DNAT.
-    (binding,) = a.ports
+    binding, *v6 = a.ports  # and, when the host listens on IPv6, the same port on `::` (Docker ≥ 20.10)
     assert binding.proto == "tcp" and binding.container_port == 8080 and binding.host_ip == "0.0.0.0"
+    assert [(b.host_ip, b.host_port, b.container_port) for b in v6] == [("::", binding.host_port, 8080)] * (
+        v6_listenable()
+    )
     server = serve_http(ns_a, tmp_path)
     try:
         assert http_get("127.0.0.1", binding.host_port) == "hello from the container\n"
