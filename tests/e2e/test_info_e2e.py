@@ -240,3 +240,23 @@ def test_events(dy: Dockyard) -> None:
     assert dy("events", "--since", "1m", "--until", "0s", "-f", "type=image", "-f", "event=rename").out == ""
     bad = dy("events", "--since", "1m", "--until", "0s", "-f", "nope=1")
     assert (bad.code, bad.err.strip()) == (1, "dockyard: Error response from daemon: invalid filter 'nope'")
+
+
+def test_events_of_stop_kill_restart_and_inspection_verbs(dy: Dockyard, tmp_path: Path) -> None:
+    cid = run_d(dy, "--name", "evs", "busybox", "sleep", "600")
+    assert dy("top", "evs").code == 0
+    (tmp_path / "f").write_text("x")
+    assert dy("cp", str(tmp_path / "f"), "evs:/tmp/f").code == 0
+    assert dy("cp", "evs:/tmp/f", str(tmp_path / "back")).code == 0
+    assert dy("export", "-o", str(tmp_path / "fs.tar"), "evs").code == 0
+    assert dy("restart", "-t", "1", "evs").code == 0  # sleep ignores SIGTERM as pid 1: killed after 1 s
+    assert dy("kill", "evs").code == 0
+    out = dy("events", "--since", "2m", "--until", "0s", "-f", f"container={cid}", "--format", "json").out
+    events = [json.loads(line) for line in out.splitlines()]
+    actions = [f"{e['Action']} {e['Actor']['Attributes'].get('signal', '')}".strip() for e in events]
+    assert actions[:2] == ["create", "start"]
+    for action in ("top", "extract-to-dir", "archive-path", "export"):
+        assert action in actions, actions
+    restart = actions[actions.index("export") + 1 :]
+    assert restart[:6] == ["kill 15", "kill 9", "die", "stop", "start", "restart"], restart
+    assert restart[6:] == ["kill 9", "die"], restart

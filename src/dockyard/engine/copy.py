@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, BinaryIO
 
+from dockyard.engine import events
 from dockyard.errors import InvalidArgument, NotFound
 from dockyard.image.safepath import RESOLVE_IN_ROOT, RESOLVE_NO_MAGICLINKS, clean_name
 from dockyard.image.safepath import openat2 as _openat2
@@ -167,7 +168,9 @@ def archive(containers: Containers, ref: str, path: str, out: BinaryIO) -> PathS
     record = containers.get(ref)
     etc = {k: os.path.join(containers.paths.container_dir(record.id), v) for k, v in _ETC_FILES.items()}
     with container_root(containers, record) as root:
-        return archive_path(root, path, ref, out, etc)
+        stat = archive_path(root, path, ref, out, etc)
+    events.emit_container(containers.paths, record, "archive-path")
+    return stat
 
 
 def archive_path(root: str, path: str, ref: str, out: BinaryIO, etc: dict[str, str] | None = None) -> PathStat:
@@ -251,6 +254,7 @@ def extract(containers: Containers, ref: str, path: str, stream: BinaryIO) -> No
         raise InvalidArgument("container rootfs is marked read-only")
     with container_root(containers, record) as root:
         extract_into(root, path, ref, stream)
+    events.emit_container(containers.paths, record, "extract-to-dir")
 
 
 def extract_into(root: str, path: str, ref: str, stream: BinaryIO) -> None:
@@ -313,6 +317,7 @@ def export(containers: Containers, ref: str, out: BinaryIO) -> None:
                     _add_export(tar, fd, entry, entry, etc)
         finally:
             os.close(fd)
+    events.emit_container(containers.paths, record, "export")
 
 
 def _add_export(tar: tarfile.TarFile, dir_fd: int, name: str, arcname: str, etc: dict[str, str]) -> None:

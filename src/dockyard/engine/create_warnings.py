@@ -70,7 +70,8 @@ def _probe_v1(root: str) -> HostFeatures:
         memory_limit=has("memory", "memory.limit_in_bytes"), swap_limit=has("memory", "memory.memsw.limit_in_bytes"),
         memory_swappiness=has("memory", "memory.swappiness"),
         memory_reservation=has("memory", "memory.soft_limit_in_bytes"),
-        oom_kill_disable=has("memory", "memory.oom_control"), pids_limit=has("pids", "pids.max"),
+        # the root of the pids hierarchy has no pids.max: moby only asks whether it is mounted
+        oom_kill_disable=has("memory", "memory.oom_control"), pids_limit=has("pids", "cgroup.procs"),
         cpu_shares=has("cpu", "cpu.shares"), cpu_cfs=has("cpu", "cpu.cfs_quota_us"),
         cpuset=has("cpuset", "cpuset.cpus"),
         blkio_weight=has("blkio", "blkio.weight", "blkio.bfq.weight"),

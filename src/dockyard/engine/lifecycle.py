@@ -97,6 +97,7 @@ def kill(c: Containers, ref: str, sig: str = "SIGKILL") -> None:
     stop_signal = signal_number(record.config.stop_signal) if record.config.stop_signal else 0
     if number in (signal.SIGKILL, stop_signal) or not stop_signal:
         _mark_stopped(c, record.id)
+    _emit(c, record, "kill", signal=str(number))  # before the signal, so always before the die it causes
     _send_signal(c, record, number)
     if record.state.paused and number == signal.SIGKILL:
         with contextlib.suppress(RuntimeFailure):
@@ -125,6 +126,7 @@ def stop(c: Containers, ref: str, *, timeout: int | None = None, sig: str | None
     c.records.update(record.id, lambda r: replace(r, manually_stopped=True))
     waiter = _exit_waiter(c, record.id)
     try:
+        _emit(c, record, "kill", signal=str(number))  # moby's stop: kill (stop signal), [kill (9)], die, stop
         if not _monitor_signal(c, record.id, number):  # the monitor's `stop` op also marks the manual stop
             _control(c, record.id, {"op": "stop"})
             with contextlib.suppress(RuntimeFailure):
@@ -133,16 +135,20 @@ def stop(c: Containers, ref: str, *, timeout: int | None = None, sig: str | None
             with contextlib.suppress(RuntimeFailure):
                 _runtime(c).resume(record.id)
             c.records.update_state(record.id, lambda s: replace(s, paused=False))
-        if waiter is not None and _wait_line(waiter, None if timeout < 0 else float(timeout)) is not None:
-            return Stopped(was_running=True)
-        with contextlib.suppress(RuntimeFailure, Conflict):
-            _send_signal(c, c.get(record.id), int(signal.SIGKILL))
-        if waiter is not None:
-            _wait_line(waiter, KILL_WAIT)
+        in_time = waiter is not None and _wait_line(waiter, None if timeout < 0 else float(timeout)) is not None
+        if not in_time:
+            with contextlib.suppress(RuntimeFailure, Conflict):
+                current = c.get(record.id)
+                _emit(c, record, "kill", signal=str(int(signal.SIGKILL)))  # before the signal: before its die
+                _send_signal(c, current, int(signal.SIGKILL))
+            if waiter is not None:
+                _wait_line(waiter, KILL_WAIT)
     finally:
         if waiter is not None:
             waiter.close()
-    await_not_running(c, record.id, KILL_WAIT)
+    if not in_time:
+        await_not_running(c, record.id, KILL_WAIT)
+    _emit(c, record, "stop")
     return Stopped(was_running=True)
 
 
@@ -188,6 +194,7 @@ def restart(c: Containers, ref: str, *, timeout: int | None = None, sig: str | N
     stop(c, record.id, timeout=timeout, sig=sig)
     await_monitor_gone(c, record.id)
     c.start(record.id)
+    _emit(c, record, "restart")
 
 
 def await_monitor_gone(c: Containers, cid: str, timeout: float = 30.0) -> None:
@@ -225,6 +232,7 @@ def resize(c: Containers, ref: str, height: int, width: int) -> None:
     if not record.config.tty:
         return
     _control(c, record.id, {"op": "resize", "height": height, "width": width})
+    _emit(c, record, "resize", height=str(height), width=str(width))
 
 
 def attach_socket(c: Containers, ref: str, *, stdin: bool, stdout: bool, stderr: bool, pending: bool) -> socket.socket:
@@ -232,7 +240,9 @@ def attach_socket(c: Containers, ref: str, *, stdin: bool, stdout: bool, stderr:
     record = c.get(ref)
     stdin = stdin and record.config.open_stdin
     header = {"op": "attach", "stdin": stdin, "stdout": stdout, "stderr": stderr, "pending": pending}
-    return attach.connect(_socket_dir(c, record.id), header)
+    sock = attach.connect(_socket_dir(c, record.id), header)
+    _emit(c, record, "attach")
+    return sock
 
 
 def _emit(c: Containers, record: ContainerRecord, action: str, **extra: str) -> None:

@@ -141,6 +141,7 @@ class Monitor:
             self.loop.add(pidfd, IN, self._exited)
             if ready_fd >= 0:
                 self._set_running()
+                self._emit("start")  # before the report: the daemon's `start` (and `restart`) answer after it
                 _report(ready_fd, {"pid": self.pid})
                 self._await_attachers()
             tracing.mark("monitor: runtime start")
@@ -151,9 +152,9 @@ class Monitor:
             return StartError(message=message, exit_code=_start_exit_code(message))
         self.started = time.monotonic()
         tracing.mark("monitor: started")
-        if ready_fd < 0:  # a restart; a first start recorded "running" before it reported (one write fewer)
+        if ready_fd < 0:  # a policy restart; a first start recorded "running" and its event before it reported
             self._set_running()
-        self._emit("start")
+            self._emit("start")
         return None
 
     def _await_attachers(self) -> None:
@@ -213,8 +214,8 @@ class Monitor:
         # why: the record first, then the waiters: a client told of the exit (stop, wait) reads it next
         if not decision.restart:
             self._set_exited(code, oom=oom)
+            self._exit_events(code, oom)
             self.hub.exited(code)
-            self._emit("die", exitCode=str(code))
             return False
         finished = now()
         self.record = self.records.update(self.cid, lambda r: replace(
@@ -222,8 +223,8 @@ class Monitor:
             state=replace(r.state, status="restarting", restarting=True, pid=0, exit_code=code, oom_killed=oom,
                           finished_at=finished, paused=False),
         ))  # fmt: skip
+        self._exit_events(code, oom)
         self.hub.exited(code)
-        self._emit("die", exitCode=str(code))
         self._delete()
         deadline = time.monotonic() + decision.delay
         while time.monotonic() < deadline and not self.stop_requested:
@@ -242,6 +243,13 @@ class Monitor:
                 self._set_exited(code, oom=oom, error=str(err))
                 return False
         return True
+
+    def _exit_events(self, code: int, oom: bool) -> None:
+        """moby's order: oom (the kernel killed it), then die; both before waiters hear of the exit, so that a
+        `stop` returning to its caller logs its own event after them."""
+        if oom:
+            self._emit("oom")
+        self._emit("die", exitCode=str(code))
 
     # ---- events from clients and probes --------------------------------------------------------------------
 

@@ -9,7 +9,7 @@ in engine/spec_resources.py: a stat of each --device path and the rootfs /etc/gr
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from dockyard.engine import seccomp_profile, spec_resources
 from dockyard.engine import security_defaults as sec
@@ -174,10 +174,13 @@ def resources(host_config: HostConfig) -> Resources:
         swap = host_config.memory_swap or host_config.memory * 2
         memory = Memory(limit=host_config.memory, swap=swap)
     cpu = None
-    if host_config.nano_cpus > 0:
-        cpu = Cpu(period=CPU_PERIOD, quota=host_config.nano_cpus * CPU_PERIOD // 1_000_000_000)
-    if host_config.cpu_shares > 0:
-        cpu = replace(cpu, shares=host_config.cpu_shares) if cpu else Cpu(shares=host_config.cpu_shares)
+    limited = host_config.nano_cpus > 0
+    if limited or host_config.cpu_shares > 0:  # --cpus and --cpu-shares together are one Cpu
+        cpu = Cpu(
+            shares=host_config.cpu_shares or None,
+            period=CPU_PERIOD if limited else None,
+            quota=host_config.nano_cpus * CPU_PERIOD // 1_000_000_000 if limited else None,
+        )
     pids = Pids(limit=host_config.pids_limit) if host_config.pids_limit > 0 else None
     return Resources(devices=devices, memory=memory, cpu=cpu, pids=pids)
 

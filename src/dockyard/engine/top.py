@@ -12,6 +12,7 @@ import subprocess
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from dockyard.engine import events
 from dockyard.engine.runtime_client import RuntimeFailure
 from dockyard.errors import Conflict, InternalError, InvalidArgument
 
@@ -48,6 +49,7 @@ def top(containers: Containers, ref: str, ps_args: str = "") -> ProcessList:
         raise InternalError(f"Error running ps: {err}") from err
     if proc.returncode != 0:
         raise InternalError(f"Error running ps: exit status {proc.returncode}: {proc.stderr.strip()}")
+    events.emit_container(containers.paths, record, "top")
     return parse_ps(proc.stdout, pids)
 
 

@@ -58,7 +58,7 @@ def test_oom_kill_disable_without_support_and_memory_warns_once() -> None:
     [
         ({"memory/memory.limit_in_bytes", "memory/memory.oom_control", "cpu/cpu.shares", "blkio/blkio.bfq.weight"},
          {"memory_limit", "oom_kill_disable", "cpu_shares", "blkio_weight"}),
-        ({"memory/memory.memsw.limit_in_bytes", "cpu/cpu.cfs_quota_us", "pids/pids.max", "cpuset/cpuset.cpus"},
+        ({"memory/memory.memsw.limit_in_bytes", "cpu/cpu.cfs_quota_us", "pids/cgroup.procs", "cpuset/cpuset.cpus"},
          {"swap_limit", "cpu_cfs", "pids_limit", "cpuset"}),
     ],
 )  # fmt: skip
@@ -77,3 +77,11 @@ def test_probe_v2(tmp_path: Path) -> None:
     (tmp_path / "v2b").mkdir()
     (tmp_path / "v2b" / "cgroup.controllers").write_text("pids\n")
     assert cw.HostFeatures.probe(str(tmp_path / "v2b")) == replace(NOTHING, pids_limit=True)
+
+
+def test_probe_of_this_hosts_v1_pids_hierarchy_root() -> None:
+    root = Path("/sys/fs/cgroup")
+    if (root / "cgroup.controllers").exists() or not (root / "pids" / "cgroup.procs").exists():
+        pytest.skip("not a v1/hybrid host with the pids hierarchy mounted")
+    assert not (root / "pids" / "pids.max").exists()  # why the probe cannot look for pids.max
+    assert cw.HostFeatures.probe.__wrapped__(str(root)).pids_limit

@@ -105,6 +105,13 @@ def test_spec_round_trips_through_the_validating_model() -> None:
     assert again.root is not None and again.root.readonly
 
 
+def test_cpus_and_cpu_shares_together_make_one_cpu_entry() -> None:
+    both = spec_of(record(nano_cpus=500_000_000, cpu_shares=256)).linux.resources.cpu  # type: ignore[union-attr]
+    assert both is not None and (both.shares, both.quota, both.period) == (256, 50_000, 100_000)
+    shares = spec_of(record(cpu_shares=512)).linux.resources.cpu  # type: ignore[union-attr]
+    assert shares is not None and (shares.shares, shares.quota, shares.period) == (512, None, None)
+
+
 def test_privileged_gets_every_engine_capability_and_no_confinement() -> None:
     spec = spec_of(record(privileged=True))
     assert spec.process is not None and spec.process.capabilities is not None
