@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+import host_guard
 from privileged_gate import REQUIRE_PRIVILEGED, require
 
 __all__ = ["REQUIRE_PRIVILEGED", "require"]
@@ -50,3 +51,13 @@ def _idle_default_bridges(tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     """After each module: the default bridges (and rules) of idle private data roots go (tests/net_teardown.py)."""
     yield
     _drop_idle_default_bridges(tmp_path_factory.getbasetemp())
+
+
+@pytest.fixture(autouse=True)
+def _host_files_untouched() -> Iterator[None]:
+    """Fails the test that changed a host file no test may touch (tests/host_guard.py)."""
+    before = host_guard.stamps()
+    yield
+    changed = host_guard.changed(before, host_guard.stamps())
+    if changed:
+        pytest.fail(f"this test changed host files it must never touch: {', '.join(changed)}")
