@@ -41,6 +41,7 @@ from compare_bench import (
     run_rm,
     timed,
 )
+from floor_server import FloorServer, record
 
 Case = Any
 DAEMON_TARGET = 0.5  # docker CLI → dockyardd ÷ → dockerd
@@ -75,8 +76,26 @@ def suite(clis: dict[str, list[str]], dockyard: dict[str, list[str]], it: int) -
     if "→dockyardd cli zygote" in dockyard:
         ps_cases[f"dockyard ps -a ({MANY} containers) cli zygote"] = plain([*dockyard["→dockyardd cli zygote"],
                                                                             "ps", "-a"])  # fmt: skip
-    res |= interleave(ps_cases, it)
+    floor = start_floor(clis["dockyardd"]) if "dockyardd" in clis else None
+    try:
+        if floor is not None:  # the docker CLI against a server doing no work: no engine can beat it
+            ps_cases[f"ps -a ({MANY} containers) floor"] = plain([peers.DOCKER_CLI, "-H", f"unix://{floor.path}",
+                                                                  "ps", "-a"])  # fmt: skip
+        res |= interleave(ps_cases, it)
+    finally:
+        if floor is not None:
+            floor.stop()
     return res
+
+
+def start_floor(dockyardd_cli: list[str]) -> FloorServer:
+    """bench/floor_server.py replaying dockyardd's own answers to the docker CLI's `ps -a` calls."""
+    sock = dockyardd_cli[dockyardd_cli.index("-H") + 1].removeprefix("unix://")
+    routes = {path: record(sock, f"/v1.47{path}{query}")
+              for path, query in (("/_ping", ""), ("/version", ""), ("/containers/json", "?all=1"))}  # fmt: skip
+    server = FloorServer(Path(sock).with_name("floor.sock"), routes)
+    server.start()
+    return server
 
 
 def zygote_launcher(root: Path, cli_socket: str) -> list[str]:
@@ -113,6 +132,12 @@ def report(t: dict[str, Timing], memory: dict[str, Any]) -> str:
         a, b = t.get(f"{case} dockyardd/{part}"), t.get(f"{case} dockerd/{part}")
         label = case if part == "total" else f"{case}: {part}"
         rows.append([label, _ms(a), _ms(b), _ratio(a, b), "" if case == "version" else f"≤ {DAEMON_TARGET}×"])
+    floor, docker_ps = (
+        t.get(f"ps -a ({MANY} containers) floor/total"),
+        t.get(f"ps -a ({MANY} containers) dockerd/total"),
+    )
+    rows.append([f"ps -a ({MANY} containers): the docker CLI against a server doing no work (floor)", _ms(floor),
+                 _ms(docker_ps), _ratio(floor, docker_ps), "the best ratio any engine can reach"])  # fmt: skip
     out = [markdown_table(["docker CLI against", "dockyardd ms", "dockerd ms", "ratio", "target"], rows)]
     docker = t.get("dockyard run --rm (none) docker→dockerd/total")
     rows = []
