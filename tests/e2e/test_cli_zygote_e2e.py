@@ -242,3 +242,20 @@ def test_a_reader_that_goes_away_gives_the_same_status(daemon: Daemon) -> None:
     assert results[0] == results[1] and results[2] == results[3], results
     assert all(out.strip() != "0" for out, _ in results), results  # EPIPE was seen, not a full write
     assert d("rm", "zbig").code == 0
+
+
+def test_one_spare_worker_waits_and_is_replaced_after_each_call(daemon: Daemon) -> None:
+    zygote = daemon.zygote_pid()
+
+    def children() -> list[int]:
+        with open(f"/proc/{zygote}/task/{zygote}/children", encoding="ascii") as f:
+            return [int(p) for p in f.read().split()]
+
+    assert wait_for(lambda: len(children()) == 1, 10)  # the spare, forked before any request
+    (spare,) = children()
+    fast = daemon.cli(True)("ps", "-a", "-q")
+    assert fast.code == 0, fast.err
+    assert wait_for(lambda: len(children()) == 1 and children() != [spare], 10)  # it served; a new one waits
+    os.kill(children()[0], signal.SIGKILL)  # a spare that dies is replaced too
+    assert wait_for(lambda: len(children()) == 1, 10)
+    assert daemon.cli(True)("ps", "-a", "-q").code == 0

@@ -126,14 +126,19 @@ def flush_streams(code: int) -> int:
     return code
 
 
-def entry(argv: Sequence[str] | None = None) -> NoReturn:
-    """The program: main(), flush, then os._exit (no interpreter teardown: see the module docstring)."""
+def run_to_status(argv: Sequence[str] | None = None) -> int:
+    """main(), then the streams flushed: the command's exit status (the CLI zygote's worker reports it itself)."""
     try:
         main(argv)
     except SystemExit as done:
         code = exit_status(done.code)
     tracing.mark("cli: exit")
-    os._exit(flush_streams(code))
+    return flush_streams(code)
+
+
+def entry(argv: Sequence[str] | None = None) -> NoReturn:
+    """The program: main(), flush, then os._exit (no interpreter teardown: see the module docstring)."""
+    os._exit(run_to_status(argv))
 
 
 if __name__ == "__main__":

@@ -2,14 +2,18 @@
 `dockyard` launcher (cli/fastpath.py, which owns the protocol) on the socket dockyardd bound and hands over
 (daemon/cli_zygote.py starts, restarts and stops it). It never runs the engine: workers talk to the daemon's API.
 
-Per connection the zygote forks a session process (so a slow client never blocks it); the session reads the
-request, forks the worker (the client's fds 0/1/2 as its stdio, its cwd, umask, environment and argv, then the
-ordinary `cli.main.entry`), reports the worker's pid, waits for it and reports its status (128+N for a signal).
-A session outlives a zygote that dies; the zygote exits when the daemon's lifeline pipe closes.
+A spare worker is always forked ahead, its inherited heap already touched (copy-on-write faults paid while
+nobody waits); the zygote hands each connection to it and forks the next spare. The worker reads the request (so
+a slow client never blocks the zygote), reports its pid, becomes the client's CLI process (its fds 0/1/2 as
+stdio, its cwd, umask, environment and argv, then the ordinary CLI) and reports its own exit status; the zygote,
+which waits for it, reports a death by signal (128+N). A worker outlives a zygote that dies (only a death by
+signal then goes unreported); the zygote exits when the daemon's lifeline pipe closes, and its spare with it.
 """
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import os
 import select
 import signal
@@ -40,11 +44,13 @@ def preload() -> None:
 
 
 def serve(listener: socket.socket, lifeline: int, host: str) -> int:
-    """Accept launchers until the daemon's lifeline closes; one session process per connection."""
-    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # why: sessions are reaped by the kernel, none is waited for
+    """Accept launchers until the daemon's lifeline closes. Each connection goes to the waiting spare (forked and
+    pre-faulted ahead of time, see `_spare_main`), which becomes its worker; a new spare is forked at once."""
     poller = select.poll()
     poller.register(listener.fileno(), select.POLLIN)
     poller.register(lifeline, select.POLLIN)
+    spare = _Spare.fork(listener, lifeline, host, poller)
+    workers: dict[int, tuple[int, socket.socket]] = {}  # pidfd → (pid, the zygote's copy of its connection)
     while True:
         try:
             ready = [fd for fd, _ in poller.poll()]
@@ -52,28 +58,110 @@ def serve(listener: socket.socket, lifeline: int, host: str) -> int:
             continue
         if lifeline in ready:
             return 0
+        for fd in ready:
+            if fd in workers:
+                _reap_worker(poller, workers.pop(fd), fd)
+            elif spare is not None and fd == spare.pidfd:  # an idle spare died: fork another
+                spare.reap(poller)
+                spare = _Spare.fork(listener, lifeline, host, poller)
+        if listener.fileno() not in ready:
+            continue
         try:
             conn, _ = listener.accept()
         except (BlockingIOError, InterruptedError):
             continue
-        with conn:
-            refused = check_peer(conn)
-            if refused:
-                refuse(conn, refused)
-                continue
+        refused = check_peer(conn)
+        if refused or spare is None:
+            refuse(conn, refused or "cli zygote: fork: no worker available")
+            conn.close()
+            spare = spare or _Spare.fork(listener, lifeline, host, poller)
+            continue
+        workers[spare.pidfd] = (spare.pid, conn)
+        spare.hand_over(conn)
+        spare = _Spare.fork(listener, lifeline, host, poller)
+
+
+def _reap_worker(poller: select.poll, worker: tuple[int, socket.socket], pidfd: int) -> None:
+    """A worker ended: a death by signal is reported here (a worker that exits reports its own status)."""
+    pid, conn = worker
+    poller.unregister(pidfd)
+    os.close(pidfd)
+    try:
+        _, status = os.waitpid(pid, 0)
+    except ChildProcessError:
+        status = 0
+    if os.WIFSIGNALED(status):
+        with contextlib.suppress(OSError):
+            conn.sendall(fastpath.record(b"X", fastpath.exit_code(status)))
+    conn.close()
+
+
+class _Spare:
+    """A worker forked before its request: the fork and its page faults are paid while nobody waits."""
+
+    def __init__(self, pid: int, pidfd: int, control: socket.socket) -> None:
+        self.pid, self.pidfd, self.control = pid, pidfd, control
+
+    @classmethod
+    def fork(cls, listener: socket.socket, lifeline: int, host: str, poller: select.poll) -> _Spare | None:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            pid = os.fork()
+        except OSError:
+            ours.close()
+            theirs.close()
+            return None
+        if pid == 0:
+            code = 1
             try:
-                pid = os.fork()
-            except OSError as err:
-                refuse(conn, f"cli zygote: fork: {(err.strerror or str(err)).lower()}")
-                continue
-            if pid == 0:
-                code = 1
-                try:
-                    listener.close()
-                    os.close(lifeline)
-                    code = session(conn, host)
-                finally:
-                    os._exit(code)
+                listener.close()
+                os.close(lifeline)
+                ours.close()
+                code = _spare_main(theirs, host)
+            finally:
+                os._exit(code)
+        theirs.close()
+        pidfd = os.pidfd_open(pid)
+        poller.register(pidfd, select.POLLIN)
+        return cls(pid, pidfd, ours)
+
+    def hand_over(self, conn: socket.socket) -> None:
+        with contextlib.suppress(OSError):  # a spare that died meanwhile: its pidfd reports it, the launcher 125s
+            socket.send_fds(self.control, [b"c"], [conn.fileno()])
+        self.control.close()
+
+    def reap(self, poller: select.poll) -> None:
+        poller.unregister(self.pidfd)
+        os.close(self.pidfd)
+        self.control.close()
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(self.pid, 0)
+
+
+def _spare_main(control: socket.socket, host: str) -> int:
+    """In the spare: touch the inherited heap now (a collection writes every tracked object's header, so its
+    pages are copied before a request waits on it), then serve the one connection the zygote hands over."""
+    gc.collect()
+    try:
+        _, fds, _, _ = socket.recv_fds(control, 1, 1)
+    except OSError:
+        return 0
+    if not fds:
+        return 0  # the zygote is gone
+    control.close()
+    conn = socket.socket(fileno=fds[0])
+    conn.settimeout(REQUEST_TIMEOUT)
+    try:
+        args, env, cwd, umask, stdio = read_request(conn)
+    except (ValueError, OSError) as err:
+        refuse(conn, f"cli zygote: bad request: {err}")
+        return 1
+    conn.settimeout(None)
+    try:
+        conn.sendall(fastpath.record(b"P", os.getpid()))
+    except OSError:
+        pass  # the launcher is gone: the command still runs to its end, as a detached CLI would
+    run_worker(args, env, cwd, umask, stdio, host, conn)
 
 
 def check_peer(conn: socket.socket) -> str | None:
@@ -122,34 +210,6 @@ def read_request(conn: socket.socket) -> tuple[list[str], dict[str, str], str, i
         raise
 
 
-def session(conn: socket.socket, host: str) -> int:
-    """Read one request, fork its worker, relay its pid and status; the session's own exit status."""
-    signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # why: inherited SIG_IGN would make waitpid lose the status
-    conn.settimeout(REQUEST_TIMEOUT)
-    try:
-        args, env, cwd, umask, fds = read_request(conn)
-    except (ValueError, OSError) as err:
-        refuse(conn, f"cli zygote: bad request: {err}")
-        return 1
-    pid = os.fork()
-    if pid == 0:
-        conn.close()
-        run_worker(args, env, cwd, umask, fds, host)
-    for fd in fds:
-        os.close(fd)
-    conn.settimeout(None)
-    try:
-        conn.sendall(fastpath.record(b"P", pid))
-    except OSError:
-        pass  # the launcher is gone: the worker still runs to its end, as a detached CLI would
-    _, status = os.waitpid(pid, 0)
-    try:
-        conn.sendall(fastpath.record(b"X", fastpath.exit_code(status)))
-    except OSError:
-        pass
-    return 0
-
-
 def _reopen_stdio() -> None:
     """New sys.std* over the new fds 0/1/2, buffered as the interpreter would (line-buffered on a terminal)."""
     sys.stdin = open(0, encoding="utf-8", errors="surrogateescape", closefd=False)  # noqa: SIM115
@@ -161,9 +221,13 @@ def _reopen_stdio() -> None:
     )
 
 
-def run_worker(args: list[str], env: dict[str, str], cwd: str, umask: int, fds: list[int], host: str) -> NoReturn:
-    """Become the client's CLI process: its stdio, umask, environment, argv and cwd, then `entry` against the
-    daemon (DOCKYARD_HOST: never the in-process engine)."""
+def run_worker(
+    args: list[str], env: dict[str, str], cwd: str, umask: int, fds: list[int], host: str, conn: socket.socket
+) -> NoReturn:
+    """Become the client's CLI process: its stdio, umask, environment, argv and cwd, then the CLI against the
+    daemon (DOCKYARD_HOST: never the in-process engine); its exit status goes back on `conn` (a death by signal is
+    reported by the zygote, which waits for this process)."""
+    conn.set_inheritable(False)
     if env.get("DOCKYARD_TRACE"):
         os.environ["DOCKYARD_TRACE"] = env["DOCKYARD_TRACE"]
         tracing.mark("cli: worker forked")
@@ -186,10 +250,16 @@ def run_worker(args: list[str], env: dict[str, str], cwd: str, umask: int, fds: 
     except OSError as err:
         sys.stderr.write(f"dockyard: chdir `{cwd}`: {(err.strerror or str(err)).lower()}\n")
         sys.stderr.flush()
-        os._exit(125)
-    from dockyard.cli.main import entry
+        _exit_with(conn, 125)
+    from dockyard.cli.main import run_to_status
 
-    entry(args)
+    _exit_with(conn, run_to_status(args))
+
+
+def _exit_with(conn: socket.socket, code: int) -> NoReturn:
+    with contextlib.suppress(OSError):
+        conn.sendall(fastpath.record(b"X", code))
+    os._exit(code)
 
 
 def main(argv: list[str] | None = None) -> int:
