@@ -12,12 +12,15 @@ the lock's slower reader path (an atomic operation instead of a per-cpu one): a 
 around container starts.
 
 Only threaded processes (the daemon) get the thread: the CLI must stay single-threaded (it forks its monitor),
-and its runtime's own warm-up covers it. Without permission or without a cgroup2 mount, nothing happens.
+so without a daemon `kick` forks a short-lived helper process instead. Without permission or without a cgroup2
+mount, nothing happens.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
 import threading
 import time
 
@@ -107,8 +110,56 @@ def uninstall() -> None:
     _warmer = None
 
 
+_helper_until = 0.0  # when the CLI's helper process (see `kick`) stops writing
+HELPER_LINGER = 0.3  # s: a CLI's create is followed by its start within milliseconds
+
+
 def kick() -> None:
-    """A container is about to be created, started or exec'd into: keep the lock warm (no-op unless installed)."""
+    """A container is about to be created, started or exec'd into: keep the lock warm. In dockyardd (installed)
+    its thread does; in a single-threaded root CLI, a short-lived helper process does, so that the grace period
+    runs while the CLI attaches and starts instead of inside the runtime's create."""
     warmer = _warmer
     if warmer is not None:
         warmer.kick()
+        return
+    global _helper_until
+    now = time.monotonic()
+    if now < _helper_until or os.geteuid() != 0 or os.environ.get("DOCKYARD_CGROUP_WARM") == "0":
+        return
+    threading_module = sys.modules.get("threading")
+    if threading_module is not None and threading_module.active_count() > 1:
+        return  # why: fork(2) from a threaded process is unsafe; a daemon installs the thread instead
+    try:
+        with open("/proc/self/cgroup", encoding="ascii", errors="replace") as f:
+            path = own_procs_file(f.read())
+    except OSError:
+        return
+    if path is not None:
+        _helper_until = now + HELPER_LINGER
+        _fork_helper(path, HELPER_LINGER)
+
+
+def _fork_helper(procs_path: str, linger: float) -> None:
+    """A grandchild (nobody waits for it) that moves itself into its own cgroup every INTERVAL for `linger`
+    seconds, holding none of the caller's files: a CLI's stdout pipe must close when the CLI exits."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid:
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, 0)
+        return
+    try:
+        if os.fork():
+            os._exit(0)
+        null = os.open(os.devnull, os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(null, fd)
+        os.closerange(3, 1 << 16)
+        fd = os.open(procs_path, os.O_WRONLY | os.O_CLOEXEC)
+        deadline = time.monotonic() + linger
+        while time.monotonic() < deadline:
+            os.write(fd, b"0")
+            time.sleep(INTERVAL)
+    finally:
+        os._exit(0)

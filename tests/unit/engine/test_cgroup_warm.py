@@ -86,3 +86,31 @@ def test_install_finds_this_hosts_cgroup2_procs_file(monkeypatch: pytest.MonkeyP
     thread.join(timeout=10)
     assert not thread.is_alive()
     assert not warmer.failed, "the no-op move into our own cgroup was refused"
+
+
+def test_the_cli_helper_writes_for_its_linger_then_goes(tmp_path: Path) -> None:
+    import time
+
+    target = tmp_path / "cgroup.procs"
+    target.write_bytes(b"")
+    started = time.monotonic()
+    cgroup_warm._fork_helper(str(target), 0.05)
+    assert time.monotonic() - started < 1  # the caller does not wait for the helper's linger
+    deadline = time.monotonic() + 5
+    while not target.read_bytes() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert set(target.read_bytes()) == {ord("0")}
+    time.sleep(0.2)
+    size = len(target.read_bytes())
+    time.sleep(0.1)
+    assert len(target.read_bytes()) == size  # gone after its linger
+
+
+def test_kick_without_a_daemon_is_off_when_disabled(monkeypatch: pytest.MonkeyPatch) -> None:
+    cgroup_warm.uninstall()
+    forked: list[str] = []
+    monkeypatch.setattr(cgroup_warm, "_fork_helper", lambda path, linger: forked.append(path))
+    monkeypatch.setattr(cgroup_warm, "_helper_until", 0.0)
+    monkeypatch.setenv("DOCKYARD_CGROUP_WARM", "0")
+    cgroup_warm.kick()
+    assert forked == []
