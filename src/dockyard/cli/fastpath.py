@@ -29,7 +29,7 @@ DEFAULT_DATA_ROOT = "/var/lib/dockyard"  # = dockyard.paths.DEFAULT_DATA_ROOT (n
 MAGIC = b"dyc1"
 MAX_REQUEST = 4 << 20  # argv + environment; Linux's ARG_MAX default is 2 MiB
 FORWARDED = ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGWINCH")
-EXIT_LOST = 125  # the worker vanished without a status (its session process was killed)
+EXIT_LOST = 125  # no exit status came: the worker died by a signal while its zygote was gone
 # global options that send the CLI somewhere else than the default daemon
 _ELSEWHERE = ("-H", "--host", "--data-root", "--tls", "--tlsverify", "--tlscacert", "--tlscert", "--tlskey")
 
