@@ -123,6 +123,12 @@ class PlainFile(NamedTuple):
 _NO_PAX: dict[str, str] = {}
 _adler = zlib.adler32
 _FILE_TYPES = (tarfile.REGTYPE, tarfile.AREGTYPE)
+# The mode, uid and gid fields (24 bytes, NULs made spaces) -> their values. Shared by concurrent applications:
+# get, set and clear are each atomic under the GIL and an entry's value depends only on its key, so a race can
+# only cost a re-parse. Cleared when full: a hostile layer cannot grow it without bound.
+_ids: dict[bytes, tuple[int, int, int]] = {}
+_MAX_IDS = 4096
+_new_plain = tuple.__new__
 
 
 def plain_file(buf: bytes) -> PlainFile | None:
@@ -136,17 +142,23 @@ def plain_file(buf: bytes) -> PlainFile | None:
     nums = buf[100:156].replace(b"\0", b" ")
     try:
         chksum = int(nums[48:], 8)
-        # header_sum(), inlined: this runs once per file of a layer
-        if chksum != (_adler(buf[:256], 0) & 0xFFFF) + (_adler(buf[256:], 0) & 0xFFFF) + 256 - sum(buf[148:156]):
+        # header_sum(), inlined (every sum in C): this runs once per file of a layer
+        low, high, field = _adler(buf[:256], 0), _adler(buf[256:], 0), _adler(buf[148:156], 0)
+        if chksum != (low & 0xFFFF) + (high & 0xFFFF) + 256 - (field & 0xFFFF):
             return None
-        mode, uid, gid = int(nums[:8], 8), int(nums[8:16], 8), int(nums[16:24], 8)
+        # mode, uid and gid repeat from file to file: a field seen before costs a dict lookup, not an int()
+        ids = _ids.get(nums[:24])
+        if ids is None:
+            ids = _ids[nums[:24]] = (int(nums[:8], 8), int(nums[8:16], 8), int(nums[16:24], 8))
+            if len(_ids) > _MAX_IDS:
+                _ids.clear()
         size, mtime = int(nums[24:36], 8), int(nums[36:48], 8)
     except ValueError:
         return None
     name = buf[:100].partition(b"\0")[0].decode("utf-8", "surrogateescape")
     if name.endswith("/"):
         return None
-    return PlainFile(name, mode, uid, gid, size, mtime, _NO_PAX)
+    return _new_plain(PlainFile, (name, *ids, size, mtime, _NO_PAX, None))  # PlainFile() without its frame
 
 
 def members(tf: tarfile.TarFile, reader: LayerReader) -> Iterator[tarfile.TarInfo | PlainFile]:

@@ -190,3 +190,21 @@ def test_plain_file_refuses_a_bad_checksum_and_a_non_octal_number() -> None:
     junk = bytearray(_header(tarfile.USTAR_FORMAT, size=7))
     junk[124:136] = b"00000000007x"
     assert plain_file(bytes(junk)) is None
+
+
+def test_plain_file_ids_cache_gives_each_header_its_own_values(monkeypatch: pytest.MonkeyPatch) -> None:
+    from dockyard.image import tarheaders
+
+    for limit in (100, 3):  # every field pair and triple repeats; then a cache cleared again and again
+        monkeypatch.setattr(tarheaders, "_ids", {})
+        monkeypatch.setattr(tarheaders, "_MAX_IDS", limit)
+        for n in range(24):
+            mode, uid, gid = 0o600 + n % 2, n % 3, 100 + n % 12
+            plain = plain_file(_header(tarfile.USTAR_FORMAT, mode=mode, uid=uid, gid=gid, size=n))
+            assert plain is not None
+            assert (plain.mode, plain.uid, plain.gid, plain.size) == (mode, uid, gid, n)
+            assert len(tarheaders._ids) <= limit
+    junk = bytearray(_header(tarfile.USTAR_FORMAT, uid=1, gid=101, mode=0o601))
+    junk[108:116] = b"000000x\0"  # a uid that is not octal, next to cached mode and gid fields
+    junk[148:156] = b"%06o\0 " % (256 + sum(junk) - sum(junk[148:156]))
+    assert plain_file(bytes(junk)) is None
