@@ -173,7 +173,7 @@ class Containers:
                     "You have to remove (or rename) that container to be able to reuse that name."
                 )
             return name
-        taken = {r.name for r in self.records.list()}
+        taken = self.records.names()
         for attempt in range(10):
             candidate = random_name(attempt)
             if candidate not in taken:

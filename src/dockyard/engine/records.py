@@ -198,6 +198,7 @@ class RecordStore:
         # container id → ((inode, size, mtime, ctime) of the file read, its record): `list` decodes only records
         # that changed since the last listing (the daemon's `ps` over many containers).
         self._listed: dict[str, tuple[tuple[int, int, int, int], ContainerRecord]] = {}
+        self._names: dict[str, tuple[tuple[int, int, int, int], str]] = {}  # the same, for `names` alone
 
     def save(self, record: ContainerRecord) -> None:
         path = self.paths.record(record.id)
@@ -283,7 +284,37 @@ class RecordStore:
 
     def name_in_use(self, name: str) -> str | None:
         """The id of the container called `name`, if any."""
-        return next((r.id for r in self.list() if r.name == name), None)
+        return self.names().get(name)
+
+    def names(self) -> dict[str, str]:
+        """Every container's name → id. A record listed before (and unchanged) gives its name from the cache;
+        the others are read as plain JSON, not decoded (a create picks a name among them: decoding each record
+        was most of its cost right after other creates)."""
+        try:
+            entries = os.listdir(self.paths.containers)
+        except FileNotFoundError:
+            return {}
+        out: dict[str, str] = {}
+        for container_id in entries:
+            path = self.paths.record(container_id)
+            try:
+                st = os.stat(path)
+                key = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+                known = self._names.get(container_id)
+                if known is not None and known[0] == key:
+                    out[known[1]] = container_id
+                    continue
+                with open(path, "rb") as f:
+                    name = json.load(f).get("name")
+            except (OSError, ValueError, AttributeError):
+                continue  # removed meanwhile, not a container directory, or unreadable: `list` reports those
+            if isinstance(name, str) and name:
+                out[name] = container_id
+                if time.time_ns() - st.st_mtime_ns > _STABLE_NS:  # as in `_load_listed`: mtime granularity
+                    self._names[container_id] = (key, name)
+        for gone in self._names.keys() - set(entries):
+            del self._names[gone]
+        return out
 
     @contextlib.contextmanager
     def locked(self, container_id: str) -> Iterator[None]:

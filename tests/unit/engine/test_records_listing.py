@@ -72,3 +72,17 @@ def test_a_fresh_record_is_not_cached(store: RecordStore, monkeypatch: pytest.Mo
     store.list()
     store.list()
     assert loads == ["a" * 64] * 3
+
+
+def test_names_follow_renames_and_removals_without_decoding(
+    store: RecordStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a, b = make(store, "a" * 64, "one"), make(store, "b" * 64, "two")
+    loads = _count_loads(store, monkeypatch)
+    assert store.names() == {"one": a.id, "two": b.id}
+    assert store.name_in_use("two") == b.id and store.name_in_use("three") is None
+    store.save(replace(b, name="three"))  # a rename rewrites the record: seen at once, even this fresh
+    assert store.names() == {"one": a.id, "three": b.id}
+    os.unlink(store.paths.record(a.id))
+    assert store.names() == {"three": b.id}
+    assert loads == []  # names come from the plain JSON, never from decoding whole records
