@@ -1,4 +1,4 @@
-"""The uncompressed byte stream of a layer: compression sniffing, decompression in a worker thread, the diff_id.
+"""The uncompressed byte stream of a layer: image/layerdecode.py's decoder on a worker thread, and the diff_id.
 
 `LayerReader` is a forward-only file object (read, tell, forward seek) that tarfile parses headers from, plus
 `copy_to`, which writes file payloads without extra copies. It never interprets tar content itself.
@@ -11,213 +11,16 @@ import os
 import queue
 import threading
 import zlib
-from collections.abc import Callable, Iterator
-from typing import BinaryIO, cast
+from collections.abc import Callable
+from typing import BinaryIO
 
-from dockyard.errors import DockyardError, InvalidArgument, Unsupported
+from dockyard.errors import DockyardError, InvalidArgument
+from dockyard.image.layerdecode import DECODERS, Source, ZstdFrames, sniff
+from dockyard.image.transfer.compression import COMPRESSIONS
 
-CHUNK = 1 << 20
+__all__ = ["COMPRESSIONS", "LayerReader", "ZstdFrames", "sniff"]
+
 _QUEUE_DEPTH = 8
-_MAGIC = (
-    (b"\x1f\x8b", "gzip"),
-    (b"\x28\xb5\x2f\xfd", "zstd"),
-    (b"BZh", "bzip2"),
-    (b"\xfd7zXZ\x00", "xz"),
-)
-COMPRESSIONS = ("none", "gzip", "zstd", "bzip2", "xz")
-
-
-def sniff(head: bytes) -> str:
-    """The compression of a stream from its first bytes ("none" for a plain tar)."""
-    for magic, name in _MAGIC:
-        if head.startswith(magic):
-            return name
-    return "none"
-
-
-class _Source:
-    """The raw stream with a peeked prefix put back; counts the bytes read."""
-
-    def __init__(self, stream: BinaryIO) -> None:
-        self.stream = stream
-        self.head = b""
-        self.count = 0
-
-    def peek(self, size: int) -> bytes:
-        while len(self.head) < size:
-            more = self.stream.read(size - len(self.head))
-            if not more:
-                break
-            self.head += more
-        return self.head
-
-    def read(self, size: int = CHUNK) -> bytes:
-        if self.head:
-            data, self.head = self.head, b""
-        else:
-            data = self.stream.read(size)
-        self.count += len(data)
-        return data
-
-
-def _plain(src: _Source) -> Iterator[bytes]:
-    while data := src.read():
-        yield data
-
-
-def _gzip(src: _Source) -> Iterator[bytes]:
-    """gzip members one after another (pigz and concatenated files); zlib checks each CRC and length."""
-    dec = zlib.decompressobj(wbits=31)
-    pending = b""
-    while True:
-        if not pending:
-            pending = src.read()
-            if not pending:
-                raise InvalidArgument("apply layer: corrupt gzip stream: unexpected end of data")
-        out = dec.decompress(pending, CHUNK)  # bounded output: a small stream may inflate to gigabytes
-        pending = dec.unconsumed_tail
-        if out:
-            yield out
-        if dec.eof:
-            pending = dec.unused_data
-            while len(pending) < 2 and (more := src.read()):
-                pending += more
-            if not pending.strip(b"\0"):
-                _drain_padding(src)
-                return
-            if not pending.startswith(b"\x1f\x8b"):
-                raise InvalidArgument("apply layer: corrupt compressed stream: trailing garbage")
-            dec = zlib.decompressobj(wbits=31)
-
-
-def _drain_padding(src: _Source) -> None:
-    """After the last compressed member only zero padding may follow (as gzip(1) accepts)."""
-    while data := src.read():
-        if data.strip(b"\0"):
-            raise InvalidArgument("apply layer: corrupt compressed stream: trailing garbage")
-
-
-def _zstd(src: _Source) -> Iterator[bytes]:
-    try:
-        import zstandard
-    except ImportError as err:
-        raise Unsupported("apply layer: zstd layers need the `zstandard` package") from err
-    frames = ZstdFrames()
-
-    class _Tap:
-        def read(self, size: int = CHUNK) -> bytes:
-            data = src.read(size)
-            frames.feed(data)
-            return data
-
-    try:
-        reader = zstandard.ZstdDecompressor().stream_reader(
-            cast(BinaryIO, _Tap()), read_size=CHUNK, read_across_frames=True
-        )
-        while out := reader.read(CHUNK):
-            yield out
-    except zstandard.ZstdError as err:
-        raise InvalidArgument(f"apply layer: corrupt zstd stream: {err}") from err
-    if not frames.complete():
-        raise InvalidArgument("apply layer: corrupt zstd stream: unexpected end of data")
-
-
-def _stdlib(kind: str) -> Callable[[_Source], Iterator[bytes]]:
-    """bzip2 or xz through the standard library (docker load and import accept them), multi-stream aware."""
-
-    def run(src: _Source) -> Iterator[bytes]:
-        import bz2
-        import lzma
-
-        make: Callable[[], bz2.BZ2Decompressor | lzma.LZMADecompressor]
-        make = bz2.BZ2Decompressor if kind == "bzip2" else lzma.LZMADecompressor
-        dec = make()
-        try:
-            while True:
-                if dec.eof:
-                    data = dec.unused_data or src.read()
-                    if not data.strip(b"\0"):
-                        _drain_padding(src)
-                        return
-                    dec = make()
-                elif dec.needs_input:
-                    data = src.read()
-                    if not data:
-                        raise InvalidArgument(f"apply layer: corrupt {kind} stream: unexpected end of data")
-                else:
-                    data = b""
-                if out := dec.decompress(data, CHUNK):
-                    yield out
-        except (OSError, EOFError, lzma.LZMAError) as err:
-            raise InvalidArgument(f"apply layer: corrupt {kind} stream: {err}") from err
-
-    return run
-
-
-class ZstdFrames:
-    """Walks zstd frame and block headers (RFC 8878) as bytes pass by, to tell a whole stream from a cut one.
-
-    zstandard's stream reader returns a short read instead of failing when the input stops mid-frame.
-    """
-
-    def __init__(self) -> None:
-        self.buf = b""
-        self.skip = 0
-        self.state = "magic"
-        self.checksum = False
-        self.frames = 0
-
-    def feed(self, data: bytes) -> None:
-        view = memoryview(data)
-        while view:
-            if self.skip:
-                step = min(self.skip, len(view))
-                self.skip -= step
-                view = view[step:]
-                continue
-            need = {"magic": 4, "skippable": 4, "fhd": 1, "block": 3}[self.state]
-            take = min(need - len(self.buf), len(view))
-            self.buf += bytes(view[:take])
-            view = view[take:]
-            if len(self.buf) == need:
-                header, self.buf = self.buf, b""
-                self._header(header)
-
-    def _header(self, header: bytes) -> None:
-        value = int.from_bytes(header, "little")
-        if self.state == "magic":
-            self.state = "fhd" if value == 0xFD2FB528 else "skippable"
-            if (value & 0xFFFFFFF0) != 0x184D2A50 and value != 0xFD2FB528:
-                self.state = "bad"
-        elif self.state == "skippable":
-            self.skip, self.state = value, "magic"
-        elif self.state == "fhd":
-            single, dict_flag, fcs_flag = (value >> 5) & 1, value & 3, value >> 6
-            self.checksum = bool(value & 4)
-            fcs = (1 if single else 0, 2, 4, 8)[fcs_flag]
-            self.skip = (0 if single else 1) + (0, 1, 2, 4)[dict_flag] + fcs
-            self.state = "block"
-        elif self.state == "block":
-            last, kind, size = value & 1, (value >> 1) & 3, value >> 3
-            self.skip = 1 if kind == 1 else size
-            if last:
-                self.skip += 4 if self.checksum else 0
-                self.frames += 1
-                self.state = "magic"
-        if self.state == "bad":
-            self.skip = 1 << 62
-
-    def complete(self) -> bool:
-        return self.state == "magic" and not self.buf and not self.skip and self.frames > 0
-
-
-_DECODERS: dict[str, Callable[[_Source], Iterator[bytes]]] = {
-    "none": _plain,
-    "gzip": _gzip,
-    "zstd": _zstd,
-    "bzip2": _stdlib("bzip2"),
-    "xz": _stdlib("xz"),
-}
 
 
 class _Hasher:
@@ -247,9 +50,9 @@ class LayerReader:
     def __init__(self, stream: BinaryIO, compression: str | None, *, digest: bool = True) -> None:
         if compression is not None and compression not in COMPRESSIONS:
             raise InvalidArgument(f"apply layer: unknown compression `{compression}`")
-        self._src = _Source(stream)
+        self._src = Source(stream)
         self.compression = compression or sniff(self._src.peek(6))
-        self._decoder = _DECODERS[self.compression]
+        self._decoder = DECODERS[self.compression]
         self._hash = hashlib.sha256() if digest else None
         self._queue: queue.Queue[bytes | BaseException | None] = queue.Queue(_QUEUE_DEPTH)
         self._stop = threading.Event()
