@@ -45,6 +45,10 @@ from typing import IO, BinaryIO, cast
 
 from dockyard.errors import DockyardError, InvalidArgument, SyscallError
 from dockyard.image import whiteouts
+from dockyard.image.archive_entries import DEVICE_TYPES, EntryKinds
+from dockyard.image.archive_entries import OPEN_DIR as _OPEN_DIR
+from dockyard.image.archive_entries import bad as _bad
+from dockyard.image.archive_entries import quote as _quote
 from dockyard.image.layerdiff import diff_layer
 from dockyard.image.layerstream import LayerReader
 from dockyard.image.safepath import SafeRoot, clean_name, remove_entry
@@ -53,8 +57,6 @@ from dockyard.image.tarheaders import FastTarInfo, PlainFile, entry_times, entry
 __all__ = ["LayerStats", "apply_layer", "diff_layer"]
 
 _NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-_OPEN_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-_DEVICE_TYPES = {tarfile.CHRTYPE: stat.S_IFCHR, tarfile.BLKTYPE: stat.S_IFBLK, tarfile.FIFOTYPE: stat.S_IFIFO}
 # errnos that describe the layer's content rather than the host: reported as InvalidArgument
 _CONTENT_ERRNOS = {
     errno.ENOTDIR,
@@ -140,15 +142,7 @@ def _os_error(name: str, err: OSError) -> DockyardError:
     return SyscallError("apply layer", _quote(name), code)
 
 
-def _quote(name: str) -> str:
-    return name if len(name) <= 200 else name[:200] + "…"
-
-
-def _bad(name: str, reason: str) -> InvalidArgument:
-    return InvalidArgument(f"apply layer: entry `{_quote(name)}`: {reason}")
-
-
-class _Applier:
+class _Applier(EntryKinds):
     """One layer application: the tar loop, one method per entry type, deferred directory metadata."""
 
     def __init__(self, root: SafeRoot, reader: LayerReader) -> None:
@@ -243,7 +237,7 @@ class _Applier:
             self._dir(pfd, rel, base, m)
         elif m.type == tarfile.SYMTYPE:
             self._symlink(pfd, base, m)
-        elif m.type in _DEVICE_TYPES:
+        elif m.type in DEVICE_TYPES:
             self._device(pfd, base, m)
         else:
             raise _bad(m.name, f"unsupported entry type `{m.type.decode('latin-1')}`")
@@ -353,100 +347,6 @@ class _Applier:
         if m.type != tarfile.DIRTYPE:
             raise _bad(m.name, "cannot replace the root with a non-directory")
         self._dir_meta(self.root.fd, "", m)
-
-    def _symlink(self, pfd: int, base: str, m: tarfile.TarInfo) -> None:
-        if not m.linkname:
-            raise _bad(m.name, "empty symlink target")
-        try:
-            os.symlink(m.linkname, base, dir_fd=pfd)
-        except FileExistsError:
-            self._replace(pfd, base)
-            os.symlink(m.linkname, base, dir_fd=pfd)
-        if self.chown:
-            os.chown(base, m.uid, m.gid, dir_fd=pfd, follow_symlinks=False)
-        if m.pax_headers:
-            # lsetxattr(2) has no *at form before linux 6.13: name the link through the parent's fd
-            self._set_xattrs(f"/proc/self/fd/{pfd}/{base}", m, follow=False)
-        os.utime(base, ns=entry_times(m), dir_fd=pfd, follow_symlinks=False)
-        self.counts["symlinks"] += 1
-
-    def _device(self, pfd: int, base: str, m: tarfile.TarInfo) -> None:
-        kind = _DEVICE_TYPES[m.type]
-        device = 0 if kind == stat.S_IFIFO else os.makedev(m.devmajor, m.devminor)
-        try:
-            os.mknod(base, kind | 0o600, device, dir_fd=pfd)
-        except FileExistsError:
-            self._replace(pfd, base)
-            os.mknod(base, kind | 0o600, device, dir_fd=pfd)
-        # Never open a device: an O_PATH fd names the inode, and /proc/self/fd/N reaches it for chmod & co.
-        fd = os.open(base, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=pfd)
-        try:
-            if stat.S_IFMT(os.fstat(fd).st_mode) != kind:
-                raise _bad(m.name, "changed while being created")
-            path = f"/proc/self/fd/{fd}"
-            if self.chown:
-                os.chown(path, m.uid, m.gid)
-            if m.pax_headers:
-                self._set_xattrs(path, m)
-            os.chmod(path, m.mode & 0o7777)
-            os.utime(path, ns=entry_times(m))
-        finally:
-            os.close(fd)
-        self.counts["devices"] += 1
-
-    def _hardlink(self, m: tarfile.TarInfo, rel: str, parent: str, base: str) -> None:
-        target, escaped = clean_name(m.linkname)
-        if escaped or not target:
-            raise _bad(m.name, f"invalid hardlink to `{_quote(m.linkname)}`: target escapes the root")
-        if target == rel:
-            raise _bad(m.name, "invalid hardlink to itself")
-        tparent, _, tbase = target.rpartition("/")
-        pfd = self.root.dir_fd(parent, create=True)
-        tpfd = self.root.dir_fd(tparent, create=False)
-        assert pfd is not None
-        if tpfd is None:
-            raise _bad(m.name, f"hardlink target `{_quote(m.linkname)}` not found")
-        try:
-            try:
-                os.link(tbase, base, src_dir_fd=tpfd, dst_dir_fd=pfd, follow_symlinks=False)
-            except FileExistsError:
-                self._replace(pfd, base, tpfd)
-                os.link(tbase, base, src_dir_fd=tpfd, dst_dir_fd=pfd, follow_symlinks=False)
-        except FileNotFoundError as err:
-            raise _bad(m.name, f"hardlink target `{_quote(m.linkname)}` not found") from err
-        except PermissionError as err:
-            raise _bad(m.name, f"invalid hardlink to `{_quote(m.linkname)}`: operation not permitted") from err
-        self.counts["hardlinks"] += 1
-
-    def _whiteout(self, name: str, parent: str, base: str) -> None:
-        if base == whiteouts.OPAQUE:
-            self._opaque(parent)
-            return
-        target = whiteouts.whiteout_target(base)
-        if target is None:
-            return
-        if target in ("", ".", ".."):
-            raise _bad(name, "invalid whiteout")
-        self.counts["whiteouts"] += 1
-        if (f"{parent}/{target}" if parent else target) in self.added:
-            return
-        pfd = self.root.dir_fd(parent, create=False)
-        if pfd is not None:
-            self._replace(pfd, target)
-
-    def _opaque(self, parent: str) -> None:
-        self.counts["opaque_dirs"] += 1
-        pfd = self.root.dir_fd(parent, create=False)
-        if pfd is None:
-            return
-        fd = os.open(".", _OPEN_DIR, dir_fd=pfd)
-        try:
-            prefix = f"{parent}/" if parent else ""
-            for child in os.listdir(fd):
-                if prefix + child not in self.added:
-                    self._replace(fd, child, pfd)
-        finally:
-            os.close(fd)
 
     def finish(self) -> None:
         """Directory modes and times, deepest last-created first, once nothing more is created inside them."""
