@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import socketserver
 import threading
 import urllib.request
 from dataclasses import dataclass
+from http import HTTPStatus
 from pathlib import Path
 
 _VERSION = re.compile(r"^/v1\.\d+")
@@ -33,31 +33,15 @@ class Canned:
 
 
 def record(sock_path: str, target: str) -> Canned:
-    """One GET of `target` from the daemon at `sock_path`, as it answered (transfer framing dropped)."""
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-        s.connect(sock_path)
-        s.sendall(f"GET {target} HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\r\n".encode())
-        data = b""
-        while chunk := s.recv(1 << 16):
-            data += chunk
-    head, _, raw = data.partition(b"\r\n\r\n")
-    status, *lines = head.split(b"\r\n")
-    headers = [tuple(x.strip() for x in line.decode().split(":", 1)) for line in lines if b":" in line]
+    """One GET of `target` from the daemon at `sock_path` (through dockyard's own client transport), as it
+    answered: status, headers but the framing ones, the whole body."""
+    from dockyard.client.unix import UnixTransport
+
+    answer = UnixTransport(sock_path).request("GET", target)
     framing = {"content-length", "transfer-encoding", "connection", "date"}
-    kept = tuple((k, v) for k, v in headers if k.lower() not in framing)
-    chunked = any(k.lower() == "transfer-encoding" and "chunked" in v for k, v in headers)
-    return Canned(status, kept, _unchunk(raw) if chunked else raw)
-
-
-def _unchunk(raw: bytes) -> bytes:
-    out, rest = b"", raw
-    while rest:
-        size_line, _, rest = rest.partition(b"\r\n")
-        size = int(size_line.split(b";")[0], 16)
-        if size == 0:
-            break
-        out, rest = out + rest[:size], rest[size + 2 :]
-    return out
+    kept = tuple((k, v) for k, v in answer.headers.items() if k not in framing)
+    status = f"HTTP/1.1 {answer.status} {HTTPStatus(answer.status).phrase}".encode()
+    return Canned(status, kept, answer.read())
 
 
 class FloorServer:

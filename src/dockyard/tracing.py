@@ -36,3 +36,9 @@ def mark(label: str) -> None:
         os.write(fd, line)  # one O_APPEND write: lines of concurrent processes never interleave
     finally:
         os.close(fd)
+
+
+def mark_request(method: str, path: str) -> None:
+    """The client's mark for an API call; its label is built only when tracing is on (every request passes)."""
+    if os.environ.get("DOCKYARD_TRACE"):
+        mark(f"client: {method} {route(path)}")

@@ -39,3 +39,10 @@ def test_route_elides_ids_and_the_api_version() -> None:
     assert tracing.route(f"/v1.47/containers/{CID}/start") == "/containers/{id}/start"
     assert tracing.route("/containers/create") == "/containers/create"
     assert tracing.route("/v1.41/containers/web/json") == "/containers/web/json"  # a name is kept
+
+
+def test_request_marks_name_the_route(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    trace = tmp_path / "trace.log"
+    monkeypatch.setenv("DOCKYARD_TRACE", str(trace))
+    tracing.mark_request("POST", f"/v1.47/containers/{CID}/start")
+    assert trace.read_text().split(" ", 2)[2] == "client: POST /containers/{id}/start\n"

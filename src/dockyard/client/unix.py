@@ -112,7 +112,7 @@ class HttpTransport:
         upload: BinaryIO | None = None,
     ) -> RawResponse:
         url = path + ("?" + urlencode(query) if query else "")
-        tracing.mark(f"client: {method} {tracing.route(path)}")
+        tracing.mark_request(method, path)
         extra = "Connection: close\r\n"
         if upload is not None:  # sent as it is read (chunked): a 2 GB `load` never sits in memory
             extra += "Content-Type: application/x-tar\r\nTransfer-Encoding: chunked\r\n"
@@ -137,7 +137,7 @@ class HttpTransport:
     ) -> RawResponse:
         """A request whose answer is `101 UPGRADED` and then the raw connection (attach, exec start), in
         `RawResponse.sock`. The head is read byte by byte so that no stream byte behind it is swallowed."""
-        tracing.mark(f"client: {method} {tracing.route(path)}")
+        tracing.mark_request(method, path)
         url = path + ("?" + urlencode(query) if query else "")
         sock = self.connect()
         kind = "text/plain" if body is None else "application/json"

@@ -42,6 +42,17 @@ def own_procs_file(proc_cgroup: str, root: str = CGROUP_ROOT) -> str | None:
     return None
 
 
+def _own_procs_path(root: str = CGROUP_ROOT) -> str | None:
+    """`own_procs_file` of this process, when it may write it (root, not turned off)."""
+    if os.geteuid() != 0 or os.environ.get("DOCKYARD_CGROUP_WARM") == "0":
+        return None
+    try:
+        with open("/proc/self/cgroup", encoding="ascii", errors="replace") as f:
+            return own_procs_file(f.read(), root)
+    except OSError:
+        return None
+
+
 class CgroupWarmer:
     """A thread that writes "0" (this process) to `procs_path` every INTERVAL until LINGER after the last kick."""
 
@@ -94,13 +105,7 @@ _warmer: CgroupWarmer | None = None
 def install(root: str = CGROUP_ROOT) -> CgroupWarmer | None:
     """Make `kick` effective in this (threaded, root) process; the warmer, or None when it cannot work here."""
     global _warmer
-    if os.geteuid() != 0 or os.environ.get("DOCKYARD_CGROUP_WARM") == "0":
-        return None
-    try:
-        with open("/proc/self/cgroup", encoding="ascii", errors="replace") as f:
-            path = own_procs_file(f.read(), root)
-    except OSError:
-        return None
+    path = _own_procs_path(root)
     _warmer = CgroupWarmer(path) if path else None
     return _warmer
 
@@ -124,16 +129,9 @@ def kick() -> None:
         return
     global _helper_until
     now = time.monotonic()
-    if now < _helper_until or os.geteuid() != 0 or os.environ.get("DOCKYARD_CGROUP_WARM") == "0":
-        return
-    threading_module = sys.modules.get("threading")
-    if threading_module is not None and threading_module.active_count() > 1:
+    if now < _helper_until or threading.active_count() > 1:
         return  # why: fork(2) from a threaded process is unsafe; a daemon installs the thread instead
-    try:
-        with open("/proc/self/cgroup", encoding="ascii", errors="replace") as f:
-            path = own_procs_file(f.read())
-    except OSError:
-        return
+    path = _own_procs_path()
     if path is not None:
         _helper_until = now + HELPER_LINGER
         _fork_helper(path, HELPER_LINGER)

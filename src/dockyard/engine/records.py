@@ -192,6 +192,15 @@ class ContainerRecord:
 _STABLE_NS = 1_000_000_000
 
 
+def _stamp(st: os.stat_result) -> tuple[int, int, int, int]:
+    """What identifies one version of a record file for the listing caches."""
+    return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def _stable(st: os.stat_result) -> bool:
+    return time.time_ns() - st.st_mtime_ns > _STABLE_NS
+
+
 class RecordStore:
     def __init__(self, paths: Paths) -> None:
         self.paths = paths
@@ -252,7 +261,7 @@ class RecordStore:
             return None
         except OSError as err:
             raise InternalError(f"read container record `{self.paths.record(container_id)}`: {err}") from err
-        key = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+        key = _stamp(st)
         cached = self._listed.get(container_id)
         if cached is not None and cached[0] == key:
             return cached[1]
@@ -260,7 +269,7 @@ class RecordStore:
             record = self.load(container_id)
         except NotFound:
             return None
-        if time.time_ns() - st.st_mtime_ns > _STABLE_NS:
+        if _stable(st):
             self._listed[container_id] = (key, record)
         return record
 
@@ -287,9 +296,8 @@ class RecordStore:
         return self.names().get(name)
 
     def names(self) -> dict[str, str]:
-        """Every container's name → id. A record listed before (and unchanged) gives its name from the cache;
-        the others are read as plain JSON, not decoded (a create picks a name among them: decoding each record
-        was most of its cost right after other creates)."""
+        """Every container's name → id, read from the records' plain JSON, not decoded (a create picks a name among
+        them: decoding each record was most of its cost right after other creates); cached as `list` caches."""
         try:
             entries = os.listdir(self.paths.containers)
         except FileNotFoundError:
@@ -299,7 +307,7 @@ class RecordStore:
             path = self.paths.record(container_id)
             try:
                 st = os.stat(path)
-                key = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+                key = _stamp(st)
                 known = self._names.get(container_id)
                 if known is not None and known[0] == key:
                     out[known[1]] = container_id
@@ -310,7 +318,7 @@ class RecordStore:
                 continue  # removed meanwhile, not a container directory, or unreadable: `list` reports those
             if isinstance(name, str) and name:
                 out[name] = container_id
-                if time.time_ns() - st.st_mtime_ns > _STABLE_NS:  # as in `_load_listed`: mtime granularity
+                if _stable(st):
                     self._names[container_id] = (key, name)
         for gone in self._names.keys() - set(entries):
             del self._names[gone]

@@ -126,17 +126,24 @@ class CliRuntime:
         return [self.binary, "--root", self.root, *args]
 
     def _run(self, command: str, *args: str) -> str:
+        return self._begin(command, *args)()
+
+    def _begin(self, command: str, *args: str) -> Callable[[], str]:
+        """Start the command; the returned function waits for it: its stdout, or RuntimeFailure with its error."""
         import subprocess  # lazy: the monitor, which lives as long as its container, rarely needs it
 
         try:
-            proc = subprocess.run(
-                self._argv(command, *args), stdin=subprocess.DEVNULL, capture_output=True, text=True, check=False
+            proc = subprocess.Popen(
+                self._argv(command, *args), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE
             )
         except OSError as err:
             raise RuntimeFailure(command, f"run `{self.binary}`: {err.strerror or err}") from err
-        if proc.returncode != 0:
-            raise RuntimeFailure(command, _clean(proc.stderr) or f"exit status {proc.returncode}")
-        return proc.stdout
+
+        def finish() -> str:
+            stdout, stderr = proc.communicate()
+            return checked_output(command, proc.returncode, stdout, stderr)
+
+        return finish
 
     def create(
         self,
@@ -173,24 +180,15 @@ class CliRuntime:
         self._run("kill", container_id, signal)
 
     def delete(self, container_id: str, *, force: bool = False) -> None:
-        self._run("delete", *(["--force"] if force else []), container_id)
+        self.begin_delete(container_id, force=force)()
 
     def begin_delete(self, container_id: str, *, force: bool = False) -> Callable[[], None]:
-        import subprocess
+        finish = self._begin("delete", *(["--force"] if force else []), container_id)
 
-        argv = self._argv("delete", *(["--force"] if force else []), container_id)
-        try:
-            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        except OSError as err:
-            raise RuntimeFailure("delete", f"run `{self.binary}`: {err.strerror or err}") from err
+        def done() -> None:
+            finish()  # its stdout (nothing, for delete) is dropped
 
-        def finish() -> None:
-            _, stderr = proc.communicate()
-            if proc.returncode != 0:
-                message = _clean(stderr.decode(errors="replace"))
-                raise RuntimeFailure("delete", message or f"exit status {proc.returncode}")
-
-        return finish
+        return done
 
     def pause(self, container_id: str) -> None:
         self._run("pause", container_id)
@@ -207,6 +205,13 @@ class CliRuntime:
             return os.posix_spawn(self.binary, args, os.environ, file_actions=actions)
         finally:
             os.close(null)
+
+
+def checked_output(command: str, code: int, stdout: bytes, stderr: bytes) -> str:
+    """A finished runtime command's stdout; RuntimeFailure with its last error line when it failed."""
+    if code != 0:
+        raise RuntimeFailure(command, _clean(stderr.decode(errors="replace")) or f"exit status {code}")
+    return stdout.decode(errors="replace")
 
 
 def _clean(stderr: str) -> str:

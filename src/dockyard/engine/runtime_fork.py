@@ -15,7 +15,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from dockyard import tracing
-from dockyard.engine.runtime_client import CliRuntime, RuntimeFailure, create_args, error_from_log
+from dockyard.engine.runtime_client import CliRuntime, RuntimeFailure, checked_output, create_args, error_from_log
 
 RUNTIME_NAME = "dockyard-runtime"
 
@@ -84,9 +84,6 @@ class ForkRuntime(CliRuntime):
             except ChildProcessError:
                 return 0  # reaped elsewhere: its effects are checked by the caller's next step
 
-    def _run(self, command: str, *args: str) -> str:
-        return self._begin(command, *args)()
-
     def _begin(self, command: str, *args: str) -> Callable[[], str]:
         """Fork the command's child; the returned function reads its output, reaps it and raises on failure."""
         out_r, out_w = os.pipe2(os.O_CLOEXEC)
@@ -106,22 +103,9 @@ class ForkRuntime(CliRuntime):
             with os.fdopen(out_r, "rb") as out, os.fdopen(err_r, "rb") as err:
                 stdout = out.read()
                 stderr = err.read()
-            code = self._wait(pid)
-            if code != 0:
-                from dockyard.engine.runtime_client import _clean
-
-                raise RuntimeFailure(command, _clean(stderr.decode(errors="replace")) or f"exit status {code}")
-            return stdout.decode(errors="replace")
+            return checked_output(command, self._wait(pid), stdout, stderr)
 
         return finish
-
-    def begin_delete(self, container_id: str, *, force: bool = False) -> Callable[[], None]:
-        finish = self._begin("delete", *(["--force"] if force else []), container_id)
-
-        def done() -> None:
-            finish()  # its stdout (nothing, for delete) is dropped
-
-        return done
 
     def create(
         self,

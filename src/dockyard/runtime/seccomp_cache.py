@@ -74,8 +74,9 @@ def compile_cached(seccomp: Seccomp, cache_dir: str | None, source: object = Non
     exported and stored there); without a cache directory, or for a plan with flags, plain libseccomp.
     `source` is the profile's JSON as config.json has it: a hit on it skips planning."""
     by_source = source_key(source) if cache_dir is not None else None
-    if cache_dir is not None and by_source is not None:
-        program = _read(os.path.join(cache_dir, f"{PREFIX}src-{by_source}.bpf"))
+    source_path = f"{cache_dir}/{PREFIX}src-{by_source}.bpf" if by_source is not None else None
+    if source_path is not None:
+        program = _read(source_path)
         if program:
             return BpfFilter(None, program)
     plan = plan_filter(seccomp)
@@ -87,8 +88,8 @@ def compile_cached(seccomp: Seccomp, cache_dir: str | None, source: object = Non
         with compile_plan(plan) as flt:
             program = flt.export_bpf()
         _store(cache_dir, path, program)
-    if by_source is not None:
-        _store(cache_dir, os.path.join(cache_dir, f"{PREFIX}src-{by_source}.bpf"), program)
+    if source_path is not None:
+        _store(cache_dir, source_path, program)
     return BpfFilter(plan, program)
 
 

@@ -10,6 +10,7 @@ import pytest
 
 from dockyard.engine import create_warnings as cw
 from dockyard.engine.records import HostConfig
+from privileged_gate import require
 
 FULL = cw.HostFeatures()
 NOTHING = cw.HostFeatures(**{name: False for name in cw.HostFeatures.__dataclass_fields__})
@@ -79,9 +80,10 @@ def test_probe_v2(tmp_path: Path) -> None:
     assert cw.HostFeatures.probe(str(tmp_path / "v2b")) == replace(NOTHING, pids_limit=True)
 
 
+@pytest.mark.privileged
 def test_probe_of_this_hosts_v1_pids_hierarchy_root() -> None:
     root = Path("/sys/fs/cgroup")
-    if (root / "cgroup.controllers").exists() or not (root / "pids" / "cgroup.procs").exists():
-        pytest.skip("not a v1/hybrid host with the pids hierarchy mounted")
+    v1_pids = not (root / "cgroup.controllers").exists() and (root / "pids" / "cgroup.procs").exists()
+    require(v1_pids, "not a v1/hybrid host with the pids hierarchy mounted")
     assert not (root / "pids" / "pids.max").exists()  # why the probe cannot look for pids.max
     assert cw.HostFeatures.probe.__wrapped__(str(root)).pids_limit

@@ -95,6 +95,8 @@ def test_an_empty_profile_means_no_filter() -> None:
         ('{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["a"], "action": "SCMP_ACT_ERRNO", '
          '"errnoRet": -1}]}', r"`syscalls\[0\].errnoRet` is not an unsigned integer"),
         ('{"defaultAction": 3}', r"`defaultAction` is not a string"),
+        ('{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": {"names": ["a"]}}', r"`syscalls` is not a list"),
+        ('{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": ["read"]}', r"`?syscalls\[0\]`? is not an object"),
     ],
 )  # fmt: skip
 def test_bad_profiles_are_refused_with_a_clear_message(text: str, message: str) -> None:

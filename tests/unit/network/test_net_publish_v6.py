@@ -19,8 +19,7 @@ from dockyard.network.helpers import HelperFailed
 from dockyard.network.manager import ManagerConfig
 from dockyard.network.model import Endpoint, IPAMConfig, Network, PortBinding, PortSpec
 from dockyard.network.store import StateStore
-
-needs_v6 = pytest.mark.skipif(not portmap.v6_listenable(), reason="this host cannot listen on IPv6")
+from privileged_gate import require
 
 
 def test_host_addresses_follow_docker() -> None:
@@ -131,8 +130,9 @@ def test_publish_without_userland_proxy_binds_v4_only(tmp_path: Path, monkeypatc
     assert [(b.host_ip, b.proxy_pid) for b in ports] == [("0.0.0.0", None)] and started == []
 
 
-@needs_v6
+@pytest.mark.privileged
 def test_v6_proxy_is_v6_only_beside_a_v4_listener() -> None:
+    require(portmap.v6_listenable(), "this host cannot listen on IPv6")
     with socket.socket() as v4, socket.socket() as backend:
         v4.bind(("0.0.0.0", 0))  # what the 0.0.0.0 proxy of the same mapping holds
         v4.listen(1)
