@@ -10,7 +10,7 @@ apply_layer is called as image/unpack.py calls it: a compressed layer is hashed 
 uncompressed one is not (its blob digest is its diff_id, verified by the content store); `--digest` hashes always.
 
     .venv/bin/python bench/extract_bench.py [--runs 3] [--compression none|gzip|zstd] [--source DIR ...]
-                                            [--layer TAR] [--digest]
+                                            [--layer TAR] [--digest] [--where both|disk|tmpfs]
 """
 
 from __future__ import annotations
@@ -107,6 +107,7 @@ def main() -> int:
     parser.add_argument("--disk-dir", default="/var/tmp", help="where the on-disk extractions go")
     parser.add_argument("--layer", help="an existing uncompressed tar to use instead of packing --source")
     parser.add_argument("--digest", action="store_true", help="compute the diff_id of uncompressed layers too")
+    parser.add_argument("--where", choices=("both", "disk", "tmpfs"), default="both", help="file systems to test")
     args = parser.parse_args()
     if os.geteuid() != 0:
         print("extract_bench: needs root (owners and devices, as an engine has)", file=sys.stderr)
@@ -118,8 +119,9 @@ def main() -> int:
         origin = args.layer or ", ".join(sources)
         print(f"layer: {origin} -> {size / 1e6:.1f} MB tar, {entries} entries, {args.compression}, digest {digest}")
         tools = {"GNU tar": gnu_tar(layer, args.compression), "apply_layer": dockyard(layer, digest)}
-        bench("disk", workdir, args.runs, tools, size)
-        if os.path.isdir("/dev/shm"):
+        if args.where != "tmpfs":
+            bench("disk", workdir, args.runs, tools, size)
+        if args.where != "disk" and os.path.isdir("/dev/shm"):
             bench("tmpfs", "/dev/shm", args.runs, tools, size)
     return 0
 

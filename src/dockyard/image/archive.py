@@ -49,6 +49,7 @@ from dockyard.image.archive_entries import DEVICE_TYPES, EntryKinds
 from dockyard.image.archive_entries import OPEN_DIR as _OPEN_DIR
 from dockyard.image.archive_entries import bad as _bad
 from dockyard.image.archive_entries import quote as _quote
+from dockyard.image.filerun import FileRuns
 from dockyard.image.layerdiff import diff_layer
 from dockyard.image.layerstream import LayerReader
 from dockyard.image.safepath import SafeRoot, clean_name, remove_entry
@@ -142,7 +143,7 @@ def _os_error(name: str, err: OSError) -> DockyardError:
     return SyscallError("apply layer", _quote(name), code)
 
 
-class _Applier(EntryKinds):
+class _Applier(FileRuns, EntryKinds):
     """One layer application: the tar loop, one method per entry type, deferred directory metadata."""
 
     def __init__(self, root: SafeRoot, reader: LayerReader) -> None:
@@ -157,6 +158,7 @@ class _Applier(EntryKinds):
         self.skipped_xattrs: list[str] = []
         keys = ("entries", "files", "directories", "symlinks", "hardlinks", "devices", "whiteouts")
         self.counts = dict.fromkeys((*keys, "opaque_dirs", "content_bytes"), 0)
+        self.run_entries = 0  # entries created by file_run, outside the member loop
 
     def run(self) -> None:
         if self.reader.at_end():
@@ -166,7 +168,7 @@ class _Applier(EntryKinds):
                 fileobj=cast(IO[bytes], self.reader), mode="r", tarinfo=FastTarInfo, errors="surrogateescape"
             )
             trim, entry, plain, count = self.root.trim, self._entry, self._plain_file, 0
-            for m in members(self.tf, self.reader):
+            for m in members(self.tf, self.reader, self.file_run):
                 if not count & 63:  # every 64 entries: one entry caches at most two directories
                     trim()
                 count += 1
@@ -181,7 +183,7 @@ class _Applier(EntryKinds):
                     raise _os_error(m.name, err) from err
                 except ValueError as err:
                     raise _bad(m.name, "invalid name") from err
-            self.counts["entries"] = count
+            self.counts["entries"] = count + self.run_entries
         except tarfile.ReadError as err:
             raise InvalidArgument(f"apply layer: {err}") from err
         except (tarfile.TarError, UnicodeError) as err:
@@ -190,6 +192,9 @@ class _Applier(EntryKinds):
         if block.strip(b"\0"):
             reason = "unexpected end of data" if len(block) < tarfile.BLOCKSIZE else "invalid tar header"
             raise InvalidArgument(f"apply layer: {reason}")
+
+    def _entry_error(self, name: str, err: OSError) -> DockyardError:
+        return _os_error(name, err)
 
     def _plain_file(self, m: PlainFile) -> None:
         """_entry for a PlainFile, the most common entry, with the checks that cannot apply to it left out."""
@@ -313,7 +318,7 @@ class _Applier(EntryKinds):
         if os.fstat(fd).st_size != m.size:
             raise _bad(m.name, "unexpected end of data")
 
-    def _dir(self, pfd: int, rel: str, base: str, m: tarfile.TarInfo) -> None:
+    def _dir(self, pfd: int, rel: str, base: str, m: tarfile.TarInfo | PlainFile) -> None:
         # Root may create inside any mode, so the directory starts with its final permission bits and finish()
         # has nothing to chmod unless a special bit, the umask or a default ACL interferes; others need 0700.
         first = m.mode & 0o777 if self.chown else 0o700
@@ -333,14 +338,18 @@ class _Applier(EntryKinds):
         root.remember(rel, fd, inherits=False if created and not root.inherits(pfd) else None)
         self._dir_meta(fd, rel, m)
 
-    def _dir_meta(self, fd: int, rel: str, m: tarfile.TarInfo) -> None:
+    def _dir_meta(self, fd: int, rel: str, m: tarfile.TarInfo | PlainFile) -> None:
         st = os.fstat(fd)
         if self.chown and (st.st_uid, st.st_gid) != (m.uid, m.gid):
             os.fchown(fd, m.uid, m.gid)
         if m.pax_headers:
+            assert isinstance(m, tarfile.TarInfo)  # a PlainFile has no PAX records
             self._set_xattrs(fd, m)
             self.root.inherits(fd, refresh=True)  # a default ACL may have come with them
-        self.dirs.append((rel, st.st_ino, m.mode & 0o7777, entry_times(m)))
+            times = entry_times(m)
+        else:
+            times = (mtime := int(m.mtime) * 1_000_000_000, mtime)
+        self.dirs.append((rel, st.st_ino, m.mode & 0o7777, times))
         self.counts["directories"] += 1
 
     def _root_entry(self, m: tarfile.TarInfo) -> None:
@@ -365,6 +374,14 @@ class _Applier(EntryKinds):
         else:
             pfd = self.root.dir_fd(parent, create=False)
             if pfd is None:
+                return
+            # Most directories only need their times: two calls on the name under a confined parent, neither
+            # following a last-component symlink (the inode check also skips anything that replaced the directory)
+            st = os.stat(base, dir_fd=pfd, follow_symlinks=False)
+            if st.st_ino != ino:
+                return
+            if stat.S_IMODE(st.st_mode) == mode:
+                os.utime(base, ns=times, dir_fd=pfd, follow_symlinks=False)
                 return
             fd = os.open(base, _OPEN_DIR, dir_fd=pfd)
         try:

@@ -177,6 +177,19 @@ class LayerReader:
             return None
         return self.read(size)
 
+    def window(self, offset: int) -> tuple[bytes, int]:
+        """The current chunk and the index in it of stream position `offset` (at or after the current position).
+
+        The index may lie past the chunk's end; nothing is consumed until `advance` (callers that parse several
+        entries straight from the chunk use this instead of one `block_at` + `copy_to` per entry).
+        """
+        return self._buf, self._pos + offset - self._offset
+
+    def advance(self, offset: int) -> None:
+        """Consume up to stream position `offset`, which must lie within the current chunk (see `window`)."""
+        self._pos += offset - self._offset
+        self._offset = offset
+
     def seek(self, offset: int, whence: int = 0) -> int:
         target = offset if whence == 0 else self._offset + offset
         step = target - self._offset

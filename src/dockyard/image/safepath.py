@@ -132,6 +132,13 @@ class SafeRoot:
         if len(self._dirs) >= _MAX_CACHED_DIRS:
             self.forget()
 
+    def caches(self) -> tuple[dict[str, int], dict[int, bool]]:
+        """The live directory-fd cache (path -> fd) and its `inherits` answers (fd -> bool), for hot loops.
+
+        Read-only for callers, and only valid until the next `forget` or `trim`, which replace or empty them.
+        """
+        return self._dirs, self._inherits
+
     def remember(self, rel: str, fd: int, *, inherits: bool | None = None) -> None:
         """Cache `fd` as the directory at `rel`; the cache owns it from now on. `inherits`: see `inherits()`."""
         old = self._dirs.pop(rel, None)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import tarfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import NamedTuple
 
 from dockyard.errors import InvalidArgument
@@ -131,6 +131,17 @@ _MAX_IDS = 4096
 _new_plain = tuple.__new__
 
 
+known_ids = _ids.get  # the decoded mode, uid and gid of a 24-byte field seen before, else None
+
+
+def plain_ids(field: bytes) -> tuple[int, int, int]:
+    """Mode, uid and gid from the 24 bytes of their fields (NULs made spaces), remembered; ValueError if bad."""
+    ids = _ids[field] = (int(field[:8], 8), int(field[8:16], 8), int(field[16:24], 8))
+    if len(_ids) > _MAX_IDS:
+        _ids.clear()
+    return ids
+
+
 def plain_file(buf: bytes) -> PlainFile | None:
     """The header in `buf` as a PlainFile when it is a regular file in a ustar header with nothing unusual.
 
@@ -147,11 +158,9 @@ def plain_file(buf: bytes) -> PlainFile | None:
         if chksum != (low & 0xFFFF) + (high & 0xFFFF) + 256 - (field & 0xFFFF):
             return None
         # mode, uid and gid repeat from file to file: a field seen before costs a dict lookup, not an int()
-        ids = _ids.get(nums[:24])
+        ids = known_ids(nums[:24])
         if ids is None:
-            ids = _ids[nums[:24]] = (int(nums[:8], 8), int(nums[8:16], 8), int(nums[16:24], 8))
-            if len(_ids) > _MAX_IDS:
-                _ids.clear()
+            ids = plain_ids(nums[:24])
         size, mtime = int(nums[24:36], 8), int(nums[36:48], 8)
     except ValueError:
         return None
@@ -161,11 +170,15 @@ def plain_file(buf: bytes) -> PlainFile | None:
     return _new_plain(PlainFile, (name, *ids, size, mtime, _NO_PAX, None))  # PlainFile() without its frame
 
 
-def members(tf: tarfile.TarFile, reader: LayerReader) -> Iterator[tarfile.TarInfo | PlainFile]:
+def members(
+    tf: tarfile.TarFile, reader: LayerReader, run: Callable[[int], int] | None = None
+) -> Iterator[tarfile.TarInfo | PlainFile]:
     """TarFile.next without its bookkeeping: plain headers are decoded here, PAX / GNU ones by tarfile.
 
     Ends at the end-of-archive block or at end of data; the caller then tells a clean end from a cut or a bad one.
-    A PlainFile's data starts at the reader's position, as a TarInfo's does.
+    A PlainFile's data starts at the reader's position, as a TarInfo's does. `run(offset)`, called before each
+    header while no global PAX header applies, may consume entries itself (a run of plain files straight from
+    the reader's chunk) and returns the offset of the first header it left.
     """
     first = tf.firstmember  # type: ignore[attr-defined]
     if first is None:
@@ -176,6 +189,8 @@ def members(tf: tarfile.TarFile, reader: LayerReader) -> Iterator[tarfile.TarInf
     block_at = reader.block_at
     offset = tf.offset
     while True:
+        if run is not None and not tf.pax_headers:
+            offset = run(offset)
         buf = block_at(offset, tarfile.BLOCKSIZE)
         if buf is None:
             raise InvalidArgument("apply layer: unexpected end of data")

@@ -1,0 +1,180 @@
+"""The applier's fast lane (image/filerun.py): it must do exactly what the general path does, and no more."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import tarfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from dockyard.errors import InvalidArgument
+from dockyard.image import archive
+from dockyard.image.archive import apply_layer
+from fixtures.malicious_layers import Entry, directory, file, hardlink, symlink, tar
+
+_BIG = (1 << 20) + 777  # larger than one read chunk: the lane must hand it to copy_to
+
+
+def _layer() -> list[Entry]:
+    """Plain files and directories with everything the lane decides on: names, modes, owners, sizes, times."""
+    entries: list[Entry] = [directory("./etc/", mode=0o750, mtime=1_000), directory("./usr/lib/", mode=0o755)]
+    for n in range(40):
+        entries.append(file(f"./usr/lib/m{n}.py", f"module {n}\n".encode() * n, mtime=1_700_000_000 + n))
+    entries += [
+        file("./etc/passwd", b"root:x:0:0::/root:/bin/sh\n", mode=0o644, uid=0, gid=0),
+        file("./etc/shadow", b"root:*:1::::::\n", mode=0o640, uid=0, gid=42),
+        file("./usr/bin/su", b"\x7fELF", mode=0o4755),  # setuid: never exact, chmod after chown
+        file("./usr/bin/wall", b"\x7fELF", mode=0o2755, gid=5),
+        file("usr/share/café/menu.txt", "crème brûlée\n".encode(), uid=1000, gid=1000),  # non-ASCII header
+        file("./usr/share/big.bin", bytes(range(256)) * (_BIG // 256) + b"x" * (_BIG % 256)),
+        file("./usr/share/empty", b""),
+        directory("./var/", mode=0o755, mtime=5),
+        directory("./var/tmp", mode=0o1777),
+        file("./var/tmp/after-big", b"still aligned\n"),
+        hardlink("./usr/bin/su2", "./usr/bin/su"),
+        symlink("./usr/bin/sh", "dash"),
+        file("./var/tmp/last", b"end\n", mtime=123),
+    ]
+    return entries
+
+
+def _listing(root: Path) -> dict[str, tuple[int, int, int, int, int, str]]:
+    """Every path's mode, owner, mtime (ns), link count and content digest.
+
+    Directories the layer only implies get the time they were made: their mtime is left out (0).
+    """
+    explicit = {info.name.removeprefix("./").rstrip("/") for info, _ in _layer()}
+    out = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            path = os.path.join(dirpath, name)
+            st = os.lstat(path)
+            digest = ""
+            if os.path.isfile(path) and not os.path.islink(path):
+                digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+            rel = os.path.relpath(path, root)
+            mtime = st.st_mtime_ns if rel in explicit else 0
+            out[rel] = (st.st_mode, st.st_uid, st.st_gid, mtime, st.st_nlink, digest)
+    return out
+
+
+@pytest.fixture
+def lane_count(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
+    """Entries the lane took, per apply_layer call (the lane must really run for these tests to mean anything)."""
+    counts: list[int] = []
+    finish = archive._Applier.finish
+
+    def counting(self: archive._Applier) -> None:
+        counts.append(self.run_entries)
+        finish(self)
+
+    monkeypatch.setattr(archive._Applier, "finish", counting)
+    yield counts
+
+
+def _without_lane(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(archive._Applier, "file_run", lambda self, offset: offset)
+
+
+def test_lane_and_general_path_build_the_same_tree(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, lane_count: list[int]
+) -> None:
+    layer = tar(*_layer())
+    fast, general = tmp_path / "fast", tmp_path / "general"
+    fast.mkdir()
+    general.mkdir()
+    fast_stats = apply_layer(io.BytesIO(layer), str(fast))
+    _without_lane(monkeypatch)
+    general_stats = apply_layer(io.BytesIO(layer), str(general))
+    assert lane_count[0] >= 45 and lane_count[1] == 0
+    assert _listing(fast) == _listing(general)
+    assert fast_stats == general_stats
+    assert (fast / "usr/share/big.bin").stat().st_size == _BIG
+    assert (fast / "usr/share/café/menu.txt").read_text() == "crème brûlée\n"
+    assert (fast / "usr/bin/su").stat().st_mode & 0o7777 == 0o4755
+    assert (fast / "etc").stat().st_mtime_ns == 1_000 * 1_000_000_000
+    assert fast_stats.entries == len(_layer())
+
+
+def test_lane_replaces_what_a_lower_layer_left(tmp_path: Path, lane_count: list[int]) -> None:
+    lower = tar(
+        directory("d"),
+        file("d/old", b"old\n"),
+        directory("d/was-dir"),
+        file("d/was-dir/inner", b"inner\n"),
+        file("d/was-file", b"file\n"),
+    )
+    apply_layer(io.BytesIO(lower), str(tmp_path))
+    upper = tar(
+        directory("d"),
+        file("d/a", b"a\n"),
+        file("d/old", b"new\n"),  # exists: replaced, and the run goes on after it
+        file("d/b", b"b\n"),
+        file("d/was-dir", b"now a file\n"),  # a directory with content: removed first
+        directory("d/was-file", mode=0o700),  # a directory where a file was
+        file("d/was-file/x", b"x\n"),
+        file("d/c", b"c\n"),
+    )
+    stats = apply_layer(io.BytesIO(upper), str(tmp_path))
+    # d/a goes the general way ("d" existed: its inherit answer is not cached yet), and so does the entry after
+    # each replacement (the lane stops after replacing); old, was-dir, x and c are the lane's
+    assert lane_count[-1] >= 4
+    for name, data in {"a": b"a\n", "old": b"new\n", "b": b"b\n", "was-dir": b"now a file\n", "c": b"c\n"}.items():
+        assert (tmp_path / "d" / name).read_bytes() == data
+    assert (tmp_path / "d/was-file/x").read_bytes() == b"x\n"
+    assert (tmp_path / "d/was-file").stat().st_mode & 0o777 == 0o700
+    assert stats.files == 6 and stats.directories == 2
+
+
+def test_lane_follows_a_symlinked_parent_only_inside_the_root(tmp_path: Path, lane_count: list[int]) -> None:
+    root, outside = tmp_path / "root", tmp_path / "outside"
+    root.mkdir()
+    outside.mkdir()
+    apply_layer(io.BytesIO(tar(symlink("up", "../../../.."), symlink("abs", str(outside)))), str(root))
+    upper = tar(*(file(f"up/f{n}", b"in\n") for n in range(5)), *(file(f"abs/g{n}", b"in\n") for n in range(5)))
+    apply_layer(io.BytesIO(upper), str(root))
+    assert lane_count[-1] >= 8  # the first file under each link resolves it; the others reuse its fd
+    assert list(outside.iterdir()) == []
+    for n in range(5):
+        assert (root / f"f{n}").read_bytes() == b"in\n"
+        assert (root / str(outside).lstrip("/") / f"g{n}").read_bytes() == b"in\n"
+
+
+def _header_offsets(layer: bytes) -> list[int]:
+    with tarfile.open(fileobj=io.BytesIO(layer)) as tf:
+        return [member.offset for member in tf]
+
+
+def _with_checksum(layer: bytes, offset: int, value: int) -> bytes:
+    data = bytearray(layer)
+    data[offset + 148 : offset + 156] = b"%06o\0 " % value
+    return bytes(data)
+
+
+def _true_checksum(layer: bytes, offset: int) -> int:
+    header = bytearray(layer[offset : offset + 512])
+    header[148:156] = b" " * 8
+    return sum(header)
+
+
+@pytest.mark.parametrize("name", ["plain-ascii-name", "non-ascii-ñame-€€€"])
+def test_lane_checks_header_checksums_exactly(tmp_path: Path, name: str, lane_count: list[int]) -> None:
+    """Off by 65521 (the Adler-32 modulus the lane sums with) is still wrong: refused like any bad header.
+
+    GNU format keeps the UTF-8 name in the ustar header (PAX would move it to an extended header).
+    """
+    layer = tar(file("a", b"1"), file("b", b"2"), file(name, b"3"), file("c", b"4"), fmt=tarfile.GNU_FORMAT)
+    offset = _header_offsets(layer)[2]
+    true = _true_checksum(layer, offset)
+    for root in ("good", "bad"):
+        (tmp_path / root).mkdir()
+    apply_layer(io.BytesIO(_with_checksum(layer, offset, true)), str(tmp_path / "good"))
+    assert (tmp_path / "good" / name).read_bytes() == b"3"
+    for wrong in (true + 65521, true + 1):
+        with pytest.raises(InvalidArgument, match="invalid tar header"):
+            apply_layer(io.BytesIO(_with_checksum(layer, offset, wrong)), str(tmp_path / "bad"))
+    assert lane_count[0] == 3  # b, the name, c: the first member is tarfile's
