@@ -7,6 +7,7 @@ import io
 import json
 import os
 import shutil
+import stat
 import subprocess
 import sys
 import tarfile
@@ -161,6 +162,40 @@ def test_cp_symlinks_in_the_container_cannot_reach_the_host(dy: Dockyard, tmp_pa
     assert dy("cp", str(tmp_path / "planted"), "box:/evil/tmp/").code == 0
     assert host_target.exists() == existed
     assert dy("exec", "box", "cat", "/tmp/planted").out == "x\n"
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(os.lstat(path).st_mode)
+
+
+def test_cp_a_tree_with_links_and_setuid_in_and_back_out(dy: Dockyard, tmp_path: Path) -> None:
+    src = tmp_path / "tree"
+    (src / "sub").mkdir(parents=True)
+    (src / "sub" / "f").write_bytes(b"linked\n")
+    os.link(src / "sub" / "f", src / "hard")
+    os.symlink("sub/f", src / "link")
+    (src / "suid").write_bytes(b"#!/bin/sh\n")
+    os.chmod(src / "suid", 0o4755)
+    os.chmod(src / "sub", 0o750)
+    assert dy("cp", str(src), "box:/tmp/tree").code == 0
+    script = "cd /tmp/tree && stat -c '%n %a %u:%g %h' hard sub/f suid sub && readlink link && cat link"
+    assert dy("exec", "box", "sh", "-c", script).out.splitlines() == [
+        "hard 644 0:0 2", "sub/f 644 0:0 2", "suid 4755 0:0 1", "sub 750 0:0 2", "sub/f", "linked"]  # fmt: skip
+    inodes = dy("exec", "box", "stat", "-c", "%i", "/tmp/tree/hard", "/tmp/tree/sub/f").out.split()
+    assert len(inodes) == 2 and inodes[0] == inodes[1]
+
+    raw = dy.raw("cp", "box:/tmp/tree", "-")
+    with tarfile.open(fileobj=io.BytesIO(raw.stdout)) as tar:
+        kinds = {m.name: (m.type, m.linkname) for m in tar}
+    assert kinds["tree/sub/f"] == (tarfile.LNKTYPE, "tree/hard")  # the data once, the second name a link
+    for dest, args in ((tmp_path / "back", ()), (tmp_path / "dot", ("/.",))):
+        if args:
+            dest.mkdir()
+        assert dy("cp", "box:/tmp/tree" + "".join(args), str(dest)).code == 0
+        assert (dest / "hard").read_bytes() == b"linked\n" and os.path.samefile(dest / "hard", dest / "sub" / "f")
+        assert os.readlink(dest / "link") == "sub/f" and (dest / "link").read_bytes() == b"linked\n"
+        assert (dest / "suid").read_bytes() == b"#!/bin/sh\n"
+        assert (_mode(dest / "suid"), _mode(dest / "sub"), _mode(dest / "hard")) == (0o4755, 0o750, 0o644)
 
 
 def test_exec_tty_gets_a_terminal_of_the_callers_size(dy: Dockyard) -> None:

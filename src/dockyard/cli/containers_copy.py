@@ -2,7 +2,8 @@
 entry gets at the destination, and the errors for missing or mismatched paths.
 
 Host-side extraction uses tarfile's `tar` filter (no entry may land outside the destination, also through a
-symlink the archive made) plus our own rename of the top entry; no engine imports, no exiting.
+symlink the archive made) with the modes kept whole, a check that hard links point inside, and our own rename of
+the top entry. Both directions stream: nothing holds a whole archive in memory. No engine imports, no exiting.
 """
 
 from __future__ import annotations
@@ -12,13 +13,15 @@ import os
 import sys
 import tarfile
 from collections.abc import Iterator
-from typing import Any
+from contextlib import AbstractContextManager
+from typing import Any, BinaryIO
 
 import click
 
 from dockyard.cli.containers_info import CONTEXT, client_of, daemon_error, fail
 from dockyard.client import containers_info as api
 from dockyard.client.client import APIError, Client
+from dockyard.client.tarstream import add_tree, piped_tar
 
 GO_DIR = 1 << 31
 GO_SYMLINK = 1 << 27
@@ -124,19 +127,30 @@ class _ChunkReader(io.RawIOBase):
         return n
 
 
+def _rebased(name: str, rebase: str) -> str:
+    top, sep, rest = name.partition("/")
+    return rebase + sep + rest if rebase != "." or rest else "."
+
+
 def extract(stream: Any, target: str, rebase: str | None, *, keep_owner: bool) -> None:
-    """Extract a tar into `target`, renaming its top entry to `rebase` (`.`: its content goes into `target`)."""
+    """Extract a tar into `target`, renaming its top entry to `rebase` (`.`: its content goes into `target`).
+    Modes are kept whole (setuid too), as docker's Untar keeps them; hard links are renamed with their target."""
     uid, gid = os.geteuid(), os.getegid()
 
     def member_filter(member: tarfile.TarInfo, path: str) -> tarfile.TarInfo | None:
         if rebase is not None:
-            top, sep, rest = member.name.partition("/")
-            member = member.replace(name=rebase + sep + rest if rebase != "." or rest else ".", deep=False)
+            link = _rebased(member.linkname, rebase) if member.islnk() else member.linkname
+            member = member.replace(name=_rebased(member.name, rebase), linkname=link, deep=False)
             if member.name in (".", "./"):
                 return None
         if not keep_owner:
             member = member.replace(uid=uid, gid=gid, uname="", gname="", deep=False)
-        return tarfile.tar_filter(member, path)
+        if member.islnk():  # why: the `tar` filter checks where an entry lands, not what a hard link points at
+            linked = os.path.realpath(os.path.join(path, member.linkname))
+            if os.path.commonpath([linked, os.path.realpath(path)]) != os.path.realpath(path):
+                raise tarfile.LinkOutsideDestinationError(member, linked)
+        # why: the `tar` filter also clears setuid/setgid/sticky and group/other write; docker's cp keeps them
+        return tarfile.tar_filter(member, path).replace(mode=member.mode, deep=False)
 
     try:
         with tarfile.open(fileobj=stream, mode="r|") as tar:
@@ -175,16 +189,18 @@ def to_container(client: Client, src: str, container: str, dest: str, *, archive
         if dest.endswith("/") and not src_is_dir:
             raise fail(1, "no such directory")
         where, name = os.path.dirname(dest.rstrip("/")) or "/", os.path.basename(dest.rstrip("/"))
-    tar = build_tar(src, name, follow=follow, keep_owner=archive)
     try:
-        api.archive_put(client, container, where, tar, copy_uid_gid=archive)
+        with local_tar(src, name, follow=follow, keep_owner=archive) as tar:
+            api.archive_put(client, container, where, tar, copy_uid_gid=archive)
     except APIError as err:
         raise _not_found(err, container, where) from err
+    except OSError as err:  # a local file that could not be read: the tar ended early, this is the cause
+        raise fail(1, f"read `{err.filename or src}`: {(err.strerror or str(err)).lower()}") from err
 
 
-def build_tar(src: str, name: str, *, follow: bool, keep_owner: bool) -> bytes:
-    """A tar of the local `src` whose top entry is called `name` (`.`: the directory's content)."""
-    out = io.BytesIO()
+def local_tar(src: str, name: str, *, follow: bool, keep_owner: bool) -> AbstractContextManager[BinaryIO]:
+    """A tar of the local `src` whose top entry is called `name` (`.`: the directory's content), written while it
+    is read (never whole in memory); without `keep_owner` every entry is owned by 0:0, as docker's."""
 
     def owner(info: tarfile.TarInfo) -> tarfile.TarInfo:
         if not keep_owner:
@@ -192,14 +208,8 @@ def build_tar(src: str, name: str, *, follow: bool, keep_owner: bool) -> bytes:
             info.uname = info.gname = ""
         return info
 
-    with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT, dereference=False) as tar:
-        path = os.path.realpath(src) if follow else src.rstrip("/") if src not in ("/",) else src
-        if name == ".":
-            for entry in sorted(os.listdir(path)):
-                tar.add(os.path.join(path, entry), arcname=entry, filter=owner)
-        else:
-            tar.add(path, arcname=name, filter=owner)
-    return out.getvalue()
+    path = os.path.realpath(src) if follow else src.rstrip("/") if src not in ("/",) else src
+    return piped_tar(lambda tar: add_tree(tar, path, name, filter=owner))
 
 
 @click.command(context_settings=CONTEXT)

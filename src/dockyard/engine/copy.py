@@ -221,6 +221,12 @@ def _info(name: str, st: os.stat_result, link: str = "") -> tarfile.TarInfo:
     return info
 
 
+def _sent(tar: tarfile.TarFile) -> dict[tuple[int, int], str]:
+    """(inode, device) → name of the files with several links already in `tar` (tarfile's own table for `add`)."""
+    sent: dict[tuple[int, int], str] = vars(tar)["inodes"]
+    return sent
+
+
 def _add(tar: tarfile.TarFile, dir_fd: int, name: str, arcname: str) -> None:
     """Add the entry `name` of directory `dir_fd` (never following a symlink), recursing into directories."""
     st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
@@ -230,7 +236,13 @@ def _add(tar: tarfile.TarFile, dir_fd: int, name: str, arcname: str) -> None:
             _add_dir(tar, fd, arcname, st)
         finally:
             os.close(fd)
+    elif stat.S_ISREG(st.st_mode) and st.st_nlink > 1 and (st.st_ino, st.st_dev) in _sent(tar):
+        info = _info(arcname, st)  # a second name of a file already sent: a hard link to it, as docker's tar
+        info.type, info.linkname, info.size = tarfile.LNKTYPE, _sent(tar)[(st.st_ino, st.st_dev)], 0
+        tar.addfile(info)
     elif stat.S_ISREG(st.st_mode):
+        if st.st_nlink > 1:
+            _sent(tar)[(st.st_ino, st.st_dev)] = arcname
         fd = os.open(name, _NOFOLLOW_FILE, dir_fd=dir_fd)
         with os.fdopen(fd, "rb") as f:
             tar.addfile(_info(arcname, os.fstat(f.fileno())), f)
