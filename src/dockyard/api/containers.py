@@ -5,13 +5,13 @@ from __future__ import annotations
 import itertools
 from collections import deque
 from collections.abc import Iterator
-from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from dockyard.api import networks, streams, wire
 from dockyard.api.messages import Request, Response
 from dockyard.engine.create_warnings import HostFeatures, create_warnings
 from dockyard.errors import InvalidArgument
+from dockyard.oci.model import replace
 
 if TYPE_CHECKING:
     from dockyard.engine.engine import Engine

@@ -10,13 +10,13 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from dockyard.api import streams
 from dockyard.api.messages import JSON, MULTIPLEXED_STREAM, RAW_STREAM, Duplex, Request, Response
 from dockyard.engine.cancel import Cancel, Cancelled
 from dockyard.errors import Conflict, InvalidArgument
+from dockyard.oci.model import replace
 
 if TYPE_CHECKING:
     from dockyard.engine.engine import Engine

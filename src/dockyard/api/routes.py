@@ -11,13 +11,14 @@ from __future__ import annotations
 import importlib
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, BinaryIO
 
 from dockyard.api.messages import Request, Response
 from dockyard.api.versions import API_VERSION, MIN_API_VERSION, VERSION
 from dockyard.errors import DockyardError
+from dockyard.oci.model import replace
 
 if TYPE_CHECKING:
     from dockyard.engine.engine import Engine

@@ -18,7 +18,7 @@ import subprocess
 import tarfile
 import tempfile
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, BinaryIO
 
 from dockyard.engine import events
@@ -26,6 +26,7 @@ from dockyard.engine.changes import DELETED, Layers, container_layers, tree_chan
 from dockyard.engine.records import now
 from dockyard.errors import Conflict, InvalidArgument
 from dockyard.oci.image_spec import ContainerConfig, History
+from dockyard.oci.model import replace
 
 if TYPE_CHECKING:
     from dockyard.engine.containers import Containers

@@ -15,7 +15,6 @@ import shutil
 import signal
 import socket
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
 from functools import cached_property
 
 from dockyard import tracing
@@ -32,11 +31,11 @@ from dockyard.engine.users import resolve_user
 from dockyard.engine.volumes import ContainerVolumes, MountRequest, apply_mounts
 from dockyard.errors import Conflict, DockyardError, InvalidArgument, NotFound
 from dockyard.image.store import ImageStore
+from dockyard.oci.model import Model, replace
 from dockyard.paths import Paths
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class CreateRequest:
+class CreateRequest(Model):
     """What a client asks for; `None` for cmd/entrypoint means "the image's", `()` means "none"."""
 
     image: str
@@ -63,8 +62,7 @@ class CreateRequest:
     storage: MountRequest = MountRequest()  # -v, --mount, --tmpfs, --volumes-from (engine/volumes.py)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ExitStatus:
+class ExitStatus(Model):
     status_code: int
     error: str = ""
 

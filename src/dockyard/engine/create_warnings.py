@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import functools
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from dockyard.engine.records import HostConfig
+from dockyard.oci.model import replace
 
 CGROUP_ROOT = "/sys/fs/cgroup"
 

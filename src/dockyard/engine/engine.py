@@ -9,13 +9,13 @@ from __future__ import annotations
 import contextlib
 import os
 import platform
-from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING
 
 from dockyard.engine.containers import Containers
 from dockyard.engine.networks import ContainerNetworks
 from dockyard.errors import DockyardError
+from dockyard.oci.model import Model
 from dockyard.paths import Paths
 
 if TYPE_CHECKING:
@@ -27,8 +27,7 @@ if TYPE_CHECKING:
 VERSION = "0.1.0"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class SystemInfo:
+class SystemInfo(Model):
     version: str
     os: str
     arch: str
@@ -36,8 +35,7 @@ class SystemInfo:
     python: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RecoveryReport:
+class RecoveryReport(Model):
     """What `Engine.recover` did: containers cleaned after their monitor died, started again, whose interrupted
     removal it finished, or that failed."""
 

@@ -15,10 +15,10 @@ import os
 import re
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from dockyard.errors import InvalidArgument
+from dockyard.oci.model import Model
 
 if TYPE_CHECKING:
     from dockyard.engine.cancel import Cancel
@@ -33,8 +33,7 @@ TYPES = frozenset({"container", "image", "volume", "network", "daemon", "plugin"
                    "config", "builder"})  # fmt: skip
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Event:
+class Event(Model):
     type: str  # container | image | volume | network | daemon | builder
     action: str  # create, start, die, exec_create: sh -c …, tag, delete…
     actor_id: str

@@ -18,7 +18,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from dockyard.engine import cgroup_warm, events
@@ -27,6 +27,7 @@ from dockyard.engine.spec import merge_env
 from dockyard.engine.users import resolve_user
 from dockyard.errors import Conflict, InternalError, NotFound
 from dockyard.oci.jsonmodel import decode, encode
+from dockyard.oci.model import replace
 from dockyard.paths import Paths
 
 if TYPE_CHECKING:

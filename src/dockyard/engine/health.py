@@ -12,9 +12,9 @@ import contextlib
 import os
 import signal
 from collections.abc import Callable
-from dataclasses import replace
 
 from dockyard.engine.records import Health, Healthcheck, HealthResult, now
+from dockyard.oci.model import replace
 
 TYPE_CHECKING = False  # why: `import typing` costs the slim monitor ~0.5 MB; mypy reads this as typing's
 if TYPE_CHECKING:

@@ -8,12 +8,12 @@ stub inside the runtime would not work with runc. DOCKYARD_INIT_PATH names anoth
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import shutil
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from dockyard.errors import InternalError
+from dockyard.oci.model import replace
 
 if TYPE_CHECKING:
     from dockyard.engine.records import ContainerRecord
@@ -40,15 +40,6 @@ def apply(spec: Spec, record: ContainerRecord) -> Spec:
     from dockyard.oci.runtime_spec import Mount
 
     mount = Mount(destination=INIT_PATH_IN_CONTAINER, type="bind", source=find_init(), options=("bind", "ro"))
-    process = _replace(spec.process, args=(INIT_PATH_IN_CONTAINER, "--", *spec.process.args))
-    new_spec: Spec = _replace(spec, process=process, mounts=(*spec.mounts, mount))
+    process = replace(spec.process, args=(INIT_PATH_IN_CONTAINER, "--", *spec.process.args))
+    new_spec: Spec = replace(spec, process=process, mounts=(*spec.mounts, mount))
     return new_spec
-
-
-def _replace(obj: Any, **changes: Any) -> Any:
-    """dataclasses.replace, or the spec models' own replace (oci/model.py) when they are not dataclasses."""
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return dataclasses.replace(obj, **changes)
-    from dockyard.oci import model
-
-    return model.replace(obj, **changes)

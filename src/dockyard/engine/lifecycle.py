@@ -15,13 +15,13 @@ import select
 import signal
 import socket
 import time
-from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from dockyard.engine import attach
 from dockyard.engine.runtime_client import CliRuntime, RuntimeFailure
 from dockyard.engine.runtime_fork import runtime_for
 from dockyard.errors import Conflict, InvalidArgument, NotFound
+from dockyard.oci.model import Model, replace
 
 if TYPE_CHECKING:
     from dockyard.engine.cancel import Cancel
@@ -34,8 +34,7 @@ LIVE = ("running", "restarting")
 CONDITIONS = ("not-running", "next-exit", "removed")
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Stopped:
+class Stopped(Model):
     """The result of stop/kill: whether anything was running (Docker answers 304 when not)."""
 
     was_running: bool

@@ -13,10 +13,10 @@ import re
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
 
 from dockyard.engine.records import now
 from dockyard.errors import InvalidArgument
+from dockyard.oci.model import Model
 
 TYPE_CHECKING = False  # why: `import typing` costs the slim monitor ~0.5 MB; mypy reads this as typing's
 if TYPE_CHECKING:
@@ -34,16 +34,14 @@ _SIZE = re.compile(r"(\d+(?:\.\d+)?) ?([kmgtp])?b?", re.IGNORECASE)
 _DECIMAL = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12, "p": 10**15}
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class LogEntry:
+class LogEntry(Model):
     stream: str  # stdout | stderr
     data: bytes
     time: str
     attrs: tuple[tuple[str, str], ...] = ()
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class LogOptions:
+class LogOptions(Model):
     """A json-file driver's validated options: -1 means no size limit."""
 
     max_size: int = -1
@@ -212,8 +210,7 @@ def time_ns(stamp: str) -> int:
     return seconds * 1_000_000_000 + frac
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class LogQuery:
+class LogQuery(Model):
     follow: bool = False
     cancel: Cancel | None = None  # set: a follow ends at its next poll (the daemon's client hung up)
     tail: int = -1  # -1: all

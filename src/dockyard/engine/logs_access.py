@@ -4,11 +4,11 @@ with Docker's message; following stops once the container's monitor is gone."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from dockyard.engine.logs import LogEntry, LogQuery, read_log, validate_log_config
 from dockyard.errors import Unsupported
+from dockyard.oci.model import replace
 
 if TYPE_CHECKING:
     from dockyard.engine.containers import Containers

@@ -12,7 +12,6 @@ import fcntl
 import json
 import os
 import time
-from dataclasses import replace
 
 from dockyard import tracing
 from dockyard.engine import health, monitor_slim, monitor_teardown, runtime_fork
@@ -25,6 +24,7 @@ from dockyard.engine.pollloop import IN, Loop
 from dockyard.engine.records import ContainerRecord, Health, HealthResult, RecordStore, State, now
 from dockyard.engine.restart import BackoffState, should_restart
 from dockyard.engine.runtime_client import RuntimeFailure
+from dockyard.oci.model import replace
 from dockyard.paths import Paths
 
 TYPE_CHECKING = False  # why: `import typing` costs the slim monitor ~0.5 MB; mypy reads this as typing's

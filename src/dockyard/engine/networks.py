@@ -12,8 +12,6 @@ import hashlib
 import os
 import shutil
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from dataclasses import replace as dataclass_replace
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -22,6 +20,7 @@ from dockyard.errors import Conflict, DockyardError, InvalidArgument, NotFound
 from dockyard.network import files as netfiles
 from dockyard.network import netns, portmap
 from dockyard.network.model import Endpoint, Network, PortBinding, PortSpec, RecoveryReport
+from dockyard.oci.model import Model, replace
 from dockyard.paths import DEFAULT_DATA_ROOT, Paths
 
 if TYPE_CHECKING:
@@ -58,8 +57,7 @@ def mode_of(network_mode: str) -> str:
     return MODE_BRIDGE if network_mode in ("", "default") else network_mode
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class NetworkSettings:
+class NetworkSettings(Model):
     """What inspect shows of a container's networking: its endpoints, their networks and its published ports."""
 
     mode: str
@@ -290,7 +288,7 @@ def recover_networks(paths: Paths, live: Iterable[str]) -> RecoveryReport:
     if os.path.isdir(os.path.join(paths.data_root, "network")):
         manager = ContainerNetworks(paths, _no_lookup).manager
         report = manager.recover(lambda cid: cid in alive)
-    return dataclass_replace(report, namespaces=tuple(stale))
+    return replace(report, namespaces=tuple(stale))
 
 
 def _listdir(directory: str) -> list[str]:

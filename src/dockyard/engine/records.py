@@ -12,10 +12,10 @@ import json
 import os
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
 
 from dockyard.errors import Conflict, InternalError, InvalidArgument, NotFound, SpecError
 from dockyard.oci.jsonmodel import decode, encode
+from dockyard.oci.model import Model, replace
 from dockyard.paths import Paths
 
 TYPE_CHECKING = False  # why: `import typing` costs the slim monitor ~0.5 MB; mypy reads this as typing's
@@ -31,8 +31,7 @@ def now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns // 1_000_000_000)) + f".{ns % 1_000_000_000:09d}Z"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ContainerConfig:
+class ContainerConfig(Model):
     """What the container runs, already merged with the image's defaults (as Docker stores it)."""
 
     image: str
@@ -57,8 +56,7 @@ class ContainerConfig:
     mac_address: str = ""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Healthcheck:
+class Healthcheck(Model):
     """Docker's HEALTHCHECK: `test` is ["NONE"], ["CMD", …] or ["CMD-SHELL", cmd]; durations in nanoseconds."""
 
     test: tuple[str, ...] = ()
@@ -68,28 +66,24 @@ class Healthcheck:
     retries: int = 0
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RestartPolicy:
+class RestartPolicy(Model):
     name: str = "no"  # no | always | on-failure | unless-stopped
     maximum_retry_count: int = 0
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Ulimit:
+class Ulimit(Model):
     name: str  # nofile, nproc, … (Docker's names, without RLIMIT_)
     soft: int
     hard: int
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class DeviceMapping:
+class DeviceMapping(Model):
     path_on_host: str
     path_in_container: str
     cgroup_permissions: str = "rwm"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class HostConfig:
+class HostConfig(Model):
     auto_remove: bool = False
     restart_policy: RestartPolicy = RestartPolicy()
     log_driver: str = "json-file"  # json-file | none
@@ -141,23 +135,20 @@ class HostConfig:
     annotations: dict[str, str] | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class HealthResult:
+class HealthResult(Model):
     start: str
     end: str
     exit_code: int
     output: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Health:
+class Health(Model):
     status: str = "starting"  # starting | healthy | unhealthy
     failing_streak: int = 0
     log: tuple[HealthResult, ...] = ()
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class State:
+class State(Model):
     status: str = "created"  # created | running | restarting | exited | dead (paused: running + `paused`)
     pid: int = 0
     exit_code: int = 0
@@ -170,8 +161,7 @@ class State:
     health: Health | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ContainerRecord:
+class ContainerRecord(Model):
     id: str
     name: str  # without Docker's leading slash
     created: str

@@ -21,7 +21,6 @@ import glob
 import os
 import shutil
 from collections.abc import Iterator
-from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from dockyard.engine.records import ZERO_TIME, now
@@ -30,6 +29,7 @@ from dockyard.engine.rootfs import unmount
 from dockyard.engine.runtime_client import RuntimeFailure
 from dockyard.engine.runtime_fork import runtime_for
 from dockyard.errors import DockyardError, NotFound
+from dockyard.oci.model import replace
 
 if TYPE_CHECKING:
     from dockyard.engine.containers import Containers

@@ -7,10 +7,11 @@ start. The monitor owns the clock and the sleeping; nothing here touches process
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from dockyard.engine.records import RestartPolicy
 from dockyard.errors import InvalidArgument
+from dockyard.oci.model import replace
 
 DEFAULT_DELAY = 0.1
 MAX_DELAY = 60.0

@@ -11,9 +11,9 @@ import json
 import os
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 from dockyard.errors import InternalError, NotFound
+from dockyard.oci.model import Model
 
 TYPE_CHECKING = False  # why: `import typing` costs the slim monitor ~0.5 MB; mypy reads this as typing's
 if TYPE_CHECKING:
@@ -33,8 +33,7 @@ class RuntimeFailure(InternalError):
         self.detail = detail
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RuntimeState:
+class RuntimeState(Model):
     id: str
     status: str  # creating | created | running | stopped
     pid: int

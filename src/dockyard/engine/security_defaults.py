@@ -12,9 +12,9 @@ import os
 import platform
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from dockyard.errors import InvalidArgument
+from dockyard.oci.model import Model
 from dockyard.oci.runtime_spec import Seccomp, SeccompArg, SyscallRule
 
 DEFAULT_CAPABILITIES = (
@@ -120,8 +120,7 @@ _ALLOW_GROUPS = {
 ALWAYS_ALLOWED = tuple(sorted({name for group in _ALLOW_GROUPS.values() for name in group.split()}))
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ProfileRule:
+class ProfileRule(Model):
     """A rule of the default profile and when it applies: to the container's bounding set, host arch, kernel."""
 
     names: tuple[str, ...]

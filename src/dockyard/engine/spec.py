@@ -9,12 +9,12 @@ in engine/spec_resources.py: a stat of each --device path and the rootfs /etc/gr
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from dockyard.engine import seccomp_profile, spec_resources
 from dockyard.engine import security_defaults as sec
 from dockyard.engine.records import ContainerRecord, HostConfig
 from dockyard.errors import InvalidArgument
+from dockyard.oci.model import Model
 from dockyard.oci.runtime_spec import (
     CAPABILITIES,
     Capabilities,
@@ -64,8 +64,7 @@ DEFAULT_DEVICE_RULES = (
 )
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class HostInfo:
+class HostInfo(Model):
     """Facts about the host the spec depends on; `capabilities` is the engine's own bounding set."""
 
     capabilities: tuple[str, ...]
@@ -75,8 +74,7 @@ class HostInfo:
     masked_paths: tuple[str, ...] = sec.DEFAULT_MASKED_PATHS
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class EtcFiles:
+class EtcFiles(Model):
     """Host paths of the files bind-mounted at /etc/hostname, /etc/hosts and /etc/resolv.conf."""
 
     hostname: str
@@ -84,8 +82,7 @@ class EtcFiles:
     resolv_conf: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class SecurityOpts:
+class SecurityOpts(Model):
     seccomp_unconfined: bool = False
     seccomp_profile: str = ""  # Docker's profile JSON (engine/seccomp_profile.py); "": the default profile
     no_new_privileges: bool = False

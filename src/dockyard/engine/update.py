@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import errno
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from dockyard.engine import events
 from dockyard.engine.records import HostConfig, RestartPolicy
 from dockyard.engine.stats import CGROUP_ROOT, v1_dir
 from dockyard.errors import Conflict, InvalidArgument, SyscallError
+from dockyard.oci.model import replace
 
 if TYPE_CHECKING:
     from dockyard.engine.containers import Containers

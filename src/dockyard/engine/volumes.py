@@ -11,12 +11,11 @@ import contextlib
 import json
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, replace
 from functools import cached_property
 from typing import Any
 
 from dockyard.errors import Conflict, DockyardError, InvalidArgument, NotFound
-from dockyard.oci import model as oci_model
+from dockyard.oci.model import Model, asdict, replace
 from dockyard.oci.runtime_spec import Mount, Spec
 from dockyard.paths import Paths
 from dockyard.volume import (
@@ -78,8 +77,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class MountRequest:
+class MountRequest(Model):
     """The mounts a create request asks for: Binds, Mounts, Tmpfs and Config.Volumes (each MountSpec's origin
     says which) and VolumesFrom."""
 
@@ -139,7 +137,7 @@ def apply_mounts(config: Spec, mounts: Sequence[Mount]) -> Spec:
     taken = {m.destination for m in mounts}
     combined = [m for m in config.mounts if m.destination not in taken] + list(mounts)
     combined.sort(key=lambda m: _depth(m.destination))  # stable: the defaults keep their order
-    return oci_model.replace(config, mounts=tuple(combined))
+    return replace(config, mounts=tuple(combined))
 
 
 def resolve_in_root(root: str, path: str) -> str:

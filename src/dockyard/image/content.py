@@ -15,18 +15,17 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from types import TracebackType
 from typing import BinaryIO, Protocol
 
 from dockyard.errors import InternalError, InvalidArgument, NotFound
 from dockyard.oci.digest import ALGORITHMS, CANONICAL, Digest, Hasher, new_hasher
+from dockyard.oci.model import Model
 
 _CHUNK = 1 << 20
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class BlobInfo:
+class BlobInfo(Model):
     digest: Digest
     size: int
     created_at: float  # seconds since the epoch when the blob was committed

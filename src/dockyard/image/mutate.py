@@ -7,7 +7,6 @@ compressing it and computing its diff_id on the way; gzip output is reproducible
 
 from __future__ import annotations
 
-import dataclasses
 import gzip
 import hashlib
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from dockyard.image.content import BlobWriter, ContentStore
 from dockyard.oci import mediatypes
 from dockyard.oci.digest import Digest
 from dockyard.oci.image_spec import ContainerConfig, Descriptor, History, ImageConfig, Manifest, RootFS
+from dockyard.oci.model import replace
 
 _CHUNK = 1 << 20
 
@@ -41,22 +41,20 @@ class Built:
 
 
 def _reencode(config: ImageConfig) -> ImageConfig:
-    return ImageConfig.from_bytes(dataclasses.replace(config, raw=b"").to_bytes())
+    return ImageConfig.from_bytes(replace(config, raw=b"").to_bytes())
 
 
 def _with_config(manifest: Manifest, config: ImageConfig, layers: tuple[Descriptor, ...] | None = None) -> Built:
     raw = config.to_bytes()
     descriptor = Descriptor(media_type=manifest.config.media_type, digest=Digest.of_bytes(raw), size=len(raw))
-    new = dataclasses.replace(
-        manifest, config=descriptor, layers=manifest.layers if layers is None else layers, raw=b""
-    )
+    new = replace(manifest, config=descriptor, layers=manifest.layers if layers is None else layers, raw=b"")
     return Built(manifest=Manifest.from_bytes(new.to_bytes()), config=config)
 
 
 def new_image(config: ImageConfig, *, docker: bool = False) -> Built:
     """An image without layers from `config` (its rootfs is reset to no layers). `docker` picks Docker schema 2
     media types instead of OCI ones."""
-    config = _reencode(dataclasses.replace(config, rootfs=RootFS(type="layers"), raw=b""))
+    config = _reencode(replace(config, rootfs=RootFS(type="layers"), raw=b""))
     config_type = mediatypes.DOCKER_CONFIG if docker else mediatypes.OCI_CONFIG
     manifest = Manifest(
         schema_version=2,
@@ -72,7 +70,7 @@ def append_layer(image: Built, layer: Descriptor, diff_id: Digest, history: Hist
         raise InvalidArgument(f"append layer `{layer.digest}`: `{layer.media_type}` is not a layer media type")
     rootfs = RootFS(type="layers", diff_ids=(*image.config.rootfs.diff_ids, diff_id))
     entries = (*(image.config.history or ()), history) if history is not None else image.config.history
-    config = _reencode(dataclasses.replace(image.config, rootfs=rootfs, history=entries, raw=b""))
+    config = _reencode(replace(image.config, rootfs=rootfs, history=entries, raw=b""))
     return _with_config(image.manifest, config, (*image.manifest.layers, layer))
 
 
@@ -82,7 +80,7 @@ def set_config(image: Built, *, container: ContainerConfig | None = None, **fiel
         raise InvalidArgument("set config: rootfs changes only through append_layer")
     if container is not None:
         fields["config"] = container
-    config = _reencode(dataclasses.replace(image.config, raw=b"", **fields))
+    config = _reencode(replace(image.config, raw=b"", **fields))
     return _with_config(image.manifest, config)
 
 

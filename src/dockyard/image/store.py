@@ -16,7 +16,6 @@ import json
 import os
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 
 from dockyard.errors import InternalError, InvalidArgument, NotFound
 from dockyard.image.content import ContentStore, read_blob, write_blob
@@ -25,13 +24,13 @@ from dockyard.image.snapshots.common import write_atomic
 from dockyard.oci import mediatypes
 from dockyard.oci.digest import Digest
 from dockyard.oci.image_spec import ContainerConfig, ImageConfig, Manifest
+from dockyard.oci.model import Model
 from dockyard.oci.reference import Reference, normalize, parse_any, parse_docker_ref
 
 _HEX = frozenset("0123456789abcdef")
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Record:
+class Record(Model):
     """What images.json keeps per image: the manifest, when it was added, its size and whether it is unpacked."""
 
     manifest: Digest
@@ -40,8 +39,7 @@ class Record:
     unpacked: str = ""  # the snapshotter that holds its layers, "" when not unpacked
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Image:
+class Image(Model):
     id: Digest  # the config digest
     manifest_digest: Digest
     manifest: Manifest
@@ -81,8 +79,7 @@ class Image:
         return str(chain[-1]) if chain else None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class _State:
+class _State(Model):
     names: dict[str, Digest]  # normalised reference string → manifest digest
     records: dict[Digest, Record]  # image id → record
 

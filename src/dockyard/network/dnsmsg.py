@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import ipaddress
 import struct
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
+
+from dockyard.oci.model import replace
 
 TYPE_A = 1
 TYPE_PTR = 12

@@ -9,7 +9,6 @@ import hashlib
 import os
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from functools import partial
 from ipaddress import IPv4Address, IPv4Network
 
@@ -20,6 +19,7 @@ from dockyard.network.config import ManagerConfig
 from dockyard.network.model import Endpoint, Network, PortBinding, PortSpec, RecoveryReport
 from dockyard.network.proxy import start_proxies, stop_proxy
 from dockyard.network.store import StateStore
+from dockyard.oci.model import replace
 
 IP_FORWARD = "/proc/sys/net/ipv4/ip_forward"
 _PROC_NETNS = re.compile(r"/proc/(\d+)/ns/net")

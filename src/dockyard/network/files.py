@@ -9,10 +9,10 @@ from __future__ import annotations
 import ipaddress
 import os
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from dockyard.errors import InvalidArgument
+from dockyard.oci.model import Model
 
 EMBEDDED_DNS = "127.0.0.11"
 # Docker falls back to Google's resolvers when the host has none usable from a container. Tests must never
@@ -29,8 +29,7 @@ DEFAULT_HOSTS = (
 )
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ResolvConf:
+class ResolvConf(Model):
     """The parts of a resolv.conf Docker carries over: nameservers, search domains, options."""
 
     nameservers: tuple[str, ...] = ()
@@ -38,8 +37,7 @@ class ResolvConf:
     options: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ContainerFiles:
+class ContainerFiles(Model):
     """Paths written by `write_files`, to bind-mount at /etc/hosts, /etc/resolv.conf, /etc/hostname."""
 
     hosts: Path

@@ -1,14 +1,14 @@
 """The network package's data crossing module boundaries: networks, IPAM config, endpoints, port bindings.
 
-Pure frozen dataclasses with JSON round-trips for the on-disk state; no I/O, no Docker wire field names.
+Pure frozen models (oci/model.py) with JSON round-trips for the on-disk state; no I/O, no Docker wire field names.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 from dockyard.errors import InternalError
+from dockyard.oci.model import Model, field
 
 DRIVER_BRIDGE = "bridge"
 DRIVER_HOST = "host"
@@ -39,8 +39,7 @@ def _pairs(obj: dict[str, Any], key: str, where: str) -> tuple[tuple[str, str], 
     return tuple(sorted(raw.items()))
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class IPAMConfig:
+class IPAMConfig(Model):
     """One IPv4 pool of a network: the subnet, its gateway and the range containers get addresses from."""
 
     subnet: str
@@ -62,8 +61,7 @@ class IPAMConfig:
         )
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Network:
+class Network(Model):
     """A network as persisted; `bridge` is empty for the host and null drivers."""
 
     id: str
@@ -113,8 +111,7 @@ class Network:
         )
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class PortSpec:
+class PortSpec(Model):
     """One parsed `-p` mapping: container port → host IP and host port range (0..0 means any free port)."""
 
     container_port: int
@@ -129,8 +126,7 @@ class PortSpec:
         return f"{self.container_port}/{self.proto}"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class PortBinding:
+class PortBinding(Model):
     """A published port as set up: host side resolved to one port, and the proxy process that serves it."""
 
     proto: str
@@ -155,8 +151,7 @@ class PortBinding:
         )
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Endpoint:
+class Endpoint(Model):
     """A container's attachment to one network: its veth pair, address, DNS names and published ports."""
 
     container_id: str
@@ -209,8 +204,7 @@ class Endpoint:
         )
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RecoveryReport:
+class RecoveryReport(Model):
     """What `NetworkManager.recover` removed."""
 
     endpoints: tuple[str, ...] = ()  # `container/network` pairs torn down

@@ -1,4 +1,4 @@
-"""OCI image-spec 1.1 / Docker schema 2 documents as frozen dataclasses: descriptor, manifest, index, config.
+"""OCI image-spec 1.1 / Docker schema 2 documents as frozen models (oci/model.py): descriptor, manifest, index, config.
 
 `from_bytes` validates untrusted JSON (errors name the JSON path) and keeps the exact bytes in `raw`, because
 a document's digest is the hash of those bytes, never of a re-encoding. Inside an image config's "config"
@@ -7,17 +7,16 @@ object the keys are PascalCase (Docker's names, kept by OCI). Pure data: no I/O.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from dockyard.errors import InvalidArgument, SpecError
 from dockyard.oci import mediatypes
 from dockyard.oci.digest import Digest
-from dockyard.oci.jsonmodel import decode, encode, field
+from dockyard.oci.jsonmodel import decode, encode
+from dockyard.oci.model import Model, field, replace
 
 T = TypeVar("T")
 
@@ -57,7 +56,7 @@ def _from_json(cls: type[T], what: str, data: Any, raw: bytes) -> T:
         raise
     except SpecError as err:
         raise ImageSpecError(what, err.path, err.reason) from err
-    return dataclasses.replace(obj, raw=raw)  # type: ignore[type-var]
+    return replace(obj, raw=raw)
 
 
 def _dump(obj: Any) -> dict[str, Any]:
@@ -78,8 +77,7 @@ def _check_schema(what: str, version: int, media_type: str | None, allowed: froz
         raise ImageSpecError(what, "mediaType", f"unexpected media type `{media_type}`")
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Platform:
+class Platform(Model):
     architecture: str
     os: str
     os_version: str | None = field(json="os.version", default=None)
@@ -93,8 +91,7 @@ class Platform:
                 raise SpecError(_join(path, key), "must not be empty")
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Descriptor:
+class Descriptor(Model):
     """A typed pointer to a blob: its media type, digest and size (the size is checked when it is read)."""
 
     media_type: str = field(json="mediaType")
@@ -123,8 +120,7 @@ class Descriptor:
         return _dump(self)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Manifest:
+class Manifest(Model):
     """An image manifest (OCI or Docker schema 2). Equality ignores `raw`; the digest does not."""
 
     schema_version: int = field(json="schemaVersion")
@@ -158,8 +154,7 @@ class Manifest:
         return Digest.of_bytes(self.to_bytes())
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Index:
+class Index(Model):
     """An OCI image index or a Docker manifest list."""
 
     schema_version: int = field(json="schemaVersion")
@@ -191,13 +186,11 @@ class Index:
         return Digest.of_bytes(self.to_bytes())
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class EmptyObject:
+class EmptyObject(Model):
     """The `{}` values of ExposedPorts and Volumes (Go's struct{})."""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class HealthConfig:
+class HealthConfig(Model):
     """Docker's HEALTHCHECK extension; durations are nanoseconds, as Docker stores them."""
 
     test: tuple[str, ...] | None = field(json="Test", default=None)
@@ -215,8 +208,7 @@ class HealthConfig:
                 raise SpecError(_join(path, json_key), f"{value} is negative")
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ContainerConfig:
+class ContainerConfig(Model):
     """The "config" object of an image config: the defaults a container of the image starts with."""
 
     user: str | None = field(json="User", default=None)
@@ -241,8 +233,7 @@ class ContainerConfig:
         return tuple(sorted(self.volumes or {}))
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RootFS:
+class RootFS(Model):
     type: str
     diff_ids: tuple[Digest, ...] = ()
 
@@ -251,8 +242,7 @@ class RootFS:
             raise SpecError(_join(path, "type"), f"unsupported rootfs type `{self.type}`")
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class History:
+class History(Model):
     created: str | None = None
     created_by: str | None = None
     author: str | None = None
@@ -268,8 +258,7 @@ def _check_time(path: str, value: str | None) -> None:
         raise SpecError(path, f"`{value}` is not an RFC 3339 time")
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ImageConfig:
+class ImageConfig(Model):
     """The image config blob; its sha256 is the image ID. Equality ignores `raw`."""
 
     created: str | None = None

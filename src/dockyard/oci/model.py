@@ -9,7 +9,7 @@ annotations (no exec, no second class) and shares generic methods with the same 
 (pass `kw_only=False` in the class statement for positional arguments too), defaults, `field()` specifiers,
 equality and hashing over the compared fields, `repr`, frozen attributes, slots, pickling/copying, `replace()`.
 `typing.dataclass_transform` makes mypy check constructors exactly as for frozen keyword-only dataclasses.
-Not supported (not needed): `default_factory`, `__post_init__`, ordering, inheritance that reorders fields.
+Not supported (not needed): `__post_init__`, ordering, inheritance that reorders fields.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from typing import Any, ClassVar, TypeGuard, TypeVar, dataclass_transform
 
     M = TypeVar("M", bound="Model")
+    R = TypeVar("R")
 else:
 
     def dataclass_transform(**_: object) -> object:  # only a marker for type checkers
@@ -42,17 +43,25 @@ class FrozenInstanceError(AttributeError):
 class Field:
     """One field of a model: its Python name, JSON name, default and annotation (a string: PEP 563)."""
 
-    __slots__ = ("annotation", "compare", "default", "json", "name", "repr")
+    __slots__ = ("annotation", "compare", "default", "factory", "json", "name", "repr")
 
     def __init__(
-        self, name: str, annotation: str, *, json: str | None, default: Any, compare: bool, repr: bool
+        self,
+        name: str,
+        annotation: str,
+        *,
+        json: str | None,
+        default: Any,
+        compare: bool,
+        repr: bool,
+        factory: Any = MISSING,
     ) -> None:
-        self.name, self.annotation, self.default = name, annotation, default
+        self.name, self.annotation, self.default, self.factory = name, annotation, default, factory
         self.json, self.compare, self.repr = json or name, compare, repr
 
     @property
     def required(self) -> bool:
-        return self.default is MISSING
+        return self.default is MISSING and self.factory is MISSING
 
     def __repr__(self) -> str:
         return f"Field({self.name!r}, json={self.json!r}, default={self.default!r})"
@@ -61,15 +70,25 @@ class Field:
 class _Spec:
     """What `field()` returns inside a class body; the metaclass turns it into a `Field`."""
 
-    __slots__ = ("compare", "default", "json", "repr")
+    __slots__ = ("compare", "default", "factory", "json", "repr")
 
-    def __init__(self, json: str | None, default: Any, compare: bool, repr: bool) -> None:
-        self.json, self.default, self.compare, self.repr = json, default, compare, repr
+    def __init__(self, json: str | None, default: Any, compare: bool, repr: bool, factory: Any = MISSING) -> None:
+        self.json, self.default, self.compare, self.repr, self.factory = json, default, compare, repr, factory
 
 
-def field(*, json: str | None = None, default: Any = MISSING, compare: bool = True, repr: bool = True) -> Any:
-    """A model field with an optional JSON name; leave `compare`/`repr` true unless the value is derived."""
-    return _Spec(json, default, compare, repr)
+def field(
+    *,
+    json: str | None = None,
+    default: Any = MISSING,
+    default_factory: Any = MISSING,
+    compare: bool = True,
+    repr: bool = True,
+) -> Any:
+    """A model field with an optional JSON name; leave `compare`/`repr` true unless the value is derived.
+
+    `default_factory` is called for each instance made without the field (a mutable default), as in dataclasses.
+    """
+    return _Spec(json, default, compare, repr, default_factory)
 
 
 class _ModelMeta(type):
@@ -84,7 +103,17 @@ class _ModelMeta(type):
                 continue
             value = ns.pop(fname, MISSING)  # why: a slot and a class attribute of the same name cannot coexist
             spec = value if isinstance(value, _Spec) else _Spec(None, value, True, True)
-            own.append(Field(fname, text, json=spec.json, default=spec.default, compare=spec.compare, repr=spec.repr))
+            own.append(
+                Field(
+                    fname,
+                    text,
+                    json=spec.json,
+                    default=spec.default,
+                    compare=spec.compare,
+                    repr=spec.repr,
+                    factory=spec.factory,
+                )
+            )
         ns.setdefault("__slots__", tuple(f.name for f in own))
         cls = super().__new__(mcls, name, bases, ns, **kwargs)
         names = {f.name for f in own}
@@ -125,7 +154,9 @@ class Model(metaclass=_ModelMeta):
             if value is MISSING:
                 value = f.default
                 if value is MISSING:
-                    raise TypeError(f"{cls.__name__}.__init__() missing required argument: {f.name!r}")
+                    if f.factory is MISSING:
+                        raise TypeError(f"{cls.__name__}.__init__() missing required argument: {f.name!r}")
+                    value = f.factory()
             setter(self, f.name, value)
         if kwargs:
             raise TypeError(f"{cls.__name__}.__init__() got an unexpected keyword argument {next(iter(kwargs))!r}")
@@ -176,14 +207,34 @@ def _rebuild(cls: type[Model], values: tuple[Any, ...]) -> Model:
     return obj
 
 
-def replace(obj: M, /, **changes: Any) -> M:
-    """A copy of `obj` with some fields changed (dataclasses.replace's counterpart)."""
+def replace(obj: R, /, **changes: Any) -> R:
+    """A copy of `obj` with some fields changed (dataclasses.replace's counterpart; a dataclass goes to it)."""
+    if not isinstance(obj, Model):
+        import dataclasses  # only callers that hold a dataclass pay for the import, and they have it already
+
+        return dataclasses.replace(obj, **changes)  # type: ignore[type-var]
     values = {f.name: getattr(obj, f.name) for f in obj.__model_fields__}
     for name in changes:
         if name not in values:
             raise TypeError(f"{type(obj).__name__}: no field {name!r}")
     values.update(changes)
-    return type(obj)(**values)
+    return type(obj)(**values)  # type: ignore[return-value]
+
+
+def asdict(obj: Model) -> dict[str, Any]:
+    """`obj` as a dict by Python field names, nested models and their tuples, lists and dicts converted too
+    (dataclasses.asdict's counterpart)."""
+    return {f.name: _plain(getattr(obj, f.name)) for f in obj.__model_fields__}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Model):
+        return asdict(value)
+    if isinstance(value, (tuple, list)):
+        return type(value)(_plain(item) for item in value)
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    return value
 
 
 def fields(cls_or_obj: type[Model] | Model) -> tuple[Field, ...]:

@@ -8,10 +8,10 @@ match them. Pure: no I/O, no registry knowledge beyond Docker Hub's default name
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 from dockyard.errors import InvalidArgument
 from dockyard.oci.digest import Digest
+from dockyard.oci.model import Model
 
 DEFAULT_DOMAIN = "docker.io"
 LEGACY_DEFAULT_DOMAIN = "index.docker.io"
@@ -52,8 +52,7 @@ def _fullmatch(pattern: re.Pattern[str], text: str) -> re.Match[str] | None:
     return pattern.fullmatch(text)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Reference:
+class Reference(Model):
     """A parsed reference: `domain` (may be empty for un-normalised input), `path`, optional tag and digest."""
 
     domain: str

@@ -7,7 +7,8 @@ Options, Scope). Labels and Options keep None apart from {} because Docker shows
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+
+from dockyard.oci.model import Model
 
 LOCAL_DRIVER = "local"
 LOCAL_SCOPE = "local"
@@ -15,8 +16,7 @@ LOCAL_SCOPE = "local"
 ANONYMOUS_LABEL = "com.docker.volume.anonymous"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Volume:
+class Volume(Model):
     name: str
     mountpoint: str  # <root>/<name>/_data
     created_at: str  # RFC 3339 in the host's time zone, seconds precision, `Z` for UTC (Go's time.RFC3339)
@@ -35,7 +35,6 @@ class Volume:
         return bool(self.refs)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class PruneReport:
+class PruneReport(Model):
     volumes_deleted: tuple[str, ...]
     space_reclaimed: int  # bytes

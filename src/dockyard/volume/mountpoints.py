@@ -11,15 +11,14 @@ from __future__ import annotations
 import errno
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
 
 from dockyard.errors import InternalError, InvalidArgument
+from dockyard.oci.model import Model, replace
 from dockyard.volume.model import LOCAL_DRIVER, Volume
 from dockyard.volume.spec import MountSpec, VolumesFrom
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class MountPoint:
+class MountPoint(Model):
     """One entry of a container's `Mounts` in `docker inspect` (Type, Name, Source, Destination, Driver, Mode, RW,
     Propagation)."""
 

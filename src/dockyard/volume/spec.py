@@ -9,10 +9,10 @@ Error texts are Docker's, each with its moby source; nothing here touches the fi
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from dockyard.errors import InvalidArgument
+from dockyard.oci.model import Model, field, replace
 from dockyard.volume import gocompat
 
 MountType = Literal["bind", "volume", "tmpfs"]
@@ -32,15 +32,13 @@ DEFAULT_PROPAGATION = "rprivate"
 _TMPFS_API_OPTIONS = frozenset({"exec", "noexec"})
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class BindOptions:
+class BindOptions(Model):
     propagation: str = ""  # as given; "" means Docker's default (rprivate)
     recursive: str = ""  # "", "enabled", "disabled", "writable" or "readonly" (--mount bind-recursive)
     create_mountpoint: bool = False
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class VolumeOptions:
+class VolumeOptions(Model):
     nocopy: bool = False
     labels: Mapping[str, str] = field(default_factory=dict)
     driver: str = ""  # "" means the daemon's default driver
@@ -48,15 +46,13 @@ class VolumeOptions:
     subpath: str = ""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class TmpfsOptions:
+class TmpfsOptions(Model):
     size_bytes: int = 0  # 0: the kernel's default (half of RAM)
     mode: int = 0  # permission bits; 0: the kernel's default (1777)
     options: tuple[str, ...] = ()  # further mount options: --tmpfs data items, or the API's TmpfsOptions.Options
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class MountSpec:
+class MountSpec(Model):
     """One mount a container asks for. `source` is a host path (bind), a volume name ("" = anonymous) or ""."""
 
     type: MountType
@@ -94,8 +90,7 @@ class MountSpec:
         return next((m for m in self.mode.split(",") if m in LABEL_MODES), "")
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class VolumesFrom:
+class VolumesFrom(Model):
     container: str
     mode: str  # "rw" when not given
     read_only: bool

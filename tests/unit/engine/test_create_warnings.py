@@ -3,13 +3,13 @@ and the probe of v1 and v2 cgroup layouts (pointed at temp directories)."""
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from dockyard.engine import create_warnings as cw
 from dockyard.engine.records import HostConfig
+from dockyard.oci.model import replace
 from privileged_gate import require
 
 FULL = cw.HostFeatures()

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import pytest
 
 from dockyard.engine import security_defaults as sec
 from dockyard.engine.records import ContainerConfig, ContainerRecord, HostConfig
 from dockyard.engine.spec import EtcFiles, HostInfo, build_spec, capabilities, merge_env, parse_security_opts
 from dockyard.errors import InvalidArgument
+from dockyard.oci.model import replace
 from dockyard.oci.runtime_spec import CAPABILITIES, Spec, User
 
 CID = "0123456789ab" + "c" * 52

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import replace
 
 import pytest
 
@@ -14,6 +13,7 @@ from dockyard.cli.containers_info import PS_HEADERS, PS_TABLE, PsRow, ellipsis
 from dockyard.engine.inspect import ContainerView, ps_matcher
 from dockyard.engine.records import ContainerConfig, ContainerRecord, Health, HostConfig, State
 from dockyard.errors import InvalidArgument, NotFound
+from dockyard.oci.model import replace
 
 
 def _stamp(seconds_ago: float) -> str:

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from dockyard.engine import records as records_mod
 from dockyard.engine.records import ContainerConfig, ContainerRecord, RecordStore, State, now
+from dockyard.oci.model import replace
 from dockyard.paths import Paths
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import pickle
 from typing import ClassVar
 
@@ -10,7 +11,7 @@ import pytest
 
 from dockyard.errors import SpecError
 from dockyard.oci.jsonmodel import decode, encode
-from dockyard.oci.model import FrozenInstanceError, Model, field, fields, is_model, replace
+from dockyard.oci.model import FrozenInstanceError, Model, asdict, field, fields, is_model, replace
 
 
 class Inner(Model):
@@ -101,6 +102,42 @@ def test_replace_copy_and_pickle() -> None:
     assert copy.deepcopy(outer) == outer
     assert copy.copy(outer) == outer
     assert pickle.loads(pickle.dumps(outer)) == outer
+
+
+class Bag(Model):
+    items: dict[str, str] = field(default_factory=dict, json="Items")
+    name: str = "bag"
+
+
+def test_default_factory_makes_a_fresh_value_per_instance() -> None:
+    first, second = Bag(), Bag()
+    assert first.items == {} and first.items is not second.items
+    assert Bag(items={"a": "b"}).items == {"a": "b"}
+    assert [(f.name, f.required) for f in fields(Bag)] == [("items", False), ("name", False)]
+    assert decode(Bag, {}) == Bag() and decode(Bag, {"Items": {"k": "v"}}).items == {"k": "v"}
+
+
+@dataclasses.dataclass(frozen=True)
+class _Plain:
+    a: int
+    b: int = 0
+
+
+def test_asdict_converts_nested_models() -> None:
+    outer = Outer(name="o", inners=(Inner(size=1), Inner(size=2, label="x")), first=Inner(size=3), tags={"a": "b"})
+    assert asdict(outer) == {
+        "name": "o",
+        "inners": ({"size": 1, "label": None}, {"size": 2, "label": "x"}),
+        "first": {"size": 3, "label": None},
+        "tags": {"a": "b"},
+        "cache": "",
+    }
+
+
+def test_replace_also_serves_dataclasses() -> None:
+    assert replace(_Plain(a=1), b=2) == _Plain(a=1, b=2)
+    with pytest.raises(TypeError):
+        replace(_Plain(a=1), nope=3)
 
 
 def test_fields_and_is_model() -> None:

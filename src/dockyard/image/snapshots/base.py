@@ -9,15 +9,15 @@ as data (containerd's model): the caller decides where and in which mount namesp
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Literal, Protocol
+
+from dockyard.oci.model import Model
 
 Kind = Literal["active", "view", "committed"]
 KEY_MAX = 200  # keys become file names (quoted); Linux allows 255 bytes per name
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Mount:
+class Mount(Model):
     """One mount(2) to perform: `type` (overlay, bind), `source` and the option list (flags and data mixed,
     as in /etc/fstab: `ro`, `rbind`, `lowerdir=…`)."""
 
@@ -29,8 +29,7 @@ class Mount:
         return {"type": self.type, "source": self.source, "options": list(self.options)}
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Info:
+class Info(Model):
     key: str
     kind: Kind
     parent: str | None  # the key of the committed parent snapshot
@@ -38,8 +37,7 @@ class Info:
     id: str  # the snapshotter's internal directory id
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Usage:
+class Usage(Model):
     size: int  # bytes of the snapshot's own content (not its parents')
     inodes: int
 

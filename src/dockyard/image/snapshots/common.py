@@ -19,14 +19,13 @@ import stat
 import time
 import urllib.parse
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 from dockyard.errors import Conflict, InternalError, InvalidArgument, NotFound
 from dockyard.image.snapshots.base import KEY_MAX, Info, Kind, Mount, Usage
+from dockyard.oci.model import Model
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class _Record:
+class _Record(Model):
     kind: Kind
     id: str
     parent: str | None

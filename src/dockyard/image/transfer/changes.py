@@ -8,7 +8,6 @@ variables expand in ENV, EXPOSE, LABEL, STOPSIGNAL, USER, VOLUME and WORKDIR as 
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import posixpath
 import re
@@ -18,6 +17,7 @@ from typing import Any
 from dockyard.errors import InvalidArgument
 from dockyard.image.transfer.words import expand, split_words
 from dockyard.oci.image_spec import ContainerConfig, EmptyObject, HealthConfig
+from dockyard.oci.model import replace
 
 VALID = ("cmd", "entrypoint", "env", "expose", "healthcheck", "label", "onbuild", "stopsignal", "user", "volume",
          "workdir")  # fmt: skip
@@ -184,7 +184,7 @@ def apply_changes(config: ContainerConfig, changes: Sequence[str]) -> ContainerC
             update["on_build"] = (*(config.on_build or ()), _onbuild(rest))
         elif keyword == "healthcheck":
             update["healthcheck"] = _healthcheck(rest)
-        config = dataclasses.replace(config, **update)
+        config = replace(config, **update)
     return config
 
 
