@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-import platform
+import sys
 from functools import cached_property
 from typing import TYPE_CHECKING
 
@@ -146,13 +146,13 @@ class Engine:
         return gone
 
     def system_info(self) -> SystemInfo:
-        machine = platform.machine()
+        machine = os.uname().machine  # platform.machine(), without importing platform (~2 ms of every CLI start)
         return SystemInfo(
             version=VERSION,
             os="linux",
             arch={"x86_64": "amd64", "aarch64": "arm64"}.get(machine, machine),
             kernel=os.uname().release,
-            python=platform.python_version(),
+            python="{}.{}.{}".format(*sys.version_info[:3]),
         )
 
     def build_busybox(self) -> str:

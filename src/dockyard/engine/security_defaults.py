@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import errno
 import os
-import platform
 import re
 from collections.abc import Sequence
 
@@ -238,7 +237,7 @@ _MACHINE_TO_ARCH = {
 
 def host_arch(machine: str | None = None) -> str:
     """The host architecture under Go's name as the profile's rules use it (`amd64`, `arm64`, …)."""
-    machine = platform.machine() if machine is None else machine
+    machine = os.uname().machine if machine is None else machine  # platform.machine() without its import
     return _MACHINE_TO_ARCH.get(machine, machine)
 
 
