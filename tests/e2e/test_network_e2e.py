@@ -455,3 +455,23 @@ def test_recovery_after_kill_9_mid_setup_leaves_nothing(d: Dockyard, point: str)
     assert report.endpoints and report.namespaces and report.processes
     after = _census(d.root, manager.tag, prefix, subnet)
     assert after == {"veths": [], "netns": [], "rules": [], "leases": [], "helpers": []}
+
+
+def test_run_rm_leaves_no_veth_behind(d: Dockyard) -> None:
+    """The host veth of a --rm container is deleted after the removal is reported (its ~15 ms kernel wait is off
+    the command's path), but deleted all the same: nothing with this root's prefix stays."""
+    from dockyard.engine.networks import ContainerNetworks
+    from dockyard.paths import Paths
+
+    net = f"dyt{os.getpid()}v"
+    (subnet,) = _free_subnets(1)
+    d.ok("network", "create", "--subnet", subnet, net)
+    manager = ContainerNetworks(Paths.from_env(str(d.root)), lambda ref: pytest.fail(ref)).manager
+    prefix = manager.config.veth_prefix + manager.tag[:3]
+    for network in ("bridge", net):
+        d.ok("run", "--rm", "--network", network, "busybox", "true")
+    deadline = time.monotonic() + 10  # an eventual condition, not a timing: the monitor deletes them as it exits
+    while [link for link in _links() if link.startswith(prefix)] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert [link for link in _links() if link.startswith(prefix)] == []
+    d.ok("network", "rm", net)

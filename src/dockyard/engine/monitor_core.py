@@ -359,12 +359,13 @@ class Monitor:
         deleted = self._begin_delete()
         # why: one release failing must not leave the others undone, nor an auto-removed container behind, nor
         # waiters without the exit status (each step is independent)
-        monitor_teardown.release_all(self.paths, self.cid, auto_remove=self.config.auto_remove,
-                                     destroyed=lambda: self._emit("destroy"))  # fmt: skip
+        later = monitor_teardown.release_all(self.paths, self.cid, auto_remove=self.config.auto_remove,
+                                             destroyed=lambda: self._emit("destroy"))  # fmt: skip
         deleted()
         tracing.mark("monitor: torn down")
         if self.final:
             os.write(lock_fd, json.dumps(self.final).encode())
+        monitor_teardown.run_later(self.paths, self.cid, later, lock_fd)
 
 
 def _report(fd: int, data: dict[str, Any]) -> None:

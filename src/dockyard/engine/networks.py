@@ -249,15 +249,18 @@ class ContainerNetworks:
 
     # ---- stop and remove ---------------------------------------------------------------------------------
 
-    def release(self, container_id: str) -> None:
-        """When the container stops: endpoints, leases, NAT rules, proxies and its resolver go."""
+    def release(self, container_id: str, *, keep_links: bool = False) -> tuple[str, ...]:
+        """When the container stops: endpoints, leases, NAT rules, proxies and its resolver go (the host veths
+        too, unless `keep_links`: then their names are returned, see NetworkManager.release)."""
         if self._has_state(container_id):
-            self.manager.release(container_id)
+            return self.manager.release(container_id, keep_links=keep_links)
+        return ()
 
-    def remove(self, container_id: str) -> None:
+    def remove(self, container_id: str, *, keep_links: bool = False) -> tuple[str, ...]:
         """With the container: release what is left and delete its namespace file."""
-        self.release(container_id)
+        links = self.release(container_id, keep_links=keep_links)
         self.remove_netns(container_id)
+        return links
 
     def remove_netns(self, container_id: str) -> None:
         remove_netns(self.netns_path(container_id))
@@ -298,12 +301,23 @@ def _listdir(directory: str) -> list[str]:
         return []
 
 
-def release_on_exit(paths: Paths, container_id: str, *, remove_netns: bool = False) -> None:
+def release_on_exit(paths: Paths, container_id: str, *, remove_netns: bool = False) -> Callable[[], None] | None:
     """The monitor's hook when a container exits: release its network (and with --rm its namespace file)
-    without ever failing the monitor."""
+    without ever failing the monitor. Returns what is left to do: with --rm, deleting the host veths, which the
+    monitor does once the container is reported removed (see NetworkManager.release); None when nothing is left."""
+    networks = ContainerNetworks(paths, _no_lookup)
+    links: tuple[str, ...] = ()
     with contextlib.suppress(DockyardError, OSError):
-        networks = ContainerNetworks(paths, _no_lookup)
-        networks.remove(container_id) if remove_netns else networks.release(container_id)
+        links = networks.remove(container_id, keep_links=True) if remove_netns else networks.release(container_id)
+
+    if not links:
+        return None
+
+    def delete_links() -> None:
+        with contextlib.suppress(DockyardError, OSError):
+            networks.manager.delete_links(links)
+
+    return delete_links
 
 
 def _no_lookup(ref: str) -> ContainerRecord:

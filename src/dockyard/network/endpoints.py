@@ -142,8 +142,11 @@ class EndpointOps:
                 raise Conflict(str(failed)) from failed
         return ep
 
-    def teardown(self, ep: Endpoint) -> None:
-        """Undo one endpoint, every step attempted even when an earlier one fails; the first error is raised."""
+    def teardown(self, ep: Endpoint, *, keep_link: bool = False) -> None:
+        """Undo one endpoint, every step attempted even when an earlier one fails; the first error is raised.
+
+        `keep_link` leaves the host veth to the caller (deleting a link waits ~15 ms for the kernel; see
+        NetworkManager.release)."""
         from dockyard.network import netlink
 
         errors: list[Exception] = []
@@ -159,7 +162,8 @@ class EndpointOps:
         if ep.ports:
             owner = ep_owner(ep.container_id, ep.network_id)
             attempt(lambda: self.firewall.sweep(self.tag, keep=lambda o: o != owner))
-        attempt(lambda: netlink.delete_link(ep.host_veth))
+        if not keep_link:
+            attempt(lambda: netlink.delete_link(ep.host_veth))
         attempt(lambda: self.store.leases.release(ep.network_id, ep.container_id))
         attempt(lambda: self.store.delete_endpoint(ep.container_id, ep.network_id))
         attempt(lambda: self._refresh_dns(ep.container_id, ep.network_id))

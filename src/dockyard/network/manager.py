@@ -239,12 +239,27 @@ class NetworkManager:
     def endpoints(self, container_id: str | None = None) -> tuple[Endpoint, ...]:
         return tuple(self.store.endpoints(container_id))
 
-    def release(self, container_id: str) -> None:
-        """Remove everything the container holds: endpoints, leases, rules, proxies, its resolver."""
+    def release(self, container_id: str, *, keep_links: bool = False) -> tuple[str, ...]:
+        """Remove everything the container holds: endpoints, leases, rules, proxies, its resolver.
+
+        With `keep_links` the host veths are left in place and their names returned, for the caller to delete
+        later with `delete_links`: deleting a link waits for an RCU grace period in the kernel (~15 ms each),
+        which a `run --rm` need not wait for once its namespace is going (that alone also takes the pair down).
+        A caller killed before deleting them leaves veths that `recover` sweeps by their prefix."""
         with self.store.lock():
-            for endpoint in self.store.endpoints(container_id):
-                self._ops.teardown(endpoint)
+            endpoints = self.store.endpoints(container_id)
+            for endpoint in endpoints:
+                self._ops.teardown(endpoint, keep_link=keep_links)
             self._ops.stop_resolver(container_id)
+        return tuple(e.host_veth for e in endpoints) if keep_links else ()
+
+    @staticmethod
+    def delete_links(names: Iterable[str]) -> None:
+        """Delete host links (veths left by `release(keep_links=True)`); missing ones are fine."""
+        from dockyard.network import netlink
+
+        for name in names:
+            netlink.delete_link(name)
 
     def recover(self, is_alive: Callable[[str], bool]) -> RecoveryReport:
         """Undo what crashed or vanished containers left behind; `is_alive(container_id)` decides."""

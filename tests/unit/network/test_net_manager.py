@@ -121,3 +121,22 @@ def test_disconnect_unknown_endpoint(mgr: NetworkManager) -> None:
     add_network(mgr, "f" * 64, "front", "10.1.0.0/24")
     with pytest.raises(Conflict, match="^container cccccccccccc is not connected to network front$"):
         mgr.disconnect("c" * 64, "front")
+
+
+@pytest.mark.parametrize("keep", [False, True])
+def test_release_deletes_the_host_veth_now_or_hands_it_back(
+    mgr: NetworkManager, monkeypatch: pytest.MonkeyPatch, keep: bool
+) -> None:
+    from dockyard.network import netlink
+
+    deleted: list[str] = []
+    monkeypatch.setattr(netlink, "delete_link", lambda name: deleted.append(name) or True)
+    net = add_network(mgr, "e" * 64, "front", "10.1.0.0/24")
+    mgr.store.save_endpoint(Endpoint(container_id="c" * 64, network_id=net.id, network_name="front",
+                                     netns_path="/x", host_veth="dyv1", ifname="eth0", ipv4="10.1.0.2",
+                                     prefixlen=24, gateway="10.1.0.1", mac="m"))  # fmt: skip
+    left = mgr.release("c" * 64, keep_links=keep)
+    assert mgr.endpoints("c" * 64) == ()  # the endpoint record goes either way
+    assert (left, deleted) == ((("dyv1",), []) if keep else ((), ["dyv1"]))
+    mgr.delete_links(left)
+    assert deleted == ["dyv1"]
