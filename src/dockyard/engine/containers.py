@@ -80,7 +80,7 @@ class Containers:
 
     @cached_property
     def host(self) -> spec.HostInfo:
-        return host_info()
+        return spec.host_info()
 
     @cached_property
     def volumes(self) -> ContainerVolumes:
@@ -390,24 +390,4 @@ def _signal_number(sig: str) -> int:
         raise InvalidArgument(f"invalid signal: {sig}") from err
 
 
-def host_info() -> spec.HostInfo:
-    """The facts about this host the spec depends on (bounding set, arch, kernel, cgroup version)."""
-    from dockyard.engine import security_defaults as sec
-    from dockyard.oci.runtime_spec import CAPABILITIES
-
-    bounding = 0
-    with open("/proc/self/status", encoding="ascii") as f:
-        for line in f:
-            if line.startswith("CapBnd:"):
-                bounding = int(line.split()[1], 16)
-    caps = tuple(name for bit, name in enumerate(CAPABILITIES) if bounding >> bit & 1)
-    return spec.HostInfo(
-        capabilities=caps,
-        arch=sec.host_arch(),
-        kernel=sec.kernel_version(),
-        cgroup2=os.path.exists("/sys/fs/cgroup/cgroup.controllers"),
-        masked_paths=sec.host_masked_paths(),
-    )
-
-
-__all__ = ["Containers", "CreateRequest", "ExitStatus", "State", "host_info"]
+__all__ = ["Containers", "CreateRequest", "ExitStatus", "State"]

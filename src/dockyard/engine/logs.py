@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from typing import BinaryIO
 
     from dockyard.engine.cancel import Cancel
+    from dockyard.engine.records import ContainerRecord
 
 # Go's encoding/json escapes these in strings; Docker's log lines carry the same bytes.
 _GO_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
@@ -46,6 +47,21 @@ class LogOptions(Model):
 
     max_size: int = -1
     max_files: int = 1
+
+
+def log_attrs(record: ContainerRecord) -> dict[str, str] | None:
+    """The `labels=` and `env=` log options: container labels and env values attached to every log line."""
+    opts = record.host_config.log_opts or {}
+    attrs: dict[str, str] = {}
+    labels = record.config.labels or {}
+    for key in filter(None, opts.get("labels", "").split(",")):
+        if key in labels:
+            attrs[key] = labels[key]
+    env = dict(e.partition("=")[::2] for e in record.config.env)
+    for key in filter(None, opts.get("env", "").split(",")):
+        if key in env:
+            attrs[key] = env[key]
+    return attrs or None
 
 
 def validate_log_config(driver: str, opts: Mapping[str, str] | None) -> LogOptions:

@@ -16,7 +16,7 @@ import time
 from dockyard import tracing
 from dockyard.engine import health, monitor_slim, monitor_teardown, runtime_fork
 from dockyard.engine.attach import AttachHub
-from dockyard.engine.logs import LogWriter, validate_log_config
+from dockyard.engine.logs import LogWriter, log_attrs, validate_log_config
 from dockyard.engine.monitor import ATTACH_WAIT_SECONDS, PR_SET_CHILD_SUBREAPER, MonitorConfig, StartError
 from dockyard.engine.monitor import start_exit_code as _start_exit_code
 from dockyard.engine.monitor_stdio import Stdio
@@ -79,7 +79,7 @@ class Monitor:
         hc = self.record.host_config
         options = validate_log_config(hc.log_driver or "json-file", hc.log_opts)
         log_path = None if hc.log_driver == "none" else self.paths.log(self.cid)
-        self.writer = LogWriter(log_path, options, _log_attrs(self.record))
+        self.writer = LogWriter(log_path, options, log_attrs(self.record))
         self.io = Stdio(self.loop, self.record, self.bundle, self.writer)
         self.hub = AttachHub(self.loop, self.bundle, tty=self.record.config.tty, on_stdin=self.io.write_stdin,
                              on_stdin_eof=self.io.stdin_detached, on_control=self._control,
@@ -385,21 +385,6 @@ def _oom_killed(cid: str) -> bool:
                 if key == "oom_kill":
                     return int(value) > 0
     return False
-
-
-def _log_attrs(record: ContainerRecord) -> dict[str, str] | None:
-    """The `labels=` and `env=` log options: container labels and env values attached to every log line."""
-    opts = record.host_config.log_opts or {}
-    attrs: dict[str, str] = {}
-    labels = record.config.labels or {}
-    for key in filter(None, opts.get("labels", "").split(",")):
-        if key in labels:
-            attrs[key] = labels[key]
-    env = dict(e.partition("=")[::2] for e in record.config.env)
-    for key in filter(None, opts.get("env", "").split(",")):
-        if key in env:
-            attrs[key] = env[key]
-    return attrs or None
 
 
 __all__ = ["Monitor", "State"]

@@ -8,6 +8,7 @@ in engine/spec_resources.py: a stat of each --device path and the rootfs /etc/gr
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 
 from dockyard.engine import seccomp_profile, spec_resources
@@ -284,3 +285,20 @@ def build_spec(
     group_file = spec_resources.group_file(rootfs) if hc.group_add else None
     shm = spec_resources.shm_source(hc, rootfs, lookup)  # --ipc shareable, container:<x>
     return spec_resources.apply(spec, hc, group_file=group_file, pid_of=pid_of, shm=shm)
+
+
+def host_info() -> HostInfo:
+    """The facts about this host the spec depends on (bounding set, arch, kernel, cgroup version)."""
+    bounding = 0
+    with open("/proc/self/status", encoding="ascii") as f:
+        for line in f:
+            if line.startswith("CapBnd:"):
+                bounding = int(line.split()[1], 16)
+    caps = tuple(name for bit, name in enumerate(CAPABILITIES) if bounding >> bit & 1)
+    return HostInfo(
+        capabilities=caps,
+        arch=sec.host_arch(),
+        kernel=sec.kernel_version(),
+        cgroup2=os.path.exists("/sys/fs/cgroup/cgroup.controllers"),
+        masked_paths=sec.host_masked_paths(),
+    )
