@@ -182,7 +182,7 @@ def print_inspect(client: Client, names: tuple[str, ...], fmt: str, kinds: tuple
         try:
             template = parse(fmt)
         except TemplateError as err:
-            raise fail(125, err.message) from err
+            raise fail(64, err.message) from err  # docker's inspect: StatusError{StatusCode: 64}
     found, missing = [], []
     for name in names:
         doc = _find(client, name, kinds, size=size)
@@ -190,20 +190,24 @@ def print_inspect(client: Client, names: tuple[str, ...], fmt: str, kinds: tuple
             missing.append(name)
         else:
             found.append(doc)
-    lines = []
-    if template is None:
+    lines, failures = [], []
+    if fmt == "json" and (found or not missing):
+        from dockyard.cli.gotemplate_types import inspect_json
+
+        lines.append(inspect_json(found))
+    elif template is None:
         lines.append(json.dumps(found, indent=4, ensure_ascii=False) if found or not missing else "[]")
     else:
-        for doc in found:
+        for doc in found:  # docker reports a failed template per object and goes on with the next
             try:
-                lines.append(template.execute(doc, missing_key="error"))
+                lines.append(template.execute_inspect(doc))
             except TemplateError as err:
-                raise fail(1, err.message) from err
+                failures.append(err.message)
     click.echo("\n".join(lines))
-    if missing:
+    if missing or failures:
         noun = {"container": "container", "image": "image", "network": "network", "volume": "volume"}
         what = noun[kinds[0]] if len(kinds) == 1 else "object"
-        raise fail(1, "\n".join(f"Error: No such {what}: {name}" for name in missing))
+        raise fail(1, "\n".join([*failures, *(f"Error: No such {what}: {name}" for name in missing)]))
     return 0
 
 

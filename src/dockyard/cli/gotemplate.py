@@ -5,7 +5,8 @@
     render(text, data) -> str          # both at once
 
 The work is split by stage: gotemplate_lex (tokens), gotemplate_parse (tree), gotemplate_exec (evaluation),
-gotemplate_funcs (builtin and docker functions), gotemplate_values / gotemplate_printf (Go's fmt and json).
+gotemplate_funcs (builtin and docker functions), gotemplate_values / gotemplate_printf (Go's fmt and json),
+gotemplate_types (docker's Go structs for `inspect -f`) and gotemplate_typed (the typed Go values they build).
 This module only ties them together; it does no terminal output.
 """
 
@@ -49,6 +50,21 @@ class Template:
             return executor.run(data)
         except TemplateFailure as err:
             raise TemplateError(err.message, partial=err.partial) from err
+
+    def execute_inspect(self, doc: object) -> str:
+        """Render an inspect document as `docker inspect -f` does: over docker's Go types first
+        (gotemplate_types), and if that fails, over the raw JSON with missingkey=error, whose error is the one
+        reported."""
+        from dockyard.cli.gotemplate_types import inspect_view, json_numbers
+
+        view, fallback = inspect_view(doc)
+        if view is not None:
+            try:
+                return self.execute(view)
+            except TemplateError:
+                if not fallback:
+                    raise
+        return self.execute(json_numbers(doc), missing_key="error")
 
 
 def parse(text: str) -> Template:

@@ -15,12 +15,20 @@ from dockyard.cli import gotemplate_nodes as n
 from dockyard.cli.gotemplate_funcs import GO_PARAM_TYPES, FuncError, Function, Param, truth
 from dockyard.cli.gotemplate_lex import TemplateFailure, go_quote
 from dockyard.cli.gotemplate_parse import Tree
-from dockyard.cli.gotemplate_values import MISSING, Boxed, format_v, go_type, is_list, unbox
+from dockyard.cli.gotemplate_typed import NIL_POINTER, GoMap, GoStruct, JsonNumber
+from dockyard.cli.gotemplate_values import (
+    MISSING,
+    Boxed,
+    format_v,
+    go_type,
+    is_list,
+    unbox,
+)
 from dockyard.errors import DockyardError
 
 MAX_TEMPLATE_DEPTH = 100  # Go allows 100000; Python's stack is smaller
 _NO_FINAL = object()  # Go's missingVal: "no value piped in from the previous command"
-_PLAIN = (dict, list, tuple, str, int, float, bool, type(None))
+_PLAIN = (dict, list, tuple, str, int, float, bool, type(None), GoMap, GoStruct, type(NIL_POINTER))
 
 
 class _Break(Exception):
@@ -142,6 +150,8 @@ class Executor:
             del self.vars[mark:]
 
     def range_items(self, value: object, num_vars: int) -> list[tuple[object, object]]:
+        if isinstance(value, GoStruct):  # a struct is a Mapping here, not to Go
+            self.error(f"range can't iterate over {format_v(value)}")
         if is_list(value):
             assert isinstance(value, (list, tuple))
             return [(i, Boxed(item)) for i, item in enumerate(value)]
@@ -288,7 +298,7 @@ class Executor:
             return MISSING
         type_name = go_type(receiver)
         value = receiver.value if isinstance(receiver, Boxed) else receiver
-        if value is None:
+        if value is None or value is NIL_POINTER:
             self.error(f"nil pointer evaluating {type_name}.{name}")
         has_args = (args is not None and len(args) > 1) or final is not _NO_FINAL
         attribute = _go_attribute(value, name)
@@ -298,6 +308,18 @@ class Executor:
             if has_args:
                 self.error(f"{name} has arguments but cannot be invoked as function")
             return attribute
+        if isinstance(value, GoStruct):
+            if name not in value.fields:
+                self.error(f"can't evaluate field {name} in type {type_name}")
+            if has_args:
+                self.error(f"{name} has arguments but cannot be invoked as function")
+            return value.fields[name]
+        if isinstance(value, GoMap):  # typed: a missing key is "no value" (the typed run has no missingkey=error)
+            if value.key_type != "string":
+                self.error(f"can't evaluate field {name} in type {type_name}")
+            if has_args:
+                self.error(f"{name} is not a method but has arguments")
+            return value.entries.get(name, MISSING)
         if isinstance(value, Mapping):
             if has_args:
                 self.error(f"{name} is not a method but has arguments")
@@ -337,7 +359,10 @@ class Executor:
             return function.impl(*argv)
         except (FuncError, DockyardError) as err:
             self.at(node)
-            self.error(f"error calling {name}: {err}")
+            message = str(err)
+            if name == "call" and arg_nodes and message.startswith("non-function of"):
+                message = f"non-function {arg_nodes[0]}{message[len('non-function') :]}"  # Go names the callee
+            self.error(f"error calling {name}: {message}")
 
     def eval_and_or(self, dot: object, name: str, arg_nodes: tuple[n.Node, ...], final: object) -> object:
         """Go ≥ 1.18 short-circuits: `and` stops at the first false argument, `or` at the first true one."""
@@ -407,7 +432,7 @@ class Executor:
         inner = value.value if isinstance(value, Boxed) else value
         if inner is None:
             self.error(f"wrong type for value; expected {want}; got interface {{}}")
-        if kind == "string" and isinstance(inner, str):
+        if kind == "string" and isinstance(inner, str) and not isinstance(inner, JsonNumber):
             return inner
         if kind == "int" and isinstance(inner, int) and not isinstance(inner, bool):
             return inner

@@ -12,6 +12,7 @@ from typing import Literal
 from urllib.parse import quote_plus
 
 from dockyard.cli.gotemplate_printf import Spec, format_arg, sprintf
+from dockyard.cli.gotemplate_typed import NIL_POINTER, GoMap, GoStruct
 from dockyard.cli.gotemplate_values import (
     MISSING,
     Boxed,
@@ -52,8 +53,10 @@ class Function:
 def truth(value: object) -> bool:
     """Go's isTrue: zero values, empty collections and no value are false; objects are true."""
     value = unbox(value)
-    if value is MISSING:
+    if value is MISSING or value is NIL_POINTER:
         return False
+    if isinstance(value, GoStruct):
+        return True
     if isinstance(value, (bool, int, float)):
         return value != 0
     if isinstance(value, (str, list, tuple, Mapping)):
@@ -95,12 +98,23 @@ def _eq(first: object, *others: object) -> bool:
             if a == b:
                 return True
             continue
+        if isinstance(a, GoStruct) and isinstance(b, GoStruct) and _comparable(a) and _comparable(b):
+            if a.name == b.name and a.fields == b.fields:  # Go compares comparable structs field by field
+                return True
+            continue
         for item in (a, b):
             if is_list(item) or isinstance(item, Mapping):
                 raise FuncError(f"non-comparable type {format_arg(item, 's', Spec())}: {go_type(item)}")
         if a == b:
             return True
     return False
+
+
+def _comparable(value: object) -> bool:
+    """Go's Type.Comparable for a struct value: no slice or map anywhere in its fields."""
+    if isinstance(value, GoStruct):
+        return all(_comparable(field) for field in value.fields.values())
+    return not (is_list(value) or isinstance(value, Mapping))
 
 
 def _lt(first: object, second: object) -> bool:
@@ -147,12 +161,17 @@ def _index(item: object, *indexes: object) -> object:
             if position == len(seq):
                 raise FuncError(f"reflect: {'string' if isinstance(item, str) else 'slice'} index out of range")
             item = seq[position] if isinstance(seq, bytes) else Boxed(seq[position])
-        elif isinstance(item, Mapping):
+        elif isinstance(item, Mapping) and not isinstance(item, GoStruct):
             key = unbox(index)
             if key is MISSING:
                 raise FuncError("value is nil; should be of type string")
             if not isinstance(key, str):
                 raise FuncError(f"value has type {go_type(key)}; should be string")
+            if isinstance(item, GoMap):  # a typed map: a missing key is its element type's zero value
+                if item.key_type != "string":
+                    raise FuncError(f"value has type string; should be {item.key_type}")
+                item = item.entries.get(key, item.zero)
+                continue
             item = Boxed(item.get(key))
         else:
             raise FuncError(f"can't index item of type {go_type(item)}")
@@ -187,11 +206,11 @@ def _len(item: object) -> int:
     if item is MISSING:
         raise FuncError("reflect: call of reflect.Value.Type on zero Value")
     item = strip(item)
-    if item is None:
+    if item is None or item is NIL_POINTER:
         raise FuncError("len of nil pointer")
     if isinstance(item, str):
         return len(item.encode())
-    if isinstance(item, (list, tuple, Mapping)):
+    if isinstance(item, (list, tuple, Mapping)) and not isinstance(item, GoStruct):
         return len(item)
     raise FuncError(f"len of type {go_type(item)}")
 

@@ -375,6 +375,9 @@ class Parser:
         as_int = _parse_int(text)
         if as_int is not None:
             return n.NumberNode(token.pos, text, as_int, float(as_int), _looks_float(text))
+        unsigned = _parse_uint(text)
+        if unsigned is not None:  # Go's IsUint: parses, and only executing it fails ("… overflows int")
+            return n.NumberNode(token.pos, text, None, float(unsigned), False)
         try:
             value_f = float.fromhex(text) if re.match(r"[+-]?0[xX]", text) else float(text)
         except ValueError:
@@ -389,17 +392,29 @@ def _looks_float(text: str) -> bool:
     return not re.match(r"[+-]?0[xX]", text) and bool(re.search(r"[.eEpP]", text))
 
 
-def _parse_int(text: str) -> int | None:
-    """strconv.ParseInt(text, 0, 64): 0x/0o/0b prefixes, a leading 0 means octal, underscores allowed."""
+def _parse_uint(text: str) -> int | None:
+    """strconv.ParseUint(text, 0, 64) for what ParseInt refused: no sign, below 2**64."""
+    if text.startswith(("+", "-")):
+        return None
+    value = _parse_int_any(text)
+    return value if value is not None and 0 <= value < 2**64 else None
+
+
+def _parse_int_any(text: str) -> int | None:
+    """The integer a Go literal spells, unbounded: 0x/0o/0b prefixes, a leading 0 means octal, underscores."""
     body = text.lstrip("+-")
-    sign = -1 if text.startswith("-") else 1
     try:
         octal = re.fullmatch(r"0[0-7_]+", body)  # Go reads a leading 0 as octal
         value = int(body[1:].lstrip("_") or "0", 8) if octal else int(body, 0)
     except ValueError:
         return None
-    value *= sign
-    return value if -(2**63) <= value < 2**63 else None
+    return -value if text.startswith("-") else value
+
+
+def _parse_int(text: str) -> int | None:
+    """strconv.ParseInt(text, 0, 64)."""
+    value = _parse_int_any(text)
+    return value if value is not None and -(2**63) <= value < 2**63 else None
 
 
 def _is_empty(node: n.ListNode) -> bool:

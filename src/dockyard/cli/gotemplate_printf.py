@@ -4,10 +4,12 @@ markers (``%!d(string=x)``, ``%!s(MISSING)``, ``%!(EXTRA int=2)``). It knows not
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from dockyard.cli.gotemplate_lex import go_quote
+from dockyard.cli.gotemplate_typed import NIL_POINTER, Duration, GoStruct
 from dockyard.cli.gotemplate_values import (
     MISSING,
     format_float,
@@ -31,6 +33,7 @@ class Spec:
     zero: bool = False
     width: int | None = None
     precision: int | None = None
+    plus_v: bool = False  # %+v: struct fields with their names; no sign on numbers
 
     def pad(self, text: str, *, zero_ok: bool = True) -> str:
         if self.width is None or len(text) >= self.width:
@@ -47,6 +50,7 @@ def sprintf(fmt: str, args: Sequence[object]) -> str:
     out: list[str] = []
     arg_index = 0
     i = 0
+    reordered = False
     while i < len(fmt):
         percent = fmt.find("%", i)
         if percent < 0:
@@ -68,6 +72,8 @@ def sprintf(fmt: str, args: Sequence[object]) -> str:
             out.append("%!(BADWIDTH)")
         if bad_precision:
             out.append("%!(BADPREC)")
+        arg_index, i, bad_index = _arg_number(fmt, i, len(args), arg_index)
+        reordered = reordered or bad_index is not None
         if i >= len(fmt):
             out.append("%!(NOVERB)")
             break
@@ -75,6 +81,9 @@ def sprintf(fmt: str, args: Sequence[object]) -> str:
         i += 1
         if verb == "%":
             out.append("%")
+            continue
+        if bad_index:
+            out.append(f"%!{verb}(BADINDEX)")
             continue
         if arg_index >= len(args):
             out.append(f"%!{verb}(MISSING)")
@@ -90,10 +99,22 @@ def sprintf(fmt: str, args: Sequence[object]) -> str:
         )
         out.append(format_arg(args[arg_index], verb, spec))
         arg_index += 1
-    if arg_index < len(args):
+    if not reordered and arg_index < len(args):
         extra = ", ".join(_typed(arg) for arg in args[arg_index:])
         out.append(f"%!(EXTRA {extra})")
     return "".join(out)
+
+
+def _arg_number(fmt: str, i: int, num_args: int, arg_index: int) -> tuple[int, int, bool | None]:
+    """An explicit argument index `[n]` (1-based) before the verb: (next arg index, i, bad?); bad is None
+    when there is none."""
+    if i >= len(fmt) or fmt[i] != "[":
+        return arg_index, i, None
+    close = fmt.find("]", i)
+    digits = fmt[i + 1 : close] if close > 0 else ""
+    if not digits.isdigit() or not 1 <= int(digits) <= num_args:
+        return arg_index, (close + 1 if close > 0 else len(fmt)), True
+    return int(digits) - 1, close + 1, False
 
 
 def _number(fmt: str, i: int, args: Sequence[object], arg_index: int) -> tuple[int | None, int, int, bool]:
@@ -123,11 +144,21 @@ def _bad(verb: str, value: object) -> str:
 
 
 def format_arg(arg: object, verb: str, spec: Spec) -> str:
+    if verb == "v" and spec.plus:  # Go's fmt turns the flag into plusV for %v
+        spec = dataclasses.replace(spec, plus=False, plus_v=True)
     value = strip(arg)
     if value is None or value is MISSING:
         return spec.pad("<nil>", zero_ok=False) if verb in "vT" else f"%!{verb}(<nil>)"
     if verb == "T":
         return spec.pad(go_type(value), zero_ok=False)
+    if value is NIL_POINTER:
+        return spec.pad("<nil>", zero_ok=False) if verb == "v" else f"%!{verb}(<nil>)"
+    if isinstance(value, Duration) and verb in "vs":
+        return spec.pad(str(value), zero_ok=False)
+    if isinstance(value, GoStruct):
+        names = [f"{name}:" if spec.plus_v else "" for name in value.fields]
+        items = (name + format_arg(item, verb, spec) for name, item in zip(names, value.fields.values(), strict=True))
+        return "{" + " ".join(items) + "}"
     if isinstance(value, bool):
         return spec.pad("true" if value else "false", zero_ok=False) if verb in "vt" else _bad(verb, value)
     if isinstance(value, int):
@@ -190,6 +221,8 @@ def _format_float(value: float, verb: str, spec: Spec) -> str:
 def _format_str(value: str, verb: str, spec: Spec) -> str:
     if spec.precision is not None and verb in "vsq":
         value = value[: spec.precision]
+    if verb == "v" and spec.sharp:  # %#v: Go syntax, a quoted string
+        return spec.pad(go_quote(value), zero_ok=False)
     if verb in "vs":
         return spec.pad(value)
     if verb == "q":

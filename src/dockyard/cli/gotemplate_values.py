@@ -16,6 +16,8 @@ from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Final
 
+from dockyard.cli.gotemplate_typed import NIL_POINTER, Duration, GoMap, GoStruct, GoTime, JsonNumber, NilSlice
+
 
 class _Missing:
     """Go's invalid reflect.Value: a missing map key or nil data; prints as `<no value>`."""
@@ -65,6 +67,18 @@ def go_type(value: object) -> str:
     """The Go type name a docker CLI error would show for this value."""
     if isinstance(value, Boxed):
         return "interface {}"
+    if isinstance(value, Duration):
+        return "time.Duration"
+    if isinstance(value, JsonNumber):
+        return "json.Number"
+    if isinstance(value, GoTime):
+        return "time.Time"
+    if isinstance(value, GoStruct):
+        return value.name
+    if isinstance(value, GoMap):
+        return "map[string]" + go_type(value.zero)
+    if value is NIL_POINTER:
+        return "*struct {}"
     if isinstance(value, bool):
         return "bool"
     if isinstance(value, int):
@@ -157,12 +171,12 @@ def _fixed(digits: str, dp: int) -> str:
 def format_v(value: object) -> str:
     """fmt's %v."""
     value = strip(value)
-    if value is None or value is MISSING:
+    if value is None or value is MISSING or value is NIL_POINTER:
         return "<nil>"
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):
-        return str(value)
+        return str(value) if isinstance(value, Duration) else int.__repr__(value)
     if isinstance(value, float):
         return format_float(value)
     if isinstance(value, str):
@@ -170,6 +184,10 @@ def format_v(value: object) -> str:
     if is_list(value):
         assert isinstance(value, Sequence)
         return "[" + " ".join(format_v(item) for item in value) + "]"
+    if isinstance(value, GoStruct):
+        return "{" + " ".join(format_v(v) for v in value.fields.values()) + "}"
+    if isinstance(value, GoTime):
+        return str(value)
     if isinstance(value, Mapping):
         return "map[" + " ".join(f"{format_v(k)}:{format_v(value[k])}" for k in sorted_keys(value)) + "]"
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
@@ -233,21 +251,42 @@ def json_float(value: float) -> str:
 def go_json(value: object) -> str:
     """encoding/json with SetEscapeHTML(false), compact, map keys sorted (docker's `json` function)."""
     value = strip(value)
-    if value is None or value is MISSING:
+    if value is None or value is MISSING or value is NIL_POINTER or isinstance(value, NilSlice):
         return "null"
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):
-        return str(value)
+        return int.__repr__(value)
     if isinstance(value, float):
         return json_float(value)
+    if isinstance(value, JsonNumber):
+        return str.__str__(value)
+    if isinstance(value, GoTime):
+        return json_string(value.rfc3339nano())
     if isinstance(value, str):
         return json_string(value)
     if is_list(value):
         assert isinstance(value, Sequence)
         return "[" + ",".join(go_json(item) for item in value) + "]"
+    if isinstance(value, GoStruct):
+        kept = [(k, v) for k, v in value.fields.items() if k not in value.omitempty or not _json_empty(v)]
+        names = value.json_names
+        return "{" + ",".join(f"{json_string(names.get(k, k))}:{go_json(v)}" for k, v in kept) + "}"
+    if isinstance(value, GoMap) and value.nil:
+        return "null"
     if isinstance(value, Mapping):
         items = sorted((str(k), v) for k, v in value.items())
         return "{" + ",".join(f"{json_string(k)}:{go_json(v)}" for k, v in items) + "}"
     fields = public_fields(value)
     return "{" + ",".join(f"{json_string(k)}:{go_json(v)}" for k, v in fields.items()) + "}"
+
+
+def _json_empty(value: object) -> bool:
+    """encoding/json's isEmptyValue, for `omitempty`: false, 0, "", nil, empty slices and maps (not structs)."""
+    if value is NIL_POINTER or value is None:
+        return True
+    if isinstance(value, GoStruct):
+        return False
+    if isinstance(value, (bool, int, float, str, list, tuple, Mapping)):
+        return not value
+    return False

@@ -150,6 +150,10 @@ def ls(ctx: click.Context, quiet: bool, filters: tuple[str, ...], fmt: str, no_t
 @click.pass_context
 def inspect(ctx: click.Context, networks: tuple[str, ...], fmt: str) -> int:
     """Display detailed information on one or more networks."""
+    if fmt:  # docker's inspect.Inspect: typed run then raw fallback, exit 64 on a bad template
+        from dockyard.cli.containers_info import print_inspect
+
+        return print_inspect(_client(ctx), networks, fmt, ("network",), size=False)
     client, found, missing = _client(ctx), [], []
     for name in networks:
         try:

@@ -165,10 +165,13 @@ def events(ctx: click.Context, filters: tuple[str, ...], fmt: str, since: str, u
     """Get real time events from the server."""
     template = None
     if fmt and fmt not in ("json", "{{json .}}"):
-        try:
+        from dockyard.cli.gotemplate_types import event_view
+
+        try:  # docker checks the template on an empty events.Message first (makeTemplate): both fail alike
             template = parse(fmt)
+            template.execute(event_view({}))
         except TemplateError as err:
-            raise fail(125, err.message) from err
+            raise fail(64, f"Error parsing format: {err.detail}") from err
     try:
         for e in api.events(client_of(ctx), since=since, until=until, filters=parse_filters(filters)):
             if fmt in ("json", "{{json .}}"):
@@ -176,7 +179,7 @@ def events(ctx: click.Context, filters: tuple[str, ...], fmt: str, since: str, u
 
                 line = json.dumps(e, separators=(",", ":"), ensure_ascii=False)
             elif template is not None:
-                line = template.execute(go_event(e))
+                line = template.execute(event_view(go_event(e)))
             else:
                 line = event_line(e)
             click.echo(line)
