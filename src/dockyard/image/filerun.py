@@ -1,11 +1,13 @@
-"""The layer applier's fast lane: a run of plain regular files created straight from the reader's current chunk.
+"""The layer applier's fast lane: a run of plain files and directories created straight from the read chunk.
 
-Most entries of a layer are regular files with a plain ustar header whose data sits in the chunk already read.
-For those, the per-entry Python work (header decode, name checks, cached parent lookup, the file's system calls)
-is done in one loop, without a TarInfo, a generator step or a call per stage: interpreter time per entry is what
-kept plain extraction behind GNU tar. Anything this loop does not recognise as plain, or whose parent directory
-is not cached yet, is left to the general path (archive.py), which handles it and hands back to this loop; the
-checks are those of `tarheaders.plain_file` and `safepath.clean_name`'s fast case, so both paths agree.
+Most entries of a layer are regular files (and directories) with a plain ustar header whose record sits in the
+chunk already read. For those, the per-entry Python work (header decode, name checks, cached parent lookup, the
+file's system calls) is done in one loop, without a TarInfo, a generator step or a call per stage: interpreter
+time per entry is what kept plain extraction behind GNU tar (docs/benchmarks.md, session 5). Directories go
+through the applier's own `_dir`, so their rules (merge, replace, deferred modes and times) stay in one place.
+Anything this loop does not recognise as plain, or whose parent directory is not cached yet, is left to the
+general path (archive.py), which handles it and hands back to this loop; the checks are those of
+`tarheaders.plain_file` and `safepath.clean_name`'s fast case, so both paths agree.
 """
 
 from __future__ import annotations
@@ -56,7 +58,8 @@ class FileRuns:
         raise NotImplementedError
 
     def file_run(self, offset: int) -> int:
-        """Create the plain files that start at stream position `offset`; the position of the first one left."""
+        """Create the plain files and directories that start at stream position `offset`; the position of the first
+        entry left to the general path."""
         buf, i = self.reader.window(offset)
         if i < 0 or i + _HEADER > len(buf):
             return offset
