@@ -358,8 +358,13 @@ class _Applier(FileRuns, EntryKinds):
         self._dir_meta(self.root.fd, "", m)
 
     def finish(self) -> None:
-        """Directory modes and times, deepest last-created first, once nothing more is created inside them."""
+        """Directory modes and times, deepest last-created first, once nothing more is created inside them; a path's
+        last directory entry wins (an earlier one may name a replaced directory whose inode number was reused)."""
+        done: set[str] = set()
         for rel, ino, mode, times in reversed(self.dirs):
+            if rel in done:
+                continue
+            done.add(rel)
             try:
                 self._finish_dir(rel, ino, mode, times)
             except OSError as err:
@@ -378,7 +383,8 @@ class _Applier(FileRuns, EntryKinds):
             # Most directories only need their times: two calls on the name under a confined parent, neither
             # following a last-component symlink (the inode check also skips anything that replaced the directory)
             st = os.stat(base, dir_fd=pfd, follow_symlinks=False)
-            if st.st_ino != ino:
+            # why both: a file or link that replaced the directory may have been given its freed inode number
+            if st.st_ino != ino or not stat.S_ISDIR(st.st_mode):
                 return
             if stat.S_IMODE(st.st_mode) == mode:
                 os.utime(base, ns=times, dir_fd=pfd, follow_symlinks=False)

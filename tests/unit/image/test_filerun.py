@@ -6,6 +6,7 @@ import hashlib
 import io
 import os
 import random
+import stat
 import tarfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -241,3 +242,15 @@ def _tree(root: Path) -> dict[str, tuple[int, int, int, int, int, str]]:
             mtime = 0 if os.path.isdir(path) else st.st_mtime_ns
             out[os.path.relpath(path, root)] = (st.st_mode, st.st_uid, st.st_gid, st.st_size, mtime, digest)
     return out
+
+
+def test_a_file_that_replaces_a_directory_keeps_its_own_times(tmp_path: Path) -> None:
+    """The directory's deferred times must not land on the file that replaced it, even when the file was given
+    the directory's freed inode number (which file systems do often: the random-layer test found it)."""
+    entries: list[Entry] = []
+    for n in range(40):
+        entries += [directory(f"d{n}", mode=0o444, mtime=1_000), file(f"d{n}", b"x" * n, mode=0o444, mtime=2_000)]
+    apply_layer(io.BytesIO(tar(*entries)), str(tmp_path))
+    for n in range(40):
+        st = (tmp_path / f"d{n}").lstat()
+        assert (stat.S_ISREG(st.st_mode), st.st_mtime_ns) == (True, 2_000 * 1_000_000_000), f"d{n}"
