@@ -82,8 +82,11 @@ def test_ps_bad_input(dy: Dockyard) -> None:
     assert (result.code, result.err.strip()) == (1, "dockyard: Error response from daemon: invalid filter 'x'")
     result = dy("ps", "-f", "novalue")
     assert result.code == 125 and "bad format of filter (expected name=value)" in result.err
-    result = dy("ps", "--format", "{{.Nope")
-    assert result.code == 125 and "template parsing error" in result.err
+    result = dy("ps", "--format", "{{.Nope")  # docker ps checks the template first: exit 1, its own wording
+    assert result.code == 1 and "failed to parse template: template: :1: unclosed action" in result.err
+    result = dy("ps", "--format", "{{.Nope}}")
+    want = 'template: :1:2: executing "" at <.Nope>: can\'t evaluate field Nope in type *formatter.ContainerContext'
+    assert result.code == 1 and f"failed to execute template: {want}" in result.err
 
 
 def test_inspect_shapes_templates_and_missing(dy: Dockyard) -> None:

@@ -5,17 +5,21 @@ with Docker's columns, `--format` templates and messages; no engine imports, no 
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import click
 
-from dockyard.cli import formatting, ports_column, run_options
+from dockyard.cli import formatting, run_options
+from dockyard.cli.containers_rows import PsRow as PsRow
+from dockyard.cli.containers_rows import check_ps_format as check_ps_format
+from dockyard.cli.containers_rows import created_at as created_at
+from dockyard.cli.containers_rows import ellipsis as ellipsis
+from dockyard.cli.containers_rows import ports_text as ports_text
 from dockyard.cli.template_error import TemplateError
 from dockyard.client import containers_info as api
 from dockyard.client.client import APIError, Client
-from dockyard.units import human_duration, human_size
+from dockyard.units import human_size
 
 CONTEXT = {"help_option_names": ["--help"]}
 
@@ -54,74 +58,10 @@ def parse_filters(values: tuple[str, ...]) -> dict[str, list[str]]:
     return out
 
 
-def ellipsis(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: width - 1] + "…"
-
-
-def go_quote(text: str) -> str:
-    """Go's strconv.Quote for the printable text docker ps shows (JSON escapes match for these)."""
-    return json.dumps(text, ensure_ascii=False)
-
-
-def created_at(timestamp: int) -> str:
-    """Go's time.Time.String() in local time: `2026-11-28 12:12:27 +0000 UTC`."""
-    local = time.localtime(timestamp)
-    offset = time.strftime("%z", local)
-    return time.strftime("%Y-%m-%d %H:%M:%S ", local) + f"{offset} {time.strftime('%Z', local)}"
-
-
-class PsRow(Mapping[str, str]):
-    """docker's container formatting context: the fields `ps --format` reaches, plus `.Label "key"`."""
-
-    def __init__(self, c: Mapping[str, Any], *, trunc: bool) -> None:
-        self._c = c
-        image, image_id = str(c.get("Image") or ""), str(c.get("ImageID") or "")
-        if trunc and image == image_id:
-            image = image_id.removeprefix("sha256:")[:12]
-        command = str(c.get("Command") or "")
-        names = [n.removeprefix("/") for n in c.get("Names") or ()]
-        if trunc:
-            names = [n for n in names if "/" not in n][:1] or names[:1]
-        size = ""
-        if "SizeRw" in c or "SizeRootFs" in c:
-            size = human_size(int(c.get("SizeRw") or 0), 3)
-            if int(c.get("SizeRootFs") or 0) > 0:
-                size += f" (virtual {human_size(int(c.get('SizeRootFs') or 0), 3)})"
-        labels = dict(c.get("Labels") or {})
-        networks = sorted((c.get("NetworkSettings") or {}).get("Networks") or {})
-        self._fields = {
-            "ID": str(c["Id"])[:12] if trunc else str(c["Id"]),
-            "Image": image,
-            "Command": go_quote(ellipsis(command, 20) if trunc else command),
-            "CreatedAt": created_at(int(c.get("Created") or 0)),
-            "RunningFor": f"{human_duration(time.time() - int(c.get('Created') or 0))} ago",
-            "Ports": ports_text(c.get("Ports") or ()),
-            "State": str(c.get("State") or ""),
-            "Status": str(c.get("Status") or ""),
-            "Size": size or "0B",
-            "Names": ",".join(names),
-            "Labels": ",".join(f"{k}={v}" for k, v in sorted(labels.items())),
-            "Mounts": ",".join(str(m.get("Name") or m.get("Source") or "") for m in c.get("Mounts") or ()),
-            "Networks": ",".join(networks),
-            "LocalVolumes": str(sum(1 for m in c.get("Mounts") or () if m.get("Driver") == "local")),
-        }
-
-    def __getitem__(self, key: str) -> str:
-        return self._fields[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._fields)
-
-    def __len__(self) -> int:
-        return len(self._fields)
-
-    def Label(self, name: str) -> str:
-        return str(dict(self._c.get("Labels") or {}).get(name, ""))
-
-
-def ports_text(ports: Any) -> str:
-    """docker's DisplayablePorts: sorted, ranges merged (cli/ports_column.py)."""
-    return ports_column.displayable_ports(ports)
+def _size_given(ctx: click.Context) -> bool:
+    """Whether -s/--size was on the command line (docker's sizeChanged: `--size=false` keeps sizes off)."""
+    source = ctx.get_parameter_source("size")
+    return source is not None and source.name == "COMMANDLINE"
 
 
 @click.command(context_settings=CONTEXT)
@@ -139,7 +79,12 @@ def ps(ctx: click.Context, all_: bool, filters: tuple[str, ...], fmt: str, last:
     """List containers."""
     wanted = parse_filters(filters)
     limit = 1 if latest else max(last, 0)
-    want_size = size or (bool(fmt) and ".Size" in fmt)
+    want_size = size
+    if fmt:
+        uses_size = check_ps_format(fmt)
+        want_size = size or (uses_size and not quiet and not _size_given(ctx))
+        if quiet:
+            click.echo("WARNING: Ignoring custom format, because both --format and --quiet are set.", err=True)
     try:
         found = api.containers(client_of(ctx), all=all_, limit=limit, size=want_size, filters=wanted)
     except APIError as err:
@@ -149,11 +94,11 @@ def ps(ctx: click.Context, all_: bool, filters: tuple[str, ...], fmt: str, last:
         for row in rows:
             click.echo(row["ID"])
         return 0
-    default = PS_TABLE + ("\t{{.Size}}" if size else "")
+    default = PS_TABLE + ("\t{{.Size}}" if want_size else "")
     try:
         text = formatting.format_rows(fmt or None, rows, default_table=default, headers=PS_HEADERS)
     except TemplateError as err:
-        raise fail(125, err.message) from err
+        raise fail(1, err.message) from err
     click.echo(text, nl=False)
     return 0
 

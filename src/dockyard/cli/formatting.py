@@ -91,6 +91,13 @@ def format_rows(
     return tabwrite(header + "\n" + body)
 
 
+def simple_fields(text: str) -> list[str] | None:
+    """The field names of a template made of plain `{{.Field}}` actions and text only; None otherwise."""
+    if _SIMPLE.fullmatch(text) is None:
+        return None
+    return _FIELD.findall(text)
+
+
 def _simple_rows(text: str, rows: Sequence[object], headers: Mapping[str, str] | None) -> list[str] | None:
     """[header, row lines…] for a template of plain `{{.Field}}` actions over mappings of strings (the header
     is "" when `headers` is None); None when the template or a value needs the real engine."""

@@ -23,7 +23,7 @@ from dockyard.cli.gotemplate_parse import Tree, parse_tree
 from dockyard.cli.gotemplate_values import MISSING
 from dockyard.cli.template_error import TemplateError
 
-__all__ = ["HEADER_FUNCTIONS", "MISSING", "MissingKey", "Template", "TemplateError", "parse", "render"]
+__all__ = ["HEADER_FUNCTIONS", "MISSING", "Function", "MissingKey", "Template", "TemplateError", "parse", "render"]
 
 MissingKey = Literal["default", "error"]
 
@@ -34,6 +34,7 @@ class Template:
 
     text: str
     tree: Tree
+    functions: Mapping[str, Function] | None = None  # the caller's own (docker's Funcs), given to parse
 
     def execute(
         self,
@@ -44,6 +45,8 @@ class Template:
     ) -> str:
         """Render over `data`. A missing map key prints `<no value>`; with missing_key="error" it fails as Go's
         `missingkey=error` (docker inspect's fallback over raw JSON). `functions` override builtins by name."""
+        if self.functions:
+            functions = {**self.functions, **(functions or {})}
         table = {**BUILTINS, **functions} if functions else BUILTINS
         executor = Executor(self.tree, table, missing_key_error=missing_key == "error")
         try:
@@ -67,10 +70,12 @@ class Template:
         return self.execute(json_numbers(doc), missing_key="error")
 
 
-def parse(text: str) -> Template:
-    """Parse a Go template; TemplateError with Go's message on bad syntax or an unknown function."""
+def parse(text: str, functions: Mapping[str, Function] | None = None) -> Template:
+    """Parse a Go template; TemplateError with Go's message on bad syntax or an unknown function. `functions`
+    adds the caller's own (as docker's `Funcs`, e.g. version's getDetailsOrder)."""
+    names = {**BUILTINS, **functions}.keys() if functions else BUILTINS.keys()
     try:
-        return Template(text, parse_tree(text, BUILTINS.keys()))
+        return Template(text, parse_tree(text, names), functions)
     except TemplateFailure as err:
         raise TemplateError(err.message) from err
 

@@ -15,7 +15,7 @@ from dockyard.cli import gotemplate_nodes as n
 from dockyard.cli.gotemplate_funcs import GO_PARAM_TYPES, FuncError, Function, Param, truth
 from dockyard.cli.gotemplate_lex import TemplateFailure, go_quote
 from dockyard.cli.gotemplate_parse import Tree
-from dockyard.cli.gotemplate_typed import NIL_POINTER, GoMap, GoStruct, JsonNumber
+from dockyard.cli.gotemplate_typed import NIL_POINTER, GoMap, GoStruct, JsonNumber, RowContext
 from dockyard.cli.gotemplate_values import (
     MISSING,
     Boxed,
@@ -308,12 +308,20 @@ class Executor:
             if has_args:
                 self.error(f"{name} has arguments but cannot be invoked as function")
             return attribute
+        if isinstance(value, RowContext):  # docker's row contexts: fields are argument-free methods
+            if name not in value.results:
+                self.error(f"can't evaluate field {name} in type {type_name}")
+            if has_args:
+                given = (len(args) - 1 if args else 0) + (final is not _NO_FINAL)
+                self.error(f"wrong number of args for {name}: want 0 got {given}")
+            return value.field(name)
         if isinstance(value, GoStruct):
-            if name not in value.fields:
+            found, field = value.lookup(name)
+            if not found:
                 self.error(f"can't evaluate field {name} in type {type_name}")
             if has_args:
                 self.error(f"{name} has arguments but cannot be invoked as function")
-            return value.fields[name]
+            return field
         if isinstance(value, GoMap):  # typed: a missing key is "no value" (the typed run has no missingkey=error)
             if value.key_type != "string":
                 self.error(f"can't evaluate field {name} in type {type_name}")
@@ -448,6 +456,8 @@ def _go_attribute(value: object, name: str) -> object:
     """An object's public attribute as a Go field or method; plain data (and mapping helpers) have none."""
     if isinstance(value, _PLAIN) or name.startswith("_"):
         return _ABSENT
+    if isinstance(value, RowContext):  # only its Go methods (`Label`), never Python's attributes
+        return getattr(value, name, _ABSENT) if name[:1].isupper() else _ABSENT
     if isinstance(value, Mapping) and hasattr(Mapping, name):
         return _ABSENT
     return getattr(value, name, _ABSENT)

@@ -69,9 +69,11 @@ class GoMap(Mapping[str, object]):
 
 
 class GoStruct(Mapping[str, object]):
-    """A typed Go struct: its fields in declaration order; a name it lacks is an error, not "no value"."""
+    """A typed Go struct: its fields in declaration order; a name it lacks is an error, not "no value".
+    `embedded` names its anonymous (embedded) struct fields: their fields are promoted (`lookup`) and inlined
+    in its JSON."""
 
-    __slots__ = ("fields", "json_names", "name", "omitempty")
+    __slots__ = ("embedded", "fields", "json_names", "name", "omitempty")
 
     def __init__(
         self,
@@ -79,9 +81,22 @@ class GoStruct(Mapping[str, object]):
         fields: dict[str, object],
         omitempty: frozenset[str],
         json_names: Mapping[str, str] | None = None,
+        embedded: frozenset[str] = frozenset(),
     ) -> None:
-        self.name, self.fields, self.omitempty = name, fields, omitempty
+        self.name, self.fields, self.omitempty, self.embedded = name, fields, omitempty, embedded
         self.json_names: Mapping[str, str] = json_names or {}
+
+    def lookup(self, name: str) -> tuple[bool, object]:
+        """(found, value) of field `name`, its own or promoted from an embedded struct (Go's depth order)."""
+        if name in self.fields:
+            return True, self.fields[name]
+        for field in self.embedded:
+            inner = self.fields[field]
+            if isinstance(inner, GoStruct):
+                found, value = inner.lookup(name)
+                if found:
+                    return True, value
+        return False, None
 
     def __getitem__(self, key: str) -> object:
         return self.fields[key]
@@ -155,3 +170,33 @@ def _decimal(value: int, unit: int) -> str:
     whole, frac = divmod(value, unit)
     digits = str(frac).rjust(len(str(unit)) - 1, "0").rstrip("0") if frac else ""
     return f"{whole}.{digits}" if digits else str(whole)
+
+
+class RowContext(Mapping[str, object]):
+    """A docker formatter row context (formatter.ContainerContext, imageContext, volumeContext…): the values of
+    its argument-free methods by name. A template reads them as fields and a name it lacks is an error naming
+    `go_name` (``can't evaluate field Nope in type *formatter.ContainerContext``); methods with arguments
+    (`Label`) are Python methods of the subclass. `json` marshals it as docker's formatter.MarshalJSON does: a
+    map of the values (sorted keys, HTML characters escaped)."""
+
+    __slots__ = ("results", "used")
+    go_name = "*formatter.Context"
+
+    def __init__(self, results: dict[str, object]) -> None:
+        self.results = results
+        self.used: set[str] = set()  # the methods a template called (docker's FieldsUsed, for ps's `.Size`)
+
+    def field(self, name: str) -> object:
+        """The value of method `name`, as a template reads it (KeyError when there is none)."""
+        value = self.results[name]
+        self.used.add(name)
+        return value
+
+    def __getitem__(self, key: str) -> object:
+        return self.results[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.results)
+
+    def __len__(self) -> int:
+        return len(self.results)

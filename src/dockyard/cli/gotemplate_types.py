@@ -86,11 +86,59 @@ STRUCTS: dict[str, str] = {
     "IPAMConfig": "Subnet:s? IPRange:s? Gateway:s? AuxiliaryAddresses:{s?",
     "ConfigReference": "Network:s",
     "EndpointResource": "Name:s EndpointID:s MacAddress:s IPv4Address:s IPv6Address:s",
+    # `version -f`: the docker CLI's versionInfo (cli/command/system/version.go) over types.Version
+    "VersionInfo": "Client:ClientVersion Server:*ServerVersion",
+    "ClientVersion": "Platform:*PlatformInfo? Version:s? APIVersion/ApiVersion:s? DefaultAPIVersion:s? "
+    "GitCommit:s? GoVersion:s? Os:s? Arch:s? BuildTime:s? Context:s",
+    "PlatformInfo": "Name:s?",
+    "ServerVersion": "Platform:ServerPlatform? Components:[ComponentVersion? Version:s APIVersion/ApiVersion:s "
+    "MinAPIVersion:s? GitCommit:s GoVersion:s Os:s Arch:s KernelVersion:s? Experimental:b? BuildTime:s?",
+    "ServerPlatform": "Name:s",
+    "ComponentVersion": "Name:s Version:s Details:{s?",
+    # `info -f`: the docker CLI's dockerInfo (cli/command/system/info.go), which embeds system.Info (moby
+    # api/types/system/info.go as vendored by docker CLI 28); a JSON name `-` is never encoded. Members the
+    # daemon sends that system.Info lacks (BridgeNfIptables…) drop out of `{{json .}}`, as in docker's.
+    "DockerInfo": "^Info:*SystemInfo ServerErrors:[s? UserName/-:s ClientInfo:*ClientInfo? ClientErrors:[s?",
+    "ClientInfo": "Debug:b ^clientVersion:ClientVersion Plugins:[any Warnings:[s",
+    "SystemInfo": "ID:s Containers:i ContainersRunning:i ContainersPaused:i ContainersStopped:i Images:i Driver:s "
+    "DriverStatus:[[s SystemStatus:[[s? Plugins:PluginsInfo MemoryLimit:b SwapLimit:b KernelMemory:b? "
+    "KernelMemoryTCP:b? CPUCfsPeriod/CpuCfsPeriod:b CPUCfsQuota/CpuCfsQuota:b CPUShares:b CPUSet:b PidsLimit:b "
+    "IPv4Forwarding:b Debug:b NFd:i OomKillDisable:b NGoroutines:i SystemTime:s LoggingDriver:s CgroupDriver:s "
+    "CgroupVersion:s? NEventsListener:i KernelVersion:s OperatingSystem:s OSVersion:s OSType:s Architecture:s "
+    "IndexServerAddress:s RegistryConfig:*ServiceConfig NCPU:i MemTotal:i GenericResources:[any DockerRootDir:s "
+    "HTTPProxy/HttpProxy:s HTTPSProxy/HttpsProxy:s NoProxy:s Name:s Labels:[s ExperimentalBuild:b "
+    "ServerVersion:s Runtimes:{RuntimeWithStatus DefaultRuntime:s Swarm:SwarmInfo LiveRestoreEnabled:b "
+    "Isolation:s InitBinary:s ContainerdCommit:Commit RuncCommit:Commit InitCommit:Commit SecurityOptions:[s "
+    "ProductLicense:s? DefaultAddressPools:[NetworkAddressPool? FirewallBackend:*FirewallInfo? CDISpecDirs:[s "
+    "DiscoveredDevices:[DeviceInfo? Containerd:*ContainerdInfo? Warnings:[s",
+    "PluginsInfo": "Volume:[s Network:[s Authorization:[s Log:[s",
+    # []*NetIPNet print as their String (`127.0.0.0/8`): strings here; *IndexInfo prints as an address in Go
+    "ServiceConfig": "AllowNondistributableArtifactsCIDRs:[s? AllowNondistributableArtifactsHostnames:[s? "
+    "InsecureRegistryCIDRs:[s IndexConfigs:{*IndexInfo Mirrors:[s ExtraFields:{any?",
+    "IndexInfo": "Name:s Mirrors:[s Secure:b Official:b",
+    "RuntimeWithStatus": "^Runtime:Runtime Status/status:{s?",
+    "Runtime": "Path/path:s? Args/runtimeArgs:[s? Type/runtimeType:s? Options/options:{any?",
+    "SwarmInfo": "NodeID:s NodeAddr:s LocalNodeState:s ControlAvailable:b Error:s RemoteManagers:[SwarmPeer "
+    "Nodes:i? Managers:i? Cluster:*any? Warnings:[s?",
+    "SwarmPeer": "NodeID:s Addr:s",
+    "Commit": "ID:s Expected:s?",
+    "NetworkAddressPool": "Base:s Size:i",
+    "FirewallInfo": "Driver:s Info:[[s?",
+    "DeviceInfo": "Source:s ID:s",
+    "ContainerdInfo": "Address:s? Namespaces:ContainerdNamespaces",
+    "ContainerdNamespaces": "Containers:s Plugins:s",
 }
 
 
 # The Go names errors show, for the structs whose errors reach the user (volume inspect has no fallback).
-GO_NAMES = {"Volume": "volume.Volume", "VolumeUsageData": "*volume.UsageData", "EventMessage": "*events.Message"}
+GO_NAMES = {"Volume": "volume.Volume", "VolumeUsageData": "*volume.UsageData", "EventMessage": "*events.Message",
+            "VersionInfo": "system.versionInfo", "ClientVersion": "system.clientVersion",
+            "PlatformInfo": "*system.platformInfo", "ServerVersion": "*types.Version",
+            "ServerPlatform": "struct { Name string }", "ComponentVersion": "types.ComponentVersion",
+            "DockerInfo": "system.dockerInfo", "ClientInfo": "*system.clientInfo", "SystemInfo": "*system.Info",
+            "PluginsInfo": "system.PluginsInfo", "ServiceConfig": "*registry.ServiceConfig",
+            "SwarmInfo": "swarm.Info", "Commit": "system.Commit", "RuntimeWithStatus": "system.RuntimeWithStatus",
+            "Runtime": "system.Runtime"}  # fmt: skip
 _KEY_TYPES = {"{": "string", "<": "nat.Port"}
 _ZERO_TIME = "0001-01-01T00:00:00Z"
 
@@ -102,6 +150,12 @@ def _fields(struct: str) -> list[tuple[str, str, bool, str]]:
         name, _, json_name = names.partition("/")
         out.append((name, kind.rstrip("?"), kind.endswith("?"), json_name or name))
     return out
+
+
+def _embedded(struct: str) -> frozenset[str]:
+    """The struct's embedded fields: `^Name:Type` in the grammar (read from the same JSON object: Go inlines
+    an embedded struct's fields)."""
+    return frozenset(name.removeprefix("^") for name, _, _, _ in fields_of(struct) if name.startswith("^"))
 
 
 _FIELDS: dict[str, list[tuple[str, str, bool, str]]] = {}
@@ -154,11 +208,16 @@ def typed(value: object, kind: str) -> object:
 
 
 def _struct(name: str, value: Mapping[str, object]) -> GoStruct:
-    fields = fields_of(name)
-    values = {field: typed(value.get(field), kind) for field, kind, _, _ in fields}
+    fields = [(field.removeprefix("^"), kind, omit, json_name.removeprefix("^"))
+              for field, kind, omit, json_name in fields_of(name)]  # fmt: skip
+    embedded = _embedded(name)
+    values = {}
+    for field, kind, _, json_name in fields:  # by Go name (pre-mapped documents) or else by JSON name
+        raw = value if field in embedded else value[field] if field in value else value.get(json_name)
+        values[field] = typed(raw, kind)
     omitempty = frozenset(field for field, _, omit, _ in fields if omit)
     json_names = {field: json_name for field, _, _, json_name in fields if json_name != field}
-    return GoStruct(GO_NAMES.get(name, name), values, omitempty, json_names)
+    return GoStruct(GO_NAMES.get(name, name), values, omitempty, json_names, embedded)
 
 
 def inspect_json(docs: Sequence[object]) -> str:
@@ -173,6 +232,22 @@ def inspect_json(docs: Sequence[object]) -> str:
         else:
             parts.append(go_json(view).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026"))
     return "[" + ",".join(parts) + "]"
+
+
+def version_view(client: Mapping[str, object], server: Mapping[str, object] | None) -> GoStruct:
+    """`docker version -f`'s value: the client's fields and the server's /version document (None: the daemon
+    did not answer, a nil *types.Version), by their JSON names."""
+
+    def go_names(doc: Mapping[str, object]) -> dict[str, object]:  # the view is read by Go field names
+        return {("APIVersion" if key == "ApiVersion" else key): value for key, value in doc.items()}
+
+    return _struct("VersionInfo", {"Client": go_names(client), "Server": None if server is None else go_names(server)})
+
+
+def info_view(info: Mapping[str, object], client: Mapping[str, object]) -> GoStruct:
+    """`docker info -f`'s value: the daemon's /info document as system.Info, embedded in dockerInfo beside the
+    client's information (`client`: clientVersion's fields by JSON name, plus Debug; its Plugins are `[]`)."""
+    return _struct("DockerInfo", {**info, "ClientInfo": {**client, "Plugins": []}})
 
 
 def event_view(event: Mapping[str, object]) -> GoStruct:

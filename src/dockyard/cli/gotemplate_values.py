@@ -16,7 +16,16 @@ from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Final
 
-from dockyard.cli.gotemplate_typed import NIL_POINTER, Duration, GoMap, GoStruct, GoTime, JsonNumber, NilSlice
+from dockyard.cli.gotemplate_typed import (
+    NIL_POINTER,
+    Duration,
+    GoMap,
+    GoStruct,
+    GoTime,
+    JsonNumber,
+    NilSlice,
+    RowContext,
+)
 
 
 class _Missing:
@@ -75,6 +84,8 @@ def go_type(value: object) -> str:
         return "time.Time"
     if isinstance(value, GoStruct):
         return value.name
+    if isinstance(value, RowContext):
+        return value.go_name
     if isinstance(value, GoMap):
         return "map[string]" + go_type(value.zero)
     if value is NIL_POINTER:
@@ -269,16 +280,42 @@ def go_json(value: object) -> str:
         assert isinstance(value, Sequence)
         return "[" + ",".join(go_json(item) for item in value) + "]"
     if isinstance(value, GoStruct):
-        kept = [(k, v) for k, v in value.fields.items() if k not in value.omitempty or not _json_empty(v)]
-        names = value.json_names
-        return "{" + ",".join(f"{json_string(names.get(k, k))}:{go_json(v)}" for k, v in kept) + "}"
+        text = "{" + ",".join(f"{json_string(k)}:{v}" for k, v in _struct_members(value).items()) + "}"
+        if value.name in MAP_MARSHALLED:  # its MarshalJSON goes through a map: every level's keys sorted
+            return go_json(json.loads(text))
+        return text
     if isinstance(value, GoMap) and value.nil:
         return "null"
+    if isinstance(value, RowContext):  # formatter.MarshalJSON: json.Marshal of a map, so HTML is escaped
+        value.used.update(value.results)
+        items = sorted(value.results.items())
+        text = "{" + ",".join(f"{json_string(k)}:{go_json(v)}" for k, v in items) + "}"
+        return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
     if isinstance(value, Mapping):
         items = sorted((str(k), v) for k, v in value.items())
         return "{" + ",".join(f"{json_string(k)}:{go_json(v)}" for k, v in items) + "}"
     fields = public_fields(value)
     return "{" + ",".join(f"{json_string(k)}:{go_json(v)}" for k, v in fields.items()) + "}"
+
+
+# Go types whose MarshalJSON re-encodes themselves as a map[string]any (moby's registry.ServiceConfig)
+MAP_MARSHALLED = frozenset({"*registry.ServiceConfig"})
+
+
+def _struct_members(value: GoStruct) -> dict[str, str]:
+    """JSON name → encoded value of a struct's members; an embedded struct's members are inlined where it
+    stands, and a name the outer struct has itself wins (encoding/json's rule for embedded fields)."""
+    members: dict[str, str] = {}
+    own = {value.json_names.get(k, k) for k in value.fields if k not in value.embedded}
+    for key, item in value.fields.items():
+        if (key in value.omitempty and _json_empty(item)) or value.json_names.get(key) == "-":
+            continue
+        if key in value.embedded:
+            if isinstance(item, GoStruct):
+                members.update((k, v) for k, v in _struct_members(item).items() if k not in own)
+            continue
+        members[value.json_names.get(key, key)] = go_json(item)
+    return members
 
 
 def _json_empty(value: object) -> bool:

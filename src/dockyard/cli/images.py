@@ -18,6 +18,7 @@ import click
 from dockyard.cli import formatting
 from dockyard.cli.containers_info import confirm, created_at, daemon_error, ellipsis, fail, parse_filters
 from dockyard.cli.exits import CONTEXT, client_of
+from dockyard.cli.gotemplate_typed import RowContext
 from dockyard.cli.template_error import TemplateError
 from dockyard.client import images as api
 from dockyard.client.client import APIError
@@ -44,30 +45,47 @@ def since(timestamp: int) -> str:
     return f"{human_duration(time.time() - timestamp)} ago"
 
 
-def _render(fmt: str, rows: Sequence[Mapping[str, str]], default: str, headers: Mapping[str, str]) -> None:
+def _render(fmt: str, rows: Sequence[Mapping[str, object]], default: str, headers: Mapping[str, str]) -> None:
     try:
         text = formatting.format_rows(fmt or None, rows, default_table=default, headers=headers)
     except TemplateError as err:
-        raise fail(125, err.message) from err
+        raise fail(1, err.message) from err  # docker's formatter: exit 1 for parse and execution errors alike
     click.echo(text, nl=False)
 
 
-def image_rows(summary: Mapping[str, Any], *, digests: bool, trunc: bool) -> list[dict[str, str]]:
-    """docker's imageFormat: a row per repository tag (× digest with --digests), `<none>` for a dangling image."""
-    base = {
+class ImageRow(RowContext):
+    """docker's formatter.imageContext: what `images --format` reaches."""
+
+    go_name = "*formatter.imageContext"
+
+
+def image_rows(
+    summary: Mapping[str, Any], *, digests: bool, trunc: bool, need_digest: bool | None = None
+) -> list[ImageRow]:
+    """docker's imageFormat: a row per repository tag (× digest with --digests, or when the format has the
+    literal `{{.Digest}}`: `need_digest`), `<none>` for a dangling image.
+    Size uses HumanSizeWithPrecision(…, 3); VirtualSize, SharedSize and UniqueSize HumanSize (precision 4)."""
+    size = int(summary.get("Size") or 0)
+    base: dict[str, object] = {
         "ID": short_id(summary["Id"]) if trunc else summary["Id"],
         "CreatedSince": since(int(summary.get("Created") or 0)),
         "CreatedAt": created_at(int(summary.get("Created") or 0)),
-        "Size": human_size(int(summary.get("Size") or 0), 3),
-        "VirtualSize": human_size(int(summary.get("VirtualSize", summary.get("Size")) or 0), 3),
+        "Size": human_size(size, 3),
+        "VirtualSize": human_size(size),
         "SharedSize": _na_size(summary.get("SharedSize")),
         "UniqueSize": _na_size(_unique(summary)),
         "Containers": "N/A" if int(summary.get("Containers", -1)) < 0 else str(summary["Containers"]),
     }
+    need = digests if need_digest is None else need_digest
+    return [ImageRow({**base, **names}) for names in _names(summary, digests=digests, need=need)]
+
+
+def _names(summary: Mapping[str, Any], *, digests: bool, need: bool) -> list[dict[str, str]]:
+    """Repository, Tag and Digest of each row of one image."""
     tags = [t for t in summary.get("RepoTags") or () if t != "<none>:<none>"]
     refs = [d for d in summary.get("RepoDigests") or () if d != "<none>@<none>"]
     if not tags and not refs:
-        return [{**base, "Repository": "<none>", "Tag": "<none>", "Digest": "<none>"}]
+        return [{"Repository": "<none>", "Tag": "<none>", "Digest": "<none>"}]
     by_repo: dict[str, list[str]] = {}
     for text in tags:
         repo, _, tag = text.rpartition(":")
@@ -79,13 +97,13 @@ def image_rows(summary: Mapping[str, Any], *, digests: bool, trunc: bool) -> lis
     rows = []
     for repo in sorted(by_repo):
         repo_digests = digests_of.pop(repo, [])  # shown on the tag rows, never as rows of their own
-        found = repo_digests if digests else []
+        found = repo_digests if need else []
         for tag in by_repo[repo]:
             for digest in found or ["<none>"]:
-                rows.append({**base, "Repository": repo, "Tag": tag, "Digest": digest})
+                rows.append({"Repository": repo, "Tag": tag, "Digest": digest})
     for repo in sorted(digests_of):
-        for digest in digests_of[repo] if digests else ["<none>"]:
-            rows.append({**base, "Repository": repo, "Tag": "<none>", "Digest": digest})
+        for digest in digests_of[repo] if digests else [""]:  # a digest-only row shows no digest
+            rows.append({"Repository": repo, "Tag": "<none>", "Digest": digest})
     return rows
 
 
@@ -95,7 +113,7 @@ def _unique(summary: Mapping[str, Any]) -> int:
 
 
 def _na_size(value: Any) -> str:
-    return "N/A" if value is None or int(value) < 0 else human_size(int(value), 3)
+    return "N/A" if value is None or int(value) < 0 else human_size(int(value))
 
 
 @click.command("images", context_settings=CONTEXT)
@@ -117,12 +135,27 @@ def images(ctx: click.Context, all_: bool, quiet: bool, digests: bool, no_trunc:
         found = api.list_images(client_of(ctx), all_=all_, filters=wanted)
     except APIError as err:
         raise daemon_error(err) from err
-    rows = [row for s in found for row in image_rows(s, digests=digests, trunc=not no_trunc)]
-    if quiet:
-        fmt = "{{.ID}}"
-    default = IMAGES_TABLE_DIGESTS if digests else IMAGES_TABLE
-    _render(fmt, rows, default, IMAGES_HEADERS)
+    fmt = image_format(fmt, quiet=quiet, digests=digests)
+    need = digests or "{{.Digest}}" in fmt  # docker's needDigest
+    rows = [row for s in found for row in image_rows(s, digests=digests, need_digest=need, trunc=not no_trunc)]
+    _render(fmt, rows, IMAGES_TABLE, IMAGES_HEADERS)
     return 0
+
+
+def image_format(fmt: str, *, quiet: bool, digests: bool) -> str:
+    """docker's NewImageFormat: `table` (the default) and `raw` follow -q and --digests; a custom format wins
+    over -q, and a custom table gets a digest column with --digests."""
+    if fmt in ("", "table"):
+        return "{{.ID}}" if quiet else IMAGES_TABLE_DIGESTS if digests else IMAGES_TABLE
+    if fmt == "raw":
+        if quiet:
+            return "image_id: {{.ID}}"
+        digest = "digest: {{.Digest}}\n" if digests else ""
+        return (f"repository: {{{{ .Repository }}}}\ntag: {{{{.Tag}}}}\n{digest}image_id: {{{{.ID}}}}\n"
+                "created_at: {{.CreatedAt}}\nvirtual_size: {{.Size}}\n")  # fmt: skip
+    if fmt.startswith("table") and digests and "{{.Digest}}" not in fmt:
+        return fmt + "\t{{.Digest}}"
+    return fmt
 
 
 @click.command("tag", context_settings=CONTEXT)
@@ -174,19 +207,25 @@ def rmi(ctx: click.Context, force: bool, no_prune: bool, names: tuple[str, ...])
     return 0
 
 
-def history_row(entry: Mapping[str, Any], *, human: bool, trunc: bool) -> dict[str, str]:
+class HistoryRow(RowContext):
+    """docker's image.historyContext: what `history --format` reaches."""
+
+    go_name = "*image.historyContext"
+
+
+def history_row(entry: Mapping[str, Any], *, human: bool, trunc: bool) -> HistoryRow:
     created = int(entry.get("Created") or 0)
     created_by = str(entry.get("CreatedBy") or "").replace("\t", " ")
     size = int(entry.get("Size") or 0)
     image_id = str(entry.get("Id") or "")
-    return {
+    return HistoryRow({
         "ID": short_id(image_id) if trunc and image_id != "<missing>" else image_id,
         "CreatedSince": since(created) if human else rfc3339(created),
         "CreatedAt": rfc3339(created),
         "CreatedBy": ellipsis(created_by, 45) if trunc else created_by,
         "Size": human_size(size, 3) if human else str(size),
         "Comment": str(entry.get("Comment") or ""),
-    }
+    })  # fmt: skip
 
 
 def rfc3339(timestamp: int) -> str:
@@ -221,7 +260,7 @@ def history(ctx: click.Context, human: str, no_trunc: bool, quiet: bool, fmt: st
     except APIError as err:
         raise daemon_error(err) from err
     rows = [history_row(e, human=readable, trunc=not no_trunc) for e in entries]
-    _render("{{.ID}}" if quiet else fmt, rows, HISTORY_TABLE, HISTORY_HEADERS)
+    _render("{{.ID}}" if quiet and fmt in ("", "table") else fmt, rows, HISTORY_TABLE, HISTORY_HEADERS)
     return 0
 
 

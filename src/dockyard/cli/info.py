@@ -69,15 +69,37 @@ def info(ctx: click.Context, fmt: str) -> int:
     except APIError as err:
         raise daemon_error(err) from err
     if fmt:
-        from dockyard.cli.gotemplate import parse
-        from dockyard.cli.template_error import TemplateError
-
-        text = "{{json .}}" if fmt == "json" else fmt
-        try:
-            click.echo(parse(text).execute(data))
-        except TemplateError as err:
-            raise CliExit(125, err.message) from err
-        return 0
+        return _formatted(data, fmt)
     click.echo("Client:\n Context:    default\n Debug Mode: false\n")
     click.echo("\n".join(server_lines(data)))
+    return 0
+
+
+def _formatted(data: Mapping[str, Any], fmt: str) -> int:
+    """`info -f`: docker's formatInfo, the template over dockerInfo (system.Info embedded beside the client's
+    information, gotemplate_types.info_view); a bad template exits 64, an execution error prints what was
+    written and a newline, then fails with exit 1."""
+    import platform
+
+    from dockyard.cli.gotemplate import TemplateError, parse
+    from dockyard.cli.gotemplate_types import info_view
+    from dockyard.cli.version import git_commit, package_version
+    from dockyard.client.client import API_VERSION
+
+    try:
+        template = parse("{{json .}}" if fmt == "json" else fmt)
+    except TemplateError as err:
+        raise CliExit(64, err.message) from err
+    arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
+    # the docker CLI's info leaves ApiVersion empty: its clientVersion is built without a connection
+    client = {"Debug": False, "Version": package_version(), "DefaultAPIVersion": API_VERSION,
+              "GitCommit": git_commit(), "GoVersion": f"python{platform.python_version()}", "Os": "linux",
+              "Arch": arch, "Context": "default"}  # fmt: skip
+    try:
+        text, error = template.execute(info_view(data, client)), None
+    except TemplateError as err:
+        text, error = err.partial, err
+    click.echo(text)
+    if error is not None:
+        raise CliExit(1, error.detail) from error
     return 0

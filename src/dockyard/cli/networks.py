@@ -5,15 +5,18 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 import click
 
-from dockyard.cli import output
+from dockyard.cli.gotemplate_typed import GoTime, RowContext
 from dockyard.client.client import APIError
 
 CONTEXT = {"help_option_names": ["--help"]}
+LS_TABLE = "table {{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}"
+LS_HEADERS = {"ID": "NETWORK ID", "Name": "NAME", "Driver": "DRIVER", "Scope": "SCOPE", "IPv4": "IPV4",
+              "IPv6": "IPV6", "Internal": "INTERNAL", "Labels": "LABELS", "CreatedAt": "CREATED AT"}  # fmt: skip
 F = TypeVar("F", bound=Callable[..., Any])
 
 RUN_OPTIONS = (
@@ -125,23 +128,47 @@ def ls(ctx: click.Context, quiet: bool, filters: tuple[str, ...], fmt: str, no_t
     except APIError as err:
         raise _fail(err) from err
     nets.sort(key=lambda n: n["Name"])
-    ids = [n["Id"] if no_trunc else n["Id"][:12] for n in nets]
-    if quiet:
-        for i in ids:
-            click.echo(i)
+    if quiet and fmt in ("", "table"):  # docker: a custom --format wins over --quiet
+        for n in nets:
+            click.echo(n["Id"] if no_trunc else n["Id"][:12])
         return 0
-    if fmt:
-        from dockyard.cli.gotemplate import render
+    from dockyard.cli import formatting
+    from dockyard.cli.exits import CliExit
+    from dockyard.cli.template_error import TemplateError
 
-        for n, i in zip(nets, ids, strict=True):
-            click.echo(render(fmt, {"ID": i, "Name": n["Name"], "Driver": n["Driver"], "Scope": n["Scope"],
-                                    "IPv6": str(n["EnableIPv6"]).lower(), "Internal": str(n["Internal"]).lower(),
-                                    "Labels": ",".join(f"{k}={v}" for k, v in n["Labels"].items()),
-                                    "CreatedAt": n["Created"]}))  # fmt: skip
-        return 0
-    rows = [(i, n["Name"], n["Driver"], n["Scope"]) for n, i in zip(nets, ids, strict=True)]
-    click.echo(output.table(("NETWORK ID", "NAME", "DRIVER", "SCOPE"), rows))
+    if fmt == "raw":
+        fmt = "network_id: {{.ID}}\\nname: {{.Name}}\\ndriver: {{.Driver}}\\nscope: {{.Scope}}\\n"
+    try:
+        text = formatting.format_rows(fmt or None, [NetworkRow(n, trunc=not no_trunc) for n in nets],
+                                      default_table=LS_TABLE, headers=LS_HEADERS)  # fmt: skip
+    except TemplateError as err:
+        raise CliExit(1, err.message) from err  # docker's formatter: exit 1 for parse and execution errors alike
+    click.echo(text, nl=False)
     return 0
+
+
+class NetworkRow(RowContext):
+    """docker's network.networkContext: what `network ls --format` reaches, plus `.Label "key"`."""
+
+    go_name = "*network.networkContext"
+
+    def __init__(self, n: Mapping[str, Any], *, trunc: bool) -> None:
+        self._labels = dict(n.get("Labels") or {})
+        created = n.get("Created") or "0001-01-01T00:00:00Z"
+        super().__init__({
+            "ID": n["Id"][:12] if trunc else n["Id"], "Name": n["Name"], "Driver": n["Driver"],
+            "Scope": n["Scope"], "IPv4": _go_bool(n.get("EnableIPv4")), "IPv6": _go_bool(n.get("EnableIPv6")),
+            "Internal": _go_bool(n.get("Internal")),
+            "Labels": ",".join(f"{k}={v}" for k, v in sorted(self._labels.items())),
+            "CreatedAt": str(GoTime(str(created))),  # time.Time.String
+        })  # fmt: skip
+
+    def Label(self, name: str) -> str:
+        return str(self._labels.get(name, ""))
+
+
+def _go_bool(value: object) -> str:
+    return "true" if value is True else "false"
 
 
 @network.command("inspect", context_settings=CONTEXT)

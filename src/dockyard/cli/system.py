@@ -15,6 +15,7 @@ import click
 from dockyard.cli import formatting
 from dockyard.cli.containers_info import CONTEXT, PsRow, client_of, confirm, daemon_error, fail, parse_filters
 from dockyard.cli.gotemplate import TemplateError, parse
+from dockyard.cli.gotemplate_typed import RowContext
 from dockyard.client import containers_info as api
 from dockyard.client.client import APIError, Client
 from dockyard.units import human_duration, human_size
@@ -36,7 +37,13 @@ def bytes_size(size: float) -> str:
     return f"{size:.4g}{_BINARY[i]}"
 
 
-def stats_row(entry: Mapping[str, Any], container: str, *, trunc: bool) -> dict[str, str]:
+class StatsRow(RowContext):
+    """docker's container.statsContext: what `stats --format` reaches."""
+
+    go_name = "*container.statsContext"
+
+
+def stats_row(entry: Mapping[str, Any], container: str, *, trunc: bool) -> StatsRow:
     """docker's stats formatting context from one stats document (CPU % over its two samples)."""
     cpu, pre = entry.get("cpu_stats") or {}, entry.get("precpu_stats") or {}
     total = int((cpu.get("cpu_usage") or {}).get("total_usage") or 0)
@@ -58,14 +65,14 @@ def stats_row(entry: Mapping[str, Any], container: str, *, trunc: bool) -> dict[
         read += int(e.get("value") or 0) if op == "read" else 0
         write += int(e.get("value") or 0) if op == "write" else 0
     cid = str(entry.get("id") or "")
-    return {
+    return StatsRow({
         "Container": container, "ID": cid[:12] if trunc else cid, "Name": str(entry.get("name") or "").lstrip("/"),
         "CPUPerc": f"{cpu_percent:.2f}%", "MemUsage": f"{bytes_size(used)} / {bytes_size(limit)}",
         "MemPerc": f"{(used / limit * 100.0) if limit else 0.0:.2f}%",
         "NetIO": f"{human_size(rx, 3)} / {human_size(tx, 3)}",
         "BlockIO": f"{human_size(read, 3)} / {human_size(write, 3)}",
         "PIDs": str(int((entry.get("pids_stats") or {}).get("current") or 0)),
-    }  # fmt: skip
+    })  # fmt: skip
 
 
 class _Watcher:
@@ -103,7 +110,7 @@ def stats(ctx: click.Context, all_: bool, fmt: str, no_stream: bool, no_trunc: b
     try:
         formatting.format_rows(fmt or None, [], default_table=STATS_TABLE, headers=STATS_HEADERS)
     except TemplateError as err:
-        raise fail(125, err.message) from err
+        raise fail(1, err.message) from err  # docker's formatter: exit 1
     names = list(containers)
     if not names:
         try:
@@ -118,7 +125,10 @@ def stats(ctx: click.Context, all_: bool, fmt: str, no_stream: bool, no_trunc: b
         raise fail(1, "\n".join(errors))
     while True:
         rows = [stats_row(w.latest, n, trunc=not no_trunc) for n, w in watchers.items() if w.latest is not None]
-        text = formatting.format_rows(fmt or None, rows, default_table=STATS_TABLE, headers=STATS_HEADERS)
+        try:
+            text = formatting.format_rows(fmt or None, rows, default_table=STATS_TABLE, headers=STATS_HEADERS)
+        except TemplateError as err:
+            raise fail(1, err.message) from err
         if no_stream:
             click.echo(text, nl=False)
             return 0
@@ -197,7 +207,22 @@ def _percent(part: int, total: int) -> str:
     return f"{human_size(part)} ({int(part * 100 / total)}%)" if total > 0 else human_size(part)
 
 
-def df_rows(data: Mapping[str, Any]) -> list[dict[str, str]]:
+class DiskUsageRow(RowContext):
+    """One row of `system df`: docker's diskUsageImagesContext, …ContainersContext, …VolumesContext or
+    …BuilderContext (`go_name` set per row, as their methods are the same)."""
+
+    def __init__(self, go_name: str, values: dict[str, object]) -> None:
+        super().__init__(values)
+        self.go_name = go_name
+
+
+def df_rows(data: Mapping[str, Any]) -> list[DiskUsageRow]:
+    kinds = ("Images", "Containers", "Volumes", "Builder")
+    return [DiskUsageRow(f"*formatter.diskUsage{kind}Context", dict(row))
+            for kind, row in zip(kinds, _df_values(data), strict=True)]  # fmt: skip
+
+
+def _df_values(data: Mapping[str, Any]) -> list[dict[str, str]]:
     images = data.get("Images") or []
     used = sum(int(i.get("Size") or 0) - int(i.get("SharedSize") or 0) for i in images if int(i.get("Containers") or 0))
     layers = int(data.get("LayersSize") or 0)
@@ -245,7 +270,7 @@ def df(ctx: click.Context, fmt: str, verbose: bool) -> int:
             return 0
         click.echo(df_verbose(data), nl=False)
     except TemplateError as err:
-        raise fail(125, err.message) from err
+        raise fail(1, err.message) from err  # docker's formatter: exit 1
     return 0
 
 
@@ -272,7 +297,7 @@ def df_verbose(data: Mapping[str, Any]) -> str:
             )
     containers = []
     for c in data.get("Containers") or []:
-        row = PsRow(c, trunc=True)
+        row = {key: str(value) for key, value in PsRow(c, trunc=True).items()}
         containers.append("\t".join((row["ID"], row["Image"], row["Command"], row["LocalVolumes"],
                                      human_size(int(c.get("SizeRw") or 0)), row["RunningFor"], row["Status"],
                                      row["Names"])))  # fmt: skip

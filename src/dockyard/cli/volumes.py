@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 import click
 
+from dockyard.cli.gotemplate_typed import RowContext
 from dockyard.client.client import APIError
 from dockyard.units import human_size
 
@@ -18,8 +19,9 @@ CONTEXT = {"help_option_names": ["--help"]}
 F = TypeVar("F", bound=Callable[..., Any])
 
 LS_TABLE = "table {{.Driver}}\t{{.Name}}"
-LS_HEADERS = {"Name": "VOLUME NAME", "Driver": "DRIVER", "Scope": "SCOPE", "Mountpoint": "MOUNTPOINT",
-              "Labels": "LABELS", "Links": "LINKS", "Size": "SIZE"}  # fmt: skip
+LS_HEADERS = {"ID": "ID", "Name": "VOLUME NAME", "Group": "GROUP", "Driver": "DRIVER", "Scope": "SCOPE",
+              "Availability": "AVAILABILITY", "Mountpoint": "MOUNTPOINT", "Labels": "LABELS", "Links": "LINKS",
+              "Size": "SIZE", "Status": "STATUS"}  # fmt: skip
 PRUNE_ANONYMOUS = "WARNING! This will remove anonymous local volumes not used by at least one container."
 PRUNE_ALL = "WARNING! This will remove all local volumes not used by at least one container."
 
@@ -115,11 +117,26 @@ def create(
     return 0
 
 
-def _row(v: Mapping[str, Any]) -> dict[str, str]:
-    labels = v.get("Labels") or {}
-    return {"Name": v["Name"], "Driver": v["Driver"], "Scope": v.get("Scope", "local"),
-            "Mountpoint": v.get("Mountpoint", ""), "Labels": ",".join(f"{k}={labels[k]}" for k in sorted(labels)),
-            "Links": "N/A", "Size": "N/A"}  # fmt: skip
+class VolumeRow(RowContext):
+    """docker's formatter.volumeContext: what `volume ls --format` reaches, plus `.Label "key"`."""
+
+    go_name = "*formatter.volumeContext"
+
+    def __init__(self, v: Mapping[str, Any]) -> None:
+        self._labels = dict(v.get("Labels") or {})
+        usage = v.get("UsageData")
+        na = "N/A"  # Group, Availability and Status belong to swarm cluster volumes, which dockyard has not
+        super().__init__({
+            "Name": v["Name"], "Driver": v["Driver"], "Scope": v.get("Scope", "local"),
+            "Mountpoint": v.get("Mountpoint", ""),
+            "Labels": ",".join(f"{k}={self._labels[k]}" for k in sorted(self._labels)),
+            "Links": str(usage.get("RefCount", 0)) if usage else na,
+            "Size": human_size(int(usage.get("Size", 0))) if usage else na,
+            "Group": na, "Availability": na, "Status": na,
+        })  # fmt: skip
+
+    def Label(self, name: str) -> str:
+        return str(self._labels.get(name, ""))
 
 
 @volume.command("ls", context_settings=CONTEXT)
@@ -134,7 +151,7 @@ def ls(ctx: click.Context, quiet: bool, filters: tuple[str, ...], fmt: str) -> i
     except APIError as err:
         raise _daemon(err) from err
     volumes = sorted(data.get("Volumes") or [], key=lambda v: v["Name"])
-    if quiet:
+    if quiet and fmt in ("", "table"):  # docker: a custom --format wins over --quiet
         for v in volumes:
             click.echo(v["Name"])
         return 0
@@ -142,10 +159,10 @@ def ls(ctx: click.Context, quiet: bool, filters: tuple[str, ...], fmt: str) -> i
     from dockyard.cli.template_error import TemplateError
 
     try:
-        text = formatting.format_rows(fmt or None, [_row(v) for v in volumes], default_table=LS_TABLE,
+        text = formatting.format_rows(fmt or None, [VolumeRow(v) for v in volumes], default_table=LS_TABLE,
                                       headers=LS_HEADERS)  # fmt: skip
     except TemplateError as err:
-        raise _fail(125, err.message) from err
+        raise _fail(1, err.message) from err  # docker's formatter: exit 1 for parse and execution errors alike
     click.echo(text, nl=False)
     return 0
 
