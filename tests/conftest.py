@@ -31,19 +31,20 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         require(False, reason)
 
 
-def _drop_idle_default_bridges(base: Path) -> None:
+def _drop_idle_default_bridges(base: Path, *, user_networks: bool = False) -> None:
     if os.geteuid() == 0:
         from net_teardown import data_roots, drop_idle_networks
 
         for root in data_roots(base):
-            drop_idle_networks(root)
+            drop_idle_networks(root, user_networks=user_networks)
 
 
 @pytest.fixture(autouse=True, scope="session")
 def _idle_default_bridges_at_end(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """Last sweep: a monitor may release its container's endpoint just after its module ended."""
+    """Last sweep: a monitor may release its container's endpoint just after its module ended; user networks a
+    test left in an idle private root go too (a bridge and its rules would otherwise outlive the run)."""
     yield
-    _drop_idle_default_bridges(tmp_path_factory.getbasetemp())
+    _drop_idle_default_bridges(tmp_path_factory.getbasetemp(), user_networks=True)
 
 
 @pytest.fixture(autouse=True, scope="module")

@@ -24,8 +24,9 @@ def data_roots(base: Path) -> Iterator[Path]:
             yield found.parent.parent
 
 
-def drop_idle_networks(root: Path) -> bool:
-    """Purge `root`'s networks when it has no endpoint and only pre-defined networks; True when it did."""
+def drop_idle_networks(root: Path, *, user_networks: bool = False) -> bool:
+    """Purge `root`'s networks when it has no endpoint and only pre-defined networks (any networks with
+    `user_networks`: at the session's end no fixture can still use them); True when it did."""
     from dockyard.engine.networks import ContainerNetworks
     from dockyard.paths import Paths
 
@@ -33,7 +34,7 @@ def drop_idle_networks(root: Path) -> bool:
         return False
     networks = ContainerNetworks(Paths.from_env(str(root)), _no_lookup)
     manager = networks.manager
-    if manager.endpoints() or not all(n.predefined for n in manager.networks()):
+    if manager.endpoints() or not (user_networks or all(n.predefined for n in manager.networks())):
         return False
     bridges = [n.bridge for n in manager.networks() if n.bridge]
     if not any(os.path.exists(f"/sys/class/net/{b}") for b in bridges):

@@ -245,6 +245,10 @@ def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
                   "busybox", "sleep", "1000")  # fmt: skip
         docker_ok(d, "create", "--name", "ctr2", "busybox", "true")
         yield d
+        # why: the network's bridge and NAT rules are host state; they must not outlive the module
+        docker_ok(d, "rm", "-f", "ctr", "ctr2")
+        docker_ok(d, "network", "rm", "tnet")
+        docker_ok(d, "volume", "rm", "tvol")
 
 
 def _dockyard(daemon: Daemon, args: tuple[str, ...]) -> subprocess.CompletedProcess[str]:
