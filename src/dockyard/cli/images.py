@@ -1,7 +1,6 @@
 """The image verbs: images (image ls), tag, rmi (image rm), history, image inspect, image prune, save, load,
 import. Parse → client → render, with docker 28's flags, tables (cli/command/formatter/image.go, history.go),
-messages and exit codes. Commands return their status or raise; they never exit.
-"""
+messages and exit codes. Commands return their status or raise; they never exit."""
 
 from __future__ import annotations
 
