@@ -305,11 +305,10 @@ def release_on_exit(paths: Paths, container_id: str, *, remove_netns: bool = Fal
     """The monitor's hook when a container exits: release its network (and with --rm its namespace file)
     without ever failing the monitor. Returns what is left to do: with --rm, deleting the host veths, which the
     monitor does once the container is reported removed (see NetworkManager.release); None when nothing is left."""
-    networks = ContainerNetworks(paths, _no_lookup)
     links: tuple[str, ...] = ()
     with contextlib.suppress(DockyardError, OSError):
+        networks = ContainerNetworks(paths, _no_lookup)
         links = networks.remove(container_id, keep_links=True) if remove_netns else networks.release(container_id)
-
     if not links:
         return None
 

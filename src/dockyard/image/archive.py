@@ -346,10 +346,7 @@ class _Applier(FileRuns, EntryKinds):
             assert isinstance(m, tarfile.TarInfo)  # a PlainFile has no PAX records
             self._set_xattrs(fd, m)
             self.root.inherits(fd, refresh=True)  # a default ACL may have come with them
-            times = entry_times(m)
-        else:
-            times = (mtime := int(m.mtime) * 1_000_000_000, mtime)
-        self.dirs.append((rel, st.st_ino, m.mode & 0o7777, times))
+        self.dirs.append((rel, st.st_ino, m.mode & 0o7777, entry_times(m)))
         self.counts["directories"] += 1
 
     def _root_entry(self, m: tarfile.TarInfo) -> None:

@@ -225,7 +225,7 @@ def _pax_ns(value: str) -> int:
     return sign * (int(whole or "0") * 1_000_000_000 + int((frac + "000000000")[:9]))
 
 
-def entry_times(m: tarfile.TarInfo) -> tuple[int, int]:
+def entry_times(m: tarfile.TarInfo | PlainFile) -> tuple[int, int]:
     """(atime, mtime) in nanoseconds; atime is never before mtime (moby's rule)."""
     pax = m.pax_headers
     if not pax:
