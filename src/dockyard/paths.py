@@ -83,6 +83,10 @@ class Paths:
     def monitor_lock(self, container_id: str) -> str:
         return f"{self.data_root}/containers/{container_id}/monitor.lock"
 
+    @property
+    def bundles(self) -> str:
+        return os.path.join(self.exec_root, "containers")
+
     def bundle(self, container_id: str) -> str:
         return os.path.join(self.exec_root, "containers", container_id)
 

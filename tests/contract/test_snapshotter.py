@@ -179,3 +179,21 @@ def test_check_reports_missing_directories_and_parents(make: Factory) -> None:
     problems = s.check()
     assert "snapshot `c`: parent `l` not found" in problems
     assert any(p.startswith("snapshot `c`: directory `") and p.endswith("` is missing") for p in problems)
+
+
+def test_detach_drops_the_key_at_once_and_leaves_the_directory_to_its_caller(make: Factory) -> None:
+    s = make()
+    s.prepare("a")
+    s.commit("l", "a")
+    (writable(s.prepare("c", "l")) / "f").write_bytes(b"f")
+    with pytest.raises(Conflict):
+        s.detach("l")  # a parent still: nothing changes
+    moved = Path(s.detach("c"))
+    assert not s.exists("c") and (moved / "fs" / "f").read_bytes() == b"f"
+    s.remove("l")  # its child's key is gone, although the child's directory is not
+    assert moved.exists()
+    make()  # or the next open's recovery deletes it
+    assert not moved.exists() and list(s.walk()) == []
+    with pytest.raises(NotFound) as unknown:
+        s.detach("c")
+    assert unknown.value.message == "snapshot `c`: not found"

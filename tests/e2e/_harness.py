@@ -76,6 +76,10 @@ class Dockyard:
         return self.ok("volume", "ls", "-q").split()
 
     def leftovers(self, *, processes: bool = True) -> list[str]:
+        """What the root still holds once the monitors have finished: an auto-removed container is reported gone
+        before its monitor unmounts and deletes what nothing can see any more (engine/monitor_teardown.py)."""
+        bundles = self.root / "run/containers"
+        wait_for(lambda: not bundles.is_dir() or not any(bundles.iterdir()), timeout=10)
         found = [f"container dir {p.name}" for p in (self.root / "containers").glob("*") if p.is_dir()]
         found += [f"bundle {p.name}" for p in (self.root / "run/containers").glob("*")]
         found += [f"runtime state {p.name}" for p in (self.root / "run/runtime").glob("*")]

@@ -196,6 +196,7 @@ class Containers:
         if record.state.status in lifecycle.LIVE:
             return record
         cgroup_warm.kick()
+        recovery.sweep_orphan_bundles(self)
         with recovery.start_lock(self, record.id):
             return self._start(record.id)
 
@@ -368,7 +369,7 @@ class Containers:
         self.networks.remove(cid)
         shutil.rmtree(self.paths.bundle(cid), ignore_errors=True)
         self.volumes.detach(cid, remove_anonymous=volumes)
-        shutil.rmtree(self.paths.container_dir(cid), ignore_errors=True)
+        self.records.delete(cid)
         events.emit_container(self.paths, record, "destroy")
 
     def kill(self, ref: str, sig: str = "SIGKILL") -> None:

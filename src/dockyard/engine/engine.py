@@ -90,6 +90,7 @@ class Engine:
         failed: list[str] = []
         snapshots = self.images.snapshotter
         removed += self._remove_orphan_dirs()
+        removed += recovery.sweep_orphan_bundles(c)
         for record in c.records.list():
             try:
                 key = record.snapshot_key or record.id
@@ -125,16 +126,21 @@ class Engine:
 
     def _remove_orphan_dirs(self) -> list[str]:
         """Container directories without a record: a create or an `rm` killed half-way (the record is written
-        after the directory's first files and removed with them). Safe only at daemon start, before any call."""
+        after the directory's first files and removed with them), and deletions cut short. Safe only at daemon
+        start, before any call."""
         import re
         import shutil
 
+        from dockyard.engine.records import REMOVING_PREFIX
         from dockyard.engine.rootfs import release_snapshot, unmount
 
         c = self.containers
         gone: list[str] = []
         with contextlib.suppress(FileNotFoundError):
             for name in os.listdir(c.paths.containers):
+                if name.startswith(REMOVING_PREFIX):  # a deletion cut short (RecordStore.delete)
+                    shutil.rmtree(os.path.join(c.paths.containers, name), ignore_errors=True)
+                    continue
                 if not re.fullmatch(r"[0-9a-f]{64}", name) or os.path.exists(c.paths.record(name)):
                     continue
                 with contextlib.suppress(DockyardError, OSError):

@@ -139,13 +139,17 @@ class Monitor:
             self.status = None
             pidfd = os.pidfd_open(self.pid)
             self.loop.add(pidfd, IN, self._exited)
+            started = None
             if ready_fd >= 0:
+                if self._attachers_arrived(look=True):
+                    # why: the init runs while the record, the event and the report are written (moby too sets
+                    # the state after containerd's start); with an attacher still to come, output must wait for it
+                    started = self._begin_start()
                 self._set_running()
                 self._emit("start")  # before the report: the daemon's `start` (and `restart`) answer after it
                 _report(ready_fd, {"pid": self.pid})
                 self._await_attachers()
-            tracing.mark("monitor: runtime start")
-            self.runtime.start(self.cid)
+            (started or self._begin_start())()
         except (RuntimeFailure, OSError, ValueError) as err:
             message = err.detail if isinstance(err, RuntimeFailure) else str(err)
             self.io.close()
@@ -157,9 +161,22 @@ class Monitor:
             self._emit("start")
         return None
 
+    def _begin_start(self) -> Callable[[], None]:
+        tracing.mark("monitor: runtime start")
+        return self.runtime.begin_start(self.cid)
+
+    def _attachers_arrived(self, *, look: bool = False) -> bool:
+        """Whether every attach requested before the start is in; `look`: accept and read what already waits
+        on the socket first (a connection, then its header: two passes), without blocking."""
+        for _ in range(2 if look else 0):
+            if self.hub.pending_arrived >= self.config.expect_attach:
+                break
+            self.loop.run_once(0)
+        return self.hub.pending_arrived >= self.config.expect_attach
+
     def _await_attachers(self) -> None:
         deadline = time.monotonic() + ATTACH_WAIT_SECONDS
-        while self.hub.pending_arrived < self.config.expect_attach and time.monotonic() < deadline:
+        while not self._attachers_arrived() and time.monotonic() < deadline:
             self.loop.run_once(0.05)
 
     def _serve_until_exit(self) -> int:
@@ -356,12 +373,15 @@ class Monitor:
         self.io.close()
         self.writer.close()
         tracing.mark("monitor: teardown")
-        deleted = self._begin_delete()
         # why: one release failing must not leave the others undone, nor an auto-removed container behind, nor
         # waiters without the exit status (each step is independent)
-        later = monitor_teardown.release_all(self.paths, self.cid, auto_remove=self.config.auto_remove,
-                                             destroyed=lambda: self._emit("destroy"))  # fmt: skip
-        deleted()
+        if self.config.auto_remove:  # reported gone first, the slow part after (monitor_teardown's docstring)
+            later = monitor_teardown.remove_first(self.paths, self.cid, destroyed=lambda: self._emit("destroy"),
+                                                  begin_delete=self._begin_delete)  # fmt: skip
+        else:
+            deleted = self._begin_delete()
+            later = monitor_teardown.release_all(self.paths, self.cid)
+            deleted()
         tracing.mark("monitor: torn down")
         if self.final:
             os.write(lock_fd, json.dumps(self.final).encode())

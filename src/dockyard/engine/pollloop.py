@@ -61,7 +61,8 @@ class Loop:
             until_timer = max(0.0, self._timers[0][0] - time.monotonic())
             wait = until_timer if wait is None else min(wait, until_timer)
         try:
-            events = self._poll.poll(None if wait is None else int(wait * 1000) + 1)
+            # why +1: poll(2) takes whole milliseconds, and a truncated wait would wake before the timer is due
+            events = self._poll.poll(None if wait is None else 0 if wait == 0 else int(wait * 1000) + 1)
         except InterruptedError:
             events = []
         for fd, revents in events:

@@ -18,6 +18,8 @@ from dockyard.oci.jsonmodel import decode, encode
 from dockyard.oci.model import Model, replace
 from dockyard.paths import Paths
 
+REMOVING_PREFIX = ".removing-"  # a container directory being deleted (RecordStore.delete); a crash may leave one
+
 TYPE_CHECKING = False  # why: `import typing` costs the slim monitor ~0.5 MB; mypy reads this as typing's
 if TYPE_CHECKING:
     from typing import Any
@@ -205,6 +207,18 @@ class RecordStore:
         with open(tmp, "w", encoding="utf-8") as f:
             json.dump(encode(record), f)
         os.replace(tmp, path)
+
+    def delete(self, container_id: str) -> None:
+        """Delete the container's directory, its record with it. Renamed out of the way first: a lock file opened
+        by path meanwhile (a concurrent repair's start.lock) would find the directory and keep it from going."""
+        removing = f"{self.paths.containers}/{REMOVING_PREFIX}{container_id}"
+        try:
+            os.rename(self.paths.container_dir(container_id), removing)
+        except FileNotFoundError:
+            return
+        import shutil  # lazy: the slim monitor does not carry it
+
+        shutil.rmtree(removing, ignore_errors=True)
 
     def load(self, container_id: str) -> ContainerRecord:
         path = self.paths.record(container_id)

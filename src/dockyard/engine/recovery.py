@@ -41,12 +41,16 @@ LIVE = ("running", "restarting")
 
 
 @contextlib.contextmanager
-def start_lock(c: Containers, cid: str, *, blocking: bool = True) -> Iterator[bool]:
-    """Hold <container>/start.lock; yields False (non-blocking) when another process holds it."""
+def start_lock(c: Containers, cid: str, *, blocking: bool = True, missing_ok: bool = False) -> Iterator[bool]:
+    """Hold <container>/start.lock; yields False (non-blocking) when another process holds it, or (`missing_ok`)
+    when the container is gone; NotFound for a container gone otherwise."""
     path = os.path.join(c.paths.container_dir(cid), "start.lock")
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     except FileNotFoundError as err:
+        if missing_ok:
+            yield False
+            return
         raise NotFound(f"No such container: {cid}") from err
     try:
         try:
@@ -69,9 +73,11 @@ def repair(c: Containers, record: ContainerRecord, *, restart: bool = True) -> C
     """Stop and clean a container whose monitor is gone, then (`restart`) start it again if its policy says so;
     returns the record as it is afterwards."""
     cid = record.id
-    with start_lock(c, cid, blocking=False) as mine:
+    with start_lock(c, cid, blocking=False, missing_ok=True) as mine:
         if not mine:
-            return record  # a start is in progress elsewhere
+            # a start is in progress elsewhere, or the container was removed meanwhile (an auto-removed one's
+            # monitor finishing its cleanup: engine/monitor_teardown.py)
+            return record
         try:
             record = c.records.load(cid)
         except NotFound:
@@ -121,6 +127,18 @@ def restart_by_policy(c: Containers, record: ContainerRecord) -> ContainerRecord
 
 def _stop_leftovers(c: Containers, cid: str) -> bool:
     """Kill the container's processes and remove the runtime state, the rootfs mount and the bundle."""
+    killed = _stop_processes(c, cid)
+    shutil.rmtree(c.paths.bundle(cid), ignore_errors=True)
+    with contextlib.suppress(DockyardError, OSError):
+        c.networks.release(cid)  # the monitor's exit hook never ran: endpoints, leases and NAT rules go now
+    with contextlib.suppress(DockyardError, OSError):
+        c.volumes.release(cid)
+    _remove_cgroups(cid)
+    return killed
+
+
+def _stop_processes(c: Containers, cid: str) -> bool:
+    """Kill the container's processes, remove its runtime state and unmount its rootfs; whether any was alive."""
     runtime = runtime_for(c.runtime_binary, c.paths.runtime_root)
     killed = False
     if os.path.isdir(os.path.join(c.paths.runtime_root, cid)):
@@ -131,13 +149,38 @@ def _stop_leftovers(c: Containers, cid: str) -> bool:
         with contextlib.suppress(RuntimeFailure):
             runtime.delete(cid, force=True)
     unmount(c.paths.rootfs(cid))
-    shutil.rmtree(c.paths.bundle(cid), ignore_errors=True)
-    with contextlib.suppress(DockyardError, OSError):
-        c.networks.release(cid)  # the monitor's exit hook never ran: endpoints, leases and NAT rules go now
-    with contextlib.suppress(DockyardError, OSError):
-        c.volumes.release(cid)
-    _remove_cgroups(cid)
     return killed
+
+
+def sweep_orphan_bundles(c: Containers) -> list[str]:
+    """Bundles left by a monitor killed while it finished an auto-removal (engine/monitor_teardown.py): the record
+    is gone and no monitor holds the bundle's lock. Their runtime state, rootfs mount, cgroups and the bundle go
+    (the network and volumes went before the record). Cheap enough for every start: one directory listing."""
+    try:
+        names = os.listdir(c.paths.bundles)
+    except FileNotFoundError:
+        return []
+    swept = []
+    for cid in names:
+        if os.path.isdir(c.paths.container_dir(cid)):
+            continue  # why: `rm` and a start make and remove the bundle inside the container directory's life
+        try:
+            fd = os.open(c.paths.bundle(cid), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            continue  # its monitor is still at it
+        try:
+            _stop_processes(c, cid)
+            shutil.rmtree(c.paths.bundle(cid), ignore_errors=True)
+            _remove_cgroups(cid)
+            swept.append(cid)
+        finally:
+            os.close(fd)
+    return swept
 
 
 def _remove_cgroups(cid: str) -> None:

@@ -57,6 +57,9 @@ class Runtime(Protocol):
 
     def start(self, container_id: str) -> None: ...
 
+    def begin_start(self, container_id: str) -> Callable[[], None]:
+        """Start `start` and return at once; calling the result waits for it (and raises as `start` would)."""
+
     def state(self, container_id: str) -> RuntimeState: ...
 
     def kill(self, container_id: str, signal: str) -> None: ...
@@ -165,7 +168,15 @@ class CliRuntime:
             raise RuntimeFailure("create", error_from_log(log_file) or f"exit status {proc.returncode}")
 
     def start(self, container_id: str) -> None:
-        self._run("start", container_id)
+        self.begin_start(container_id)()
+
+    def begin_start(self, container_id: str) -> Callable[[], None]:
+        finish = self._begin("start", container_id)
+
+        def done() -> None:
+            finish()
+
+        return done
 
     def state(self, container_id: str) -> RuntimeState:
         out = self._run("state", container_id)

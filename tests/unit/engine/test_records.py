@@ -54,3 +54,43 @@ def test_corrupt_record_is_an_internal_error(store: RecordStore) -> None:
 
 def test_now_is_rfc3339_nano() -> None:
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z", now())
+
+
+def test_delete_takes_the_directory_away_before_it_empties_it(
+    store: RecordStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cid = "d" * 64
+    make(store, cid, "gone")
+    lock = Path(store.paths.container_dir(cid), "start.lock")
+    lock.write_text("")
+    seen: list[bool] = []
+    import shutil
+
+    real_rmtree = shutil.rmtree
+
+    def rmtree(path: str, **kwargs: object) -> None:
+        # what a concurrent repair sees while the files go: no directory to create its lock file in
+        seen.append(Path(store.paths.container_dir(cid)).exists())
+        real_rmtree(path, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(shutil, "rmtree", rmtree)
+    store.delete(cid)
+    assert seen == [False]
+    assert sorted(Path(store.paths.containers).iterdir()) == []
+    store.delete(cid)  # gone already: nothing to do
+    with pytest.raises(NotFound):
+        store.load(cid)
+
+
+def test_daemon_start_finishes_deletions_cut_short(tmp_path: Path) -> None:
+    from dockyard.engine.engine import Engine
+
+    paths = Paths(data_root=str(tmp_path), exec_root=str(tmp_path / "run"))
+    left = Path(paths.containers, ".removing-" + "e" * 64)
+    (left / "sub").mkdir(parents=True)
+    (left / "sub" / "config.v2.json").write_text("{}")
+    kept = Path(paths.containers, "f" * 64)
+    kept.mkdir()
+    Path(paths.record("f" * 64)).write_text("{}")
+    assert Engine(paths, runtime="runc")._remove_orphan_dirs() == []
+    assert not left.exists() and kept.exists()

@@ -52,7 +52,9 @@ class Snapshotter(Protocol):
     - `commit(name, key)` turns the active snapshot `key` into the committed `name` (the key is gone after);
       views and committed snapshots cannot be committed (InvalidArgument).
     - `mounts(key)` the mounts of an active or view snapshot (InvalidArgument for a committed one).
-    - `remove(key)` deletes a snapshot; Conflict while another snapshot has it as parent.
+    - `remove(key)` deletes a snapshot; Conflict while another snapshot has it as parent. `detach(key)` is its
+      first half: the key is gone at once and the snapshot's directory is moved aside; it returns that
+      directory, which the caller deletes (`remove_tree`) when it suits it, or the next recovery does.
     - `stat(key)`, `usage(key)`; `walk()` yields every snapshot; `path(key)` is the directory holding the
       snapshot's own content (for committing tools and tests; an active overlay snapshot's upper directory).
     - Unknown keys raise NotFound("snapshot `<key>`: not found"). Nothing here mounts anything.
@@ -69,6 +71,8 @@ class Snapshotter(Protocol):
     def mounts(self, key: str) -> list[Mount]: ...
 
     def remove(self, key: str) -> None: ...
+
+    def detach(self, key: str) -> str: ...
 
     def stat(self, key: str) -> Info: ...
 

@@ -156,16 +156,20 @@ class FileSnapshotter:
         return self._mounts(key, record, self._parents(record))
 
     def remove(self, key: str) -> None:
+        remove_tree(self.detach(key))
+
+    def detach(self, key: str) -> str:
         with self.locked():
             record = self._require(key)
-            children = [k for k, r in self._records() if r.parent == key]
-            if children:
-                raise Conflict(f"remove snapshot `{key}`: snapshot `{children[0]}` is based on it")
+            if record.kind == "committed":  # why: only committed snapshots are parents; this reads every record
+                children = [k for k, r in self._records() if r.parent == key]
+                if children:
+                    raise Conflict(f"remove snapshot `{key}`: snapshot `{children[0]}` is based on it")
             self._unlink_meta(key)
             trash = os.path.join(self._trash, record.id)
             with contextlib.suppress(FileNotFoundError):
                 os.rename(os.path.join(self._dirs, record.id), trash)
-        remove_tree(trash)
+        return trash
 
     def stat(self, key: str) -> Info:
         return self._info(key, self._require(key))
