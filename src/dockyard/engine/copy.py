@@ -15,6 +15,7 @@ import stat
 import tarfile
 import tempfile
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, BinaryIO
@@ -221,10 +222,12 @@ def _info(name: str, st: os.stat_result, link: str = "") -> tarfile.TarInfo:
     return info
 
 
+_SENT: weakref.WeakKeyDictionary[tarfile.TarFile, dict[tuple[int, int], str]] = weakref.WeakKeyDictionary()
+
+
 def _sent(tar: tarfile.TarFile) -> dict[tuple[int, int], str]:
-    """(inode, device) → name of the files with several links already in `tar` (tarfile's own table for `add`)."""
-    sent: dict[tuple[int, int], str] = vars(tar)["inodes"]
-    return sent
+    """(inode, device) → name of the files with several links already in `tar`; gone with the archive."""
+    return _SENT.setdefault(tar, {})
 
 
 def _add(tar: tarfile.TarFile, dir_fd: int, name: str, arcname: str) -> None:
