@@ -23,6 +23,7 @@ import errno
 import json
 import os
 import struct
+import time
 from collections.abc import Callable
 
 from dockyard.engine.pollloop import ERR, IN, OUT, Loop
@@ -141,6 +142,21 @@ class AttachHub:
             client = _Client(sock)
             self.clients[client.fd] = client
             self.loop.add(client.fd, IN, self._event)
+
+    def pending_in(self, expected: int, *, look: bool = False) -> bool:
+        """Whether the `expected` attachers requested before the start are in; `look`: first accept and read what
+        already waits on the socket (a connection, then its header: two passes), without blocking."""
+        for _ in range(2 if look else 0):
+            if self.pending_arrived >= expected:
+                break
+            self.loop.run_once(0)
+        return self.pending_arrived >= expected
+
+    def await_pending(self, expected: int, timeout: float) -> None:
+        """Serve the loop until the `expected` pre-start attachers are in, or `timeout` seconds passed."""
+        deadline = time.monotonic() + timeout
+        while not self.pending_in(expected) and time.monotonic() < deadline:
+            self.loop.run_once(0.05)
 
     def idle_waiters(self) -> list[int] | None:
         """The fds of the clients, when every one is a `wait` with nothing to send (else None): what the

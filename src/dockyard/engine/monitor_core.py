@@ -141,14 +141,14 @@ class Monitor:
             self.loop.add(pidfd, IN, self._exited)
             started = None
             if ready_fd >= 0:
-                if self._attachers_arrived(look=True):
+                if self.hub.pending_in(self.config.expect_attach, look=True):
                     # why: the init runs while the record, the event and the report are written (moby too sets
                     # the state after containerd's start); with an attacher still to come, output must wait for it
                     started = self._begin_start()
                 self._set_running()
                 self._emit("start")  # before the report: the daemon's `start` (and `restart`) answer after it
                 _report(ready_fd, {"pid": self.pid})
-                self._await_attachers()
+                self.hub.await_pending(self.config.expect_attach, ATTACH_WAIT_SECONDS)
             (started or self._begin_start())()
         except (RuntimeFailure, OSError, ValueError) as err:
             message = err.detail if isinstance(err, RuntimeFailure) else str(err)
@@ -164,20 +164,6 @@ class Monitor:
     def _begin_start(self) -> Callable[[], None]:
         tracing.mark("monitor: runtime start")
         return self.runtime.begin_start(self.cid)
-
-    def _attachers_arrived(self, *, look: bool = False) -> bool:
-        """Whether every attach requested before the start is in; `look`: accept and read what already waits
-        on the socket first (a connection, then its header: two passes), without blocking."""
-        for _ in range(2 if look else 0):
-            if self.hub.pending_arrived >= self.config.expect_attach:
-                break
-            self.loop.run_once(0)
-        return self.hub.pending_arrived >= self.config.expect_attach
-
-    def _await_attachers(self) -> None:
-        deadline = time.monotonic() + ATTACH_WAIT_SECONDS
-        while not self._attachers_arrived() and time.monotonic() < deadline:
-            self.loop.run_once(0.05)
 
     def _serve_until_exit(self) -> int:
         check = self.record.config.healthcheck
