@@ -16,11 +16,11 @@ from dockyard.errors import InternalError, InvalidArgument, NotFound
 from dockyard.image.content import (
     ContentStore,
     LocalContentStore,
-    MemoryContentStore,
     copy_stream,
     read_blob,
     write_blob,
 )
+from dockyard.image.content_memory import MemoryContentStore
 from dockyard.oci.digest import Digest
 
 DATA = b"the quick brown fox jumps over the lazy dog\n" * 1000

@@ -9,11 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import io
 import os
 import tempfile
-import threading
-import time
 from collections.abc import Iterator
 from types import TracebackType
 from typing import BinaryIO, Protocol
@@ -31,7 +28,7 @@ class BlobInfo(Model):
     created_at: float  # seconds since the epoch when the blob was committed
 
 
-def _not_found(digest: Digest) -> NotFound:
+def not_found(digest: Digest) -> NotFound:
     return NotFound(f"blob `{digest}`: not found")
 
 
@@ -81,7 +78,7 @@ class ContentStore(Protocol):
     def check(self) -> list[str]: ...
 
 
-class _VerifyingWriter:
+class VerifyingWriter:
     """Hashing, counting and verification shared by both stores; subclasses keep the bytes."""
 
     def __init__(self, expected: Digest | None, size: int | None) -> None:
@@ -139,7 +136,7 @@ class _VerifyingWriter:
             self._done = True
             self._discard()
 
-    def __enter__(self) -> _VerifyingWriter:
+    def __enter__(self) -> VerifyingWriter:
         return self
 
     def __exit__(
@@ -166,7 +163,7 @@ def _fsync_dir(path: str) -> None:
         os.close(fd)
 
 
-class _LocalWriter(_VerifyingWriter):
+class _LocalWriter(VerifyingWriter):
     def __init__(self, store: LocalContentStore, expected: Digest | None, size: int | None) -> None:
         super().__init__(expected, size)
         self._store = store
@@ -248,7 +245,7 @@ class LocalContentStore:
         try:
             st = os.stat(self._path(digest))
         except FileNotFoundError as err:
-            raise _not_found(digest) from err
+            raise not_found(digest) from err
         return BlobInfo(digest=digest, size=st.st_size, created_at=st.st_mtime)
 
     def exists(self, digest: Digest) -> bool:
@@ -258,7 +255,7 @@ class LocalContentStore:
         try:
             return open(self._path(digest), "rb")  # the caller closes it
         except FileNotFoundError as err:
-            raise _not_found(digest) from err
+            raise not_found(digest) from err
 
     def writer(self, expected: Digest | None = None, size: int | None = None) -> BlobWriter:
         return _LocalWriter(self, expected, size)
@@ -267,7 +264,7 @@ class LocalContentStore:
         try:
             os.unlink(self._path(digest))
         except FileNotFoundError as err:
-            raise _not_found(digest) from err
+            raise not_found(digest) from err
 
     def walk(self) -> Iterator[BlobInfo]:
         for digest, _path in self._entries():
@@ -316,83 +313,6 @@ class LocalContentStore:
                 if os.path.join(directory, n) not in known
             )
         return out
-
-
-class _MemoryWriter(_VerifyingWriter):
-    def __init__(self, store: MemoryContentStore, expected: Digest | None, size: int | None) -> None:
-        super().__init__(expected, size)
-        self._store = store
-        self._buffer = io.BytesIO()
-
-    def _store_chunk(self, data: bytes) -> None:
-        self._buffer.write(data)
-
-    def _publish(self, digest: Digest) -> BlobInfo:
-        return self._store._put(digest, self._buffer.getvalue())
-
-    def _discard(self) -> None:
-        self._buffer = io.BytesIO()
-
-
-class MemoryContentStore:
-    """The in-memory fake: same contract, nothing on disk. Thread-safe."""
-
-    def __init__(self) -> None:
-        self._blobs: dict[Digest, tuple[bytes, float]] = {}
-        self._lock = threading.Lock()
-
-    def _get(self, digest: Digest) -> tuple[bytes, float]:
-        with self._lock:
-            entry = self._blobs.get(digest)
-        if entry is None:
-            raise _not_found(digest)
-        return entry
-
-    def _put(self, digest: Digest, data: bytes) -> BlobInfo:
-        with self._lock:
-            entry = self._blobs.setdefault(digest, (data, time.time()))
-        return BlobInfo(digest=digest, size=len(entry[0]), created_at=entry[1])
-
-    def info(self, digest: Digest) -> BlobInfo:
-        data, created = self._get(digest)
-        return BlobInfo(digest=digest, size=len(data), created_at=created)
-
-    def exists(self, digest: Digest) -> bool:
-        with self._lock:
-            return digest in self._blobs
-
-    def open(self, digest: Digest) -> BinaryIO:
-        return io.BytesIO(self._get(digest)[0])
-
-    def writer(self, expected: Digest | None = None, size: int | None = None) -> BlobWriter:
-        return _MemoryWriter(self, expected, size)
-
-    def delete(self, digest: Digest) -> None:
-        with self._lock:
-            if self._blobs.pop(digest, None) is None:
-                raise _not_found(digest)
-
-    def walk(self) -> Iterator[BlobInfo]:
-        with self._lock:
-            items = sorted(self._blobs.items())
-        for digest, (data, created) in items:
-            yield BlobInfo(digest=digest, size=len(data), created_at=created)
-
-    def check(self) -> list[str]:
-        with self._lock:
-            items = sorted(self._blobs.items())
-        problems = []
-        for digest, (data, _created) in items:
-            actual = Digest.of_bytes(data, digest.algorithm)
-            if actual != digest:
-                problems.append(f"blob `{digest}`: digest mismatch, got {actual}")
-        return problems
-
-    def tamper(self, digest: Digest, data: bytes) -> None:
-        """For tests: replace a blob's bytes unverified, as disk corruption would."""
-        with self._lock:
-            _old, created = self._blobs[digest]
-            self._blobs[digest] = (data, created)
 
 
 def write_blob(store: ContentStore, data: bytes, expected: Digest | None = None) -> BlobInfo:
