@@ -12,23 +12,23 @@ from collections.abc import Mapping
 from typing import NoReturn
 
 from dockyard.cli import gotemplate_nodes as n
+from dockyard.cli.gotemplate_args import ABSENT, go_attribute, literal, method_function, range_items, validated
 from dockyard.cli.gotemplate_funcs import GO_PARAM_TYPES, FuncError, Function, Param, truth
-from dockyard.cli.gotemplate_lex import TemplateFailure, go_quote
+from dockyard.cli.gotemplate_lex import TemplateFailure
+from dockyard.cli.gotemplate_literals import go_quote
 from dockyard.cli.gotemplate_parse import Tree
-from dockyard.cli.gotemplate_typed import NIL_POINTER, GoMap, GoStruct, JsonNumber, RowContext
+from dockyard.cli.gotemplate_typed import NIL_POINTER, GoMap, GoStruct, RowContext
 from dockyard.cli.gotemplate_values import (
     MISSING,
     Boxed,
     format_v,
     go_type,
-    is_list,
     unbox,
 )
 from dockyard.errors import DockyardError
 
 MAX_TEMPLATE_DEPTH = 100  # Go allows 100000; Python's stack is smaller
 _NO_FINAL = object()  # Go's missingVal: "no value piped in from the previous command"
-_PLAIN = (dict, list, tuple, str, int, float, bool, type(None), GoMap, GoStruct, type(NIL_POINTER))
 
 
 class _Break(Exception):
@@ -129,7 +129,7 @@ class Executor:
         mark = len(self.vars)
         try:
             value = self.eval_pipeline(dot, node.pipe)
-            items = self.range_items(value, len(node.pipe.decl))
+            items = range_items(value, len(node.pipe.decl), self.error)
             body_mark = len(self.vars)
             for index, element in items:
                 if node.pipe.decl:
@@ -148,22 +148,6 @@ class Executor:
                 self.walk(dot, node.else_body)
         finally:
             del self.vars[mark:]
-
-    def range_items(self, value: object, num_vars: int) -> list[tuple[object, object]]:
-        if isinstance(value, GoStruct):  # a struct is a Mapping here, not to Go
-            self.error(f"range can't iterate over {format_v(value)}")
-        if is_list(value):
-            assert isinstance(value, (list, tuple))
-            return [(i, Boxed(item)) for i, item in enumerate(value)]
-        if isinstance(value, Mapping):
-            return [(key, Boxed(value[key])) for key in sorted(value)]
-        if isinstance(value, int) and not isinstance(value, bool):
-            if num_vars > 1:
-                self.error(f"can't use {value} to iterate over more than one variable")
-            return [(i, i) for i in range(value)]
-        if value is MISSING:
-            return []
-        self.error(f"range can't iterate over {format_v(value)}")
 
     def walk_template(self, dot: object, node: n.TemplateNode) -> None:
         self.at(node)
@@ -301,10 +285,10 @@ class Executor:
         if value is None or value is NIL_POINTER:
             self.error(f"nil pointer evaluating {type_name}.{name}")
         has_args = (args is not None and len(args) > 1) or final is not _NO_FINAL
-        attribute = _go_attribute(value, name)
+        attribute = go_attribute(value, name)
         if inspect.ismethod(attribute):
-            return self.eval_call(dot, _method_function(attribute), node, name, args, final)
-        if attribute is not _ABSENT:
+            return self.eval_call(dot, method_function(attribute), node, name, args, final)
+        if attribute is not ABSENT:
             if has_args:
                 self.error(f"{name} has arguments but cannot be invoked as function")
             return attribute
@@ -409,70 +393,8 @@ class Executor:
         return self.eval_literal(kind, node)
 
     def eval_literal(self, kind: Param | None, node: n.Node) -> object:
-        if kind == "string":
-            if isinstance(node, n.StringNode):
-                return node.text
-            self.error(f"expected string; found {node}")
-        if kind == "int":
-            if isinstance(node, n.NumberNode) and node.int_value is not None:
-                return node.int_value
-            self.error(f"expected integer; found {node}")
-        if kind == "strings":
-            self.error(f"can't handle {node} for arg of type []string")
-        if isinstance(node, n.BoolNode):
-            return node.value
-        if isinstance(node, n.NumberNode):
-            return self.ideal_constant(node)
-        if isinstance(node, n.StringNode):
-            return node.text
-        self.error(f"can't handle {node} for arg of type interface {{}}")
+        return literal(kind, node, self.error, self.ideal_constant)
 
     def validate_type(self, value: object, kind: Param | None) -> object:
         """Check an evaluated argument against a parameter, with Go's messages for the typed ones."""
-        if kind in (None, "any", "value"):
-            return None if value is MISSING and kind == "any" else value
-        assert kind is not None
-        want = GO_PARAM_TYPES[kind]
-        if value is MISSING:
-            if kind == "strings":
-                return []
-            self.error(f"invalid value; expected {want}")
-        inner = value.value if isinstance(value, Boxed) else value
-        if inner is None:
-            self.error(f"wrong type for value; expected {want}; got interface {{}}")
-        if kind == "string" and isinstance(inner, str) and not isinstance(inner, JsonNumber):
-            return inner
-        if kind == "int" and isinstance(inner, int) and not isinstance(inner, bool):
-            return inner
-        if kind == "strings" and isinstance(inner, (list, tuple)) and all(isinstance(s, str) for s in inner):
-            return list(inner)
-        self.error(f"wrong type for value; expected {want}; got {go_type(inner)}")
-
-
-_ABSENT = object()
-
-
-def _go_attribute(value: object, name: str) -> object:
-    """An object's public attribute as a Go field or method; plain data (and mapping helpers) have none."""
-    if isinstance(value, _PLAIN) or name.startswith("_"):
-        return _ABSENT
-    if isinstance(value, RowContext):  # only its Go methods (`Label`), never Python's attributes
-        return getattr(value, name, _ABSENT) if name[:1].isupper() else _ABSENT
-    if isinstance(value, Mapping) and hasattr(Mapping, name):
-        return _ABSENT
-    return getattr(value, name, _ABSENT)
-
-
-def _method_function(method: object) -> Function:
-    """A bound method as a template function taking untyped arguments."""
-    assert callable(method)
-    signature = inspect.signature(method).parameters.values()
-    fixed = sum(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty for p in signature)
-    variadic = any(p.kind is p.VAR_POSITIONAL for p in signature)
-
-    def call(*args: object) -> object:
-        return method(*(a.value if isinstance(a, Boxed) else (None if a is MISSING else a) for a in args))
-
-    any_param: Param = "any"
-    params = (any_param,) * fixed
-    return Function(params, "any" if variadic else None, call)
+        return validated(value, kind, self.error)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from dockyard.cli.gotemplate_lex import go_quote
+from dockyard.cli.gotemplate_literals import go_quote
 
 
 @dataclass(frozen=True, slots=True)

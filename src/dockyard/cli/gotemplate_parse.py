@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from typing import NoReturn
 
 from dockyard.cli import gotemplate_nodes as n
-from dockyard.cli.gotemplate_lex import TemplateFailure, Tok, Token, go_quote, tokenize
+from dockyard.cli.gotemplate_lex import TemplateFailure, Tok, Token, tokenize
+from dockyard.cli.gotemplate_literals import go_quote, go_unquote, looks_float, parse_int, parse_uint
 
 
 @dataclass(frozen=True, slots=True)
@@ -372,10 +373,10 @@ class Parser:
             except (ValueError, TypeError):
                 raise self.error(f"malformed character constant: {text}") from None
             return n.NumberNode(token.pos, text, value, float(value), False)
-        as_int = _parse_int(text)
+        as_int = parse_int(text)
         if as_int is not None:
-            return n.NumberNode(token.pos, text, as_int, float(as_int), _looks_float(text))
-        unsigned = _parse_uint(text)
+            return n.NumberNode(token.pos, text, as_int, float(as_int), looks_float(text))
+        unsigned = parse_uint(text)
         if unsigned is not None:  # Go's IsUint: parses, and only executing it fails ("… overflows int")
             return n.NumberNode(token.pos, text, None, float(unsigned), False)
         try:
@@ -388,90 +389,8 @@ class Parser:
         return n.NumberNode(token.pos, text, integral, value_f, True)
 
 
-def _looks_float(text: str) -> bool:
-    return not re.match(r"[+-]?0[xX]", text) and bool(re.search(r"[.eEpP]", text))
-
-
-def _parse_uint(text: str) -> int | None:
-    """strconv.ParseUint(text, 0, 64) for what ParseInt refused: no sign, below 2**64."""
-    if text.startswith(("+", "-")):
-        return None
-    value = _parse_int_any(text)
-    return value if value is not None and 0 <= value < 2**64 else None
-
-
-def _parse_int_any(text: str) -> int | None:
-    """The integer a Go literal spells, unbounded: 0x/0o/0b prefixes, a leading 0 means octal, underscores."""
-    body = text.lstrip("+-")
-    try:
-        octal = re.fullmatch(r"0[0-7_]+", body)  # Go reads a leading 0 as octal
-        value = int(body[1:].lstrip("_") or "0", 8) if octal else int(body, 0)
-    except ValueError:
-        return None
-    return -value if text.startswith("-") else value
-
-
-def _parse_int(text: str) -> int | None:
-    """strconv.ParseInt(text, 0, 64)."""
-    value = _parse_int_any(text)
-    return value if value is not None and -(2**63) <= value < 2**63 else None
-
-
 def _is_empty(node: n.ListNode) -> bool:
     return all(isinstance(child, n.TextNode) and not child.text.strip() for child in node.nodes)
-
-
-_SIMPLE = {"a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v", "\\": "\\"}
-
-
-def go_unquote(quoted: str) -> str:
-    """strconv.Unquote for "…", `…` and '…' literals; ValueError on bad syntax."""
-    if len(quoted) < 2 or quoted[0] != quoted[-1] or quoted[0] not in "\"'`":
-        raise ValueError(quoted)
-    quote, body = quoted[0], quoted[1:-1]
-    if quote == "`":
-        return body.replace("\r", "")
-    out: list[str] = []
-    i = 0
-    while i < len(body):
-        ch = body[i]
-        if ch == quote or ch == "\n":
-            raise ValueError(quoted)
-        if ch != "\\":
-            out.append(ch)
-            i += 1
-            continue
-        char, i = _unescape(body, i + 1, quote)
-        out.append(char)
-    result = "".join(out)
-    if quote == "'" and len(result) != 1:
-        raise ValueError(quoted)
-    return result
-
-
-def _unescape(body: str, i: int, quote: str) -> tuple[str, int]:
-    if i >= len(body):
-        raise ValueError(body)
-    ch = body[i]
-    if ch in _SIMPLE:
-        return _SIMPLE[ch], i + 1
-    if ch == quote:
-        return ch, i + 1
-    widths = {"x": 2, "u": 4, "U": 8}
-    if ch in widths:
-        digits = body[i + 1 : i + 1 + widths[ch]]
-        if len(digits) != widths[ch] or not re.fullmatch(r"[0-9a-fA-F]+", digits):
-            raise ValueError(body)
-        code = int(digits, 16)
-        if code > 0x10FFFF or 0xD800 <= code < 0xE000:
-            raise ValueError(body)
-        return chr(code), i + 1 + widths[ch]
-    if "0" <= ch <= "7":
-        digits = body[i : i + 3]
-        if not re.fullmatch(r"[0-7]{3}", digits) or int(digits, 8) > 255:
-            raise ValueError(body)
-        return chr(int(digits, 8)), i + 3
-    raise ValueError(body)
 
 
 def parse_tree(text: str, functions: Collection[str]) -> Tree:

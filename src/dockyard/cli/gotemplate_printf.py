@@ -8,7 +8,7 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from dockyard.cli.gotemplate_lex import go_quote
+from dockyard.cli.gotemplate_literals import go_quote
 from dockyard.cli.gotemplate_typed import NIL_POINTER, Duration, GoStruct
 from dockyard.cli.gotemplate_values import (
     MISSING,
