@@ -58,7 +58,8 @@ class Runtime(Protocol):
     def start(self, container_id: str) -> None: ...
 
     def begin_start(self, container_id: str) -> Callable[[], None]:
-        """Start `start` and return at once; calling the result waits for it (and raises as `start` would)."""
+        """Start `start` and return at once; calling the result waits for it (and raises as `start` would). An
+        implementation may also do the whole `start` before it returns, and raise then."""
 
     def state(self, container_id: str) -> RuntimeState: ...
 

@@ -1,4 +1,5 @@
-"""`begin_delete` of both runtime clients: it returns at once, and waiting reports what `delete` would."""
+"""`begin_delete` and `begin_start` of both runtime clients: they return at once, and waiting reports what `delete`
+and `start` would; the fork runtime's `start` runs in the calling process."""
 
 from __future__ import annotations
 
@@ -46,3 +47,24 @@ def test_fork_runtime_begin_delete_reports_the_runtimes_own_message(
     with pytest.raises(RuntimeFailure, match=r"delete failed: container `missing` does not exist"):
         finish()
     runtime.begin_delete("missing", force=True)()  # a forced delete of a missing container succeeds, as runc's
+
+
+def test_cli_runtime_begin_start_runs_the_binary(tmp_path: Path) -> None:
+    runtime = CliRuntime(_fake_runtime(tmp_path, 1, "runc: cannot start a container that has stopped"), "/r")
+    finish = runtime.begin_start("c3")
+    with pytest.raises(RuntimeFailure, match=r"start failed: cannot start a container that has stopped"):
+        finish()
+    assert (tmp_path / "argv").read_text().split() == ["--root", "/r", "start", "c3"]
+
+
+def test_fork_runtime_starts_in_this_process_and_fails_before_it_returns(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_fork() -> int:
+        raise AssertionError("start forked")
+
+    monkeypatch.setattr(os, "fork", no_fork)
+    runtime = ForkRuntime("dockyard-runtime", str(tmp_path / "root"))
+    os.makedirs(tmp_path / "root")
+    with pytest.raises(RuntimeFailure, match=r"start failed: container `missing` does not exist"):
+        runtime.begin_start("missing")
