@@ -6,9 +6,9 @@ image into both, then runs every scenario interleaved round by round with the or
 round first, a fresh CLI process per command; medians are compared. Scenarios: `docker run --rm busybox true`
 (`--network none` and the default bridge), `create` + `start` + `wait`, `run -d` and `stop` of a container that
 exits on SIGTERM; `dockyard run --rm` (the dockyard CLI, in-process, through dockyardd, and through its CLI
-zygote) against `docker run --rm`; `ps -a` with 100 created containers (also `dockyard ps -a` through
-dockyardd's CLI zygote: the generated launcher, cli/fastpath.py); and the RSS/PSS of the per-container process
-(dockyard's monitor, containerd-shim) of a running `sleep`.
+zygote) against `docker run --rm`, with `--network none` and on the default bridge; `ps -a` with 100 created
+containers (also `dockyard ps -a` through dockyardd's CLI zygote: the generated launcher, cli/fastpath.py); and
+the RSS/PSS of the per-container process (dockyard's monitor, containerd-shim) of a running `sleep`.
 Needs root. Usage:
 
     .venv/bin/python bench/daemon_bench.py [--iterations 15] [--no-dockerd]
@@ -47,6 +47,7 @@ Case = Any
 DAEMON_TARGET = 0.5  # docker CLI → dockyardd ÷ → dockerd
 CLI_TARGET = 0.2  # `dockyard run --rm` ÷ `docker run --rm` against dockerd
 MANY = 100  # containers present for `ps -a`
+CLI_NETWORKS = (("none", ["--network", "none"]), ("bridge", []))  # `dockyard run --rm` against `docker run --rm`
 
 
 def run_d(cli: list[str]) -> Case:
@@ -66,10 +67,11 @@ def suite(clis: dict[str, list[str]], dockyard: dict[str, list[str]], it: int) -
     res |= interleave({f"run --rm (bridge) {d}": run_rm(c, []) for d, c in clis.items()}, it)
     res |= interleave({f"create+start+wait {d}": create_start_wait(c) for d, c in clis.items()}, it)
     res |= interleave({f"run -d + stop {d}": run_d(c) for d, c in clis.items()}, it)
-    cli_cases = {f"dockyard run --rm (none) {k}": run_rm(c, ["--network", "none"]) for k, c in dockyard.items()}
-    if "dockerd" in clis:
-        cli_cases["dockyard run --rm (none) docker→dockerd"] = run_rm(clis["dockerd"], ["--network", "none"])
-    res |= interleave(cli_cases, it)
+    for network, flags in CLI_NETWORKS:  # `none` as every case above; the default bridge: the command as typed
+        cli_cases = {f"dockyard run --rm ({network}) {k}": run_rm(c, flags) for k, c in dockyard.items()}
+        if "dockerd" in clis:
+            cli_cases[f"dockyard run --rm ({network}) docker→dockerd"] = run_rm(clis["dockerd"], flags)
+        res |= interleave(cli_cases, it)
     res |= interleave({f"version {d}": plain([*c, "version"]) for d, c in clis.items()}, it)
     made = {d: make_many(c, MANY) for d, c in clis.items()}
     ps_cases = {f"ps -a ({made[d]} containers) {d}": plain([*c, "ps", "-a"]) for d, c in clis.items()}
@@ -139,12 +141,13 @@ def report(t: dict[str, Timing], memory: dict[str, Any]) -> str:
     rows.append([f"ps -a ({MANY} containers): the docker CLI against a server doing no work (floor)", _ms(floor),
                  _ms(docker_ps), _ratio(floor, docker_ps), "the best ratio any engine can reach"])  # fmt: skip
     out = [markdown_table(["docker CLI against", "dockyardd ms", "dockerd ms", "ratio", "target"], rows)]
-    docker = t.get("dockyard run --rm (none) docker→dockerd/total")
     rows = []
-    for key in ("in-process", "→dockyardd", "→dockyardd cli zygote"):
-        mine = t.get(f"dockyard run --rm (none) {key}/total")
-        rows.append([f"dockyard run --rm (none), {key}", _ms(mine), _ms(docker), _ratio(mine, docker),
-                     f"≤ {CLI_TARGET}×"])  # fmt: skip
+    for network, _flags in CLI_NETWORKS:
+        docker = t.get(f"dockyard run --rm ({network}) docker→dockerd/total")
+        for key in ("in-process", "→dockyardd", "→dockyardd cli zygote"):
+            mine = t.get(f"dockyard run --rm ({network}) {key}/total")
+            rows.append([f"dockyard run --rm ({network}), {key}", _ms(mine), _ms(docker), _ratio(mine, docker),
+                         f"≤ {CLI_TARGET}×"])  # fmt: skip
     mine, docker = (
         t.get(f"dockyard ps -a ({MANY} containers) cli zygote/total"),
         t.get(f"ps -a ({MANY} containers) dockerd/total"),
