@@ -51,7 +51,7 @@ def remove_first(
     _run_steps(paths, cid, [
         ("network", lambda: _defer(network, release_network(paths, cid, auto_remove=True))),
         ("volumes", lambda: release_volumes(paths, cid, auto_remove=True)),
-        ("snapshot and record", lambda: trash.append(detach_container(paths, cid, destroyed))),
+        ("snapshot and record", lambda: trash.extend(detach_container(paths, cid, destroyed))),
     ])  # fmt: skip
     runtime_deleted = [lambda: None]
 
@@ -140,7 +140,7 @@ def _remove_trees(paths: list[str]) -> None:
 
     for path in filter(None, paths):
         with contextlib.suppress(FileNotFoundError):  # the snapshotter's recovery may have emptied its trash first
-            remove_tree(path)
+            remove_tree(path)  # why this one: it also deletes directories a layer left read-only
 
 
 def _defer(later: list[Callable[[], None]], step: Callable[[], None] | None) -> None:
@@ -161,10 +161,11 @@ def release_volumes(paths: Paths, cid: str, *, auto_remove: bool) -> None:
     release_on_exit(paths, cid, remove=auto_remove)  # --rm also drops anonymous volumes
 
 
-def detach_container(paths: Paths, cid: str, destroyed: Callable[[], None]) -> str:
-    """The snapshot's key, then the record; returns the snapshot's directory, moved to the snapshotter's trash,
-    for the caller to delete. The snapshotter is opened without its crash recovery: that scan reads every
-    snapshot's metadata (it grows with the number of images and containers) and is run by the next store open."""
+def detach_container(paths: Paths, cid: str, destroyed: Callable[[], None]) -> list[str]:
+    """The snapshot's key, then the record; returns the trees left for the caller to delete: the snapshot's
+    directory (in the snapshotter's trash) and the container's files (RecordStore.detach). The snapshotter is
+    opened without its crash recovery: that scan reads every snapshot's metadata (it grows with the number of
+    images and containers) and is run by the next store open."""
     from dockyard.engine.records import RecordStore
     from dockyard.image import open_snapshotter
 
@@ -173,9 +174,9 @@ def detach_container(paths: Paths, cid: str, destroyed: Callable[[], None]) -> s
         with contextlib.suppress(NotFound):
             trash = open_snapshotter(paths, recover=False).detach(cid)
     finally:
-        RecordStore(paths).delete(cid)
+        files = RecordStore(paths).detach(cid)
         destroyed()
-    return trash
+    return [trash, files]
 
 
 def log_exception(paths: Paths, cid: str) -> None:

@@ -209,16 +209,24 @@ class RecordStore:
         os.replace(tmp, path)
 
     def delete(self, container_id: str) -> None:
-        """Delete the container's directory, its record with it. Renamed out of the way first: a lock file opened
-        by path meanwhile (a concurrent repair's start.lock) would find the directory and keep it from going."""
+        """Delete the container's directory, its record with it (`detach`, then the files)."""
+        removing = self.detach(container_id)
+        if removing:
+            import shutil  # lazy: the slim monitor does not carry it
+
+            shutil.rmtree(removing, ignore_errors=True)
+
+    def detach(self, container_id: str) -> str:
+        """Take the container's directory out of the containers directory: the container is gone at once. Returns
+        where its files are now, for the caller to delete ("" when it was gone already); a crash leaves them to
+        dockyardd's start-up. Why rename first: a lock file opened by path meanwhile (a concurrent repair's
+        start.lock) would find the directory and keep it from going."""
         removing = f"{self.paths.containers}/{REMOVING_PREFIX}{container_id}"
         try:
             os.rename(self.paths.container_dir(container_id), removing)
         except FileNotFoundError:
-            return
-        import shutil  # lazy: the slim monitor does not carry it
-
-        shutil.rmtree(removing, ignore_errors=True)
+            return ""
+        return removing
 
     def load(self, container_id: str) -> ContainerRecord:
         path = self.paths.record(container_id)
@@ -234,18 +242,19 @@ class RecordStore:
         except SpecError as err:
             raise InternalError(f"read container record `{path}`: {err}") from err
 
-    def ids(self) -> list[str]:
+    def _entries(self) -> list[str]:
+        """The containers directory's entries, without the directories of removed containers still being deleted."""
         try:
             entries = os.listdir(self.paths.containers)
         except FileNotFoundError:
             return []
-        return [e for e in entries if os.path.isfile(self.paths.record(e))]
+        return [e for e in entries if not e.startswith(REMOVING_PREFIX)]
+
+    def ids(self) -> list[str]:
+        return [e for e in self._entries() if os.path.isfile(self.paths.record(e))]
 
     def list(self) -> list[ContainerRecord]:
-        try:
-            entries = os.listdir(self.paths.containers)
-        except FileNotFoundError:
-            return []
+        entries = self._entries()
         out = []
         for container_id in entries:
             record = self._load_listed(container_id)
@@ -302,10 +311,7 @@ class RecordStore:
     def names(self) -> dict[str, str]:
         """Every container's name → id, read from the records' plain JSON, not decoded (a create picks a name among
         them: decoding each record was most of its cost right after other creates); cached as `list` caches."""
-        try:
-            entries = os.listdir(self.paths.containers)
-        except FileNotFoundError:
-            return {}
+        entries = self._entries()
         out: dict[str, str] = {}
         for container_id in entries:
             path = self.paths.record(container_id)

@@ -23,7 +23,7 @@ import shutil
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from dockyard.engine.records import ZERO_TIME, now
+from dockyard.engine.records import REMOVING_PREFIX, ZERO_TIME, now
 from dockyard.engine.restart import RESET_AFTER, BackoffState, should_restart
 from dockyard.engine.rootfs import unmount
 from dockyard.engine.runtime_client import RuntimeFailure
@@ -154,8 +154,10 @@ def _stop_processes(c: Containers, cid: str) -> bool:
 
 def sweep_orphan_bundles(c: Containers) -> list[str]:
     """Bundles left by a monitor killed while it finished an auto-removal (engine/monitor_teardown.py): the record
-    is gone and no monitor holds the bundle's lock. Their runtime state, rootfs mount, cgroups and the bundle go
-    (the network and volumes went before the record). Cheap enough for every start: one directory listing."""
+    is gone and no monitor holds the bundle's lock. Their runtime state, rootfs mount, cgroups, the container's
+    files (detached: RecordStore.detach) and the bundle go; the network and volumes went before the record, the
+    snapshot's directory waits in the snapshotter's trash for its next recovery. Cheap enough for every start:
+    one directory listing."""
     try:
         names = os.listdir(c.paths.bundles)
     except FileNotFoundError:
@@ -175,6 +177,7 @@ def sweep_orphan_bundles(c: Containers) -> list[str]:
             continue  # its monitor is still at it
         try:
             _stop_processes(c, cid)
+            shutil.rmtree(os.path.join(c.paths.containers, REMOVING_PREFIX + cid), ignore_errors=True)
             shutil.rmtree(c.paths.bundle(cid), ignore_errors=True)
             _remove_cgroups(cid)
             swept.append(cid)

@@ -94,3 +94,16 @@ def test_daemon_start_finishes_deletions_cut_short(tmp_path: Path) -> None:
     Path(paths.record("f" * 64)).write_text("{}")
     assert Engine(paths, runtime="runc")._remove_orphan_dirs() == []
     assert not left.exists() and kept.exists()
+
+
+def test_a_detached_container_is_gone_from_every_listing_while_its_files_remain(store: RecordStore) -> None:
+    kept, gone = "1" * 64, "2" * 64
+    make(store, kept, "kept")
+    make(store, gone, "gone")
+    moved = store.detach(gone)
+    assert Path(moved, "config.v2.json").is_file()
+    assert [r.id for r in store.list()] == [kept] and store.ids() == [kept]
+    assert store.names() == {"kept": kept}
+    with pytest.raises(NotFound):
+        store.resolve("gone")
+    assert store.detach(gone) == ""
