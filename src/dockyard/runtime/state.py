@@ -145,9 +145,14 @@ def write_atomic(path: str, data: bytes, mode: int = 0o600) -> None:
     os.rename(tmp, path)
 
 
-def save(root: str, state: State) -> None:
+def save(root: str, state: State, encoded: bytes | None = None) -> None:
+    """Write the state file; `encoded` is `encode(state)` made beforehand, when the write is on a hot path."""
     path = os.path.join(container_dir(root, state.id), STATE_FILE)
-    write_atomic(path, jsonio.dumps(state.to_json()).encode())
+    write_atomic(path, encode(state) if encoded is None else encoded)
+
+
+def encode(state: State) -> bytes:
+    return jsonio.dumps(state.to_json()).encode()
 
 
 def load(root: str, container_id: str) -> State:

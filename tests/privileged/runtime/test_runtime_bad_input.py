@@ -76,6 +76,31 @@ def test_bad_config_is_refused_and_leaves_nothing(
     assert [line for line in mountinfo() if bundle.path in line or runtime.root in line] == []
 
 
+@pytest.mark.parametrize(
+    ("limits", "message"),
+    [
+        ({}, 'exec: "/no-such-program": stat /no-such-program: no such file or directory'),  # fails in the init
+        ({"pids": {"limit": 10}, "cpu": {"shares": 1}}, "cgroup `cpu.shares` = `1`: out of range"),  # in the parent
+    ],
+)
+def test_a_create_failing_late_removes_its_pid_file_and_cgroup(
+    runtime: Runtime, make_bundle: MakeBundle, limits: dict[str, Any], message: str
+) -> None:
+    # the pid file is written while the init finishes its setup, the cgroup made while it starts: a create that
+    # fails after either leaves neither behind
+    bundle = make_bundle("/no-such-program") if not limits else make_bundle("true")
+    cid = runtime.new_id()
+    bundle.config["linux"]["cgroupsPath"] = f"/dockyard-test/{cid}"
+    bundle.config["linux"]["resources"] = limits
+    bundle.write()
+    pid_file = os.path.join(bundle.path, "init.pid")
+    result = runtime("create", "--bundle", bundle.path, "--pid-file", pid_file, cid)
+    assert result.returncode == 1 and message in result.stderr, result.stderr
+    assert not os.path.exists(pid_file)
+    assert not os.path.exists(os.path.join(runtime.root, cid))
+    assert cgroup_dirs(f"dockyard-test/{cid}") == []
+
+
 def test_missing_config_and_bad_id(runtime: Runtime, tmp_path: Any) -> None:
     missing = runtime("create", "--bundle", str(tmp_path), runtime.new_id())
     assert missing.returncode == 1 and "invalid config `config.json`" in missing.stderr

@@ -121,6 +121,28 @@ def test_run_without_pid_namespace_terminated(runtime: Runtime, make_bundle: Mak
     assert runtime.wait_status(cid, "stopped") == "stopped"
 
 
+@pytest.mark.parametrize("phase", ["createRuntime", "poststart"])
+def test_the_init_is_pid_1_and_host_hooks_stay_in_the_host_pid_namespace(
+    runtime: Runtime, make_bundle: MakeBundle, phase: str
+) -> None:
+    # the runtime unshares the container's pid namespace itself for the init's fork (no intermediate process):
+    # hooks it runs afterwards (createRuntime before Proceed, poststart in a foreground `run`) must not land in it
+    bundle = make_bundle("sh", "-c", "echo $$ > /pid1")
+    script = os.path.join(bundle.path, "hook.sh")
+    with open(script, "w") as f:
+        f.write(f"#!/bin/sh\nreadlink /proc/self/ns/pid > {bundle.path}/hook-ns\n")
+    os.chmod(script, 0o755)
+    bundle.config["hooks"] = {phase: [{"path": script}]}
+    bundle.config["root"]["readonly"] = False
+    bundle.write()
+    result = runtime("run", "--bundle", bundle.path, runtime.new_id())
+    assert result.returncode == 0, result.stderr
+    with open(os.path.join(bundle.path, "hook-ns")) as f:
+        assert f.read().strip() == os.readlink("/proc/self/ns/pid")
+    with open(os.path.join(bundle.rootfs, "pid1")) as f:
+        assert f.read().strip() == "1"
+
+
 def test_exec_joins_the_container(runtime: Runtime, make_bundle: MakeBundle) -> None:
     bundle = make_bundle("sleep", "100")
     bundle.config["hostname"] = "exec-box"

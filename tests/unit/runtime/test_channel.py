@@ -10,8 +10,8 @@ from dockyard.runtime import channel as ch
 
 @pytest.mark.parametrize(
     "msg",
-    [ch.UsernsReady(), ch.UsernsMapped(), ch.InitPid(42), ch.Proceed('{"id":"c"}'), ch.CgroupJoined(), ch.Ready(),
-     ch.Failure("boom", "NotFound", 2)],
+    [ch.UsernsReady(), ch.UsernsMapped(), ch.InitPid(42), ch.Proceed('{"id":"c"}'), ch.CgroupMade(), ch.CgroupJoined(),
+     ch.Ready(), ch.Failure("boom", "NotFound", 2)],
 )  # fmt: skip
 def test_round_trip(msg: ch.Message) -> None:
     assert ch.decode(ch.encode(msg)) == msg
@@ -19,6 +19,7 @@ def test_round_trip(msg: ch.Message) -> None:
 
 def test_encoding_is_tagged_json() -> None:
     assert ch.encode(ch.InitPid(7)) == b'{"type":"init-pid","pid":7}'
+    assert ch.encode(ch.CgroupMade()) == b'{"type":"cgroup-made"}'
 
 
 @pytest.mark.parametrize(

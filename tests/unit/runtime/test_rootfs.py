@@ -133,6 +133,25 @@ def test_runc_spec_default_config(bundle: Path) -> None:
     ]
 
 
+def test_cgroup_v1_binds_the_cgroups_the_view_names(bundle: Path) -> None:
+    # the init may not be in the container's cgroup yet: the view says where it will be
+    cgroup = {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": ["nosuid"]}
+    seen: list[str] = []
+
+    def view(text: str) -> str:
+        seen.append(text)
+        return "4:memory:/dockyard/c2\n2:cpu,cpuacct:/dockyard/c2\n0::/dockyard/c2\n"
+
+    sys = run_setup(make_spec([cgroup]), bundle, cgroup_view=view)
+    cg = f"{bundle / 'rootfs'}/sys/fs/cgroup"
+    binds = [m[:2] for m in mounts_of(sys) if m[2] == "bind" and str(m[1]).startswith(cg)]
+    assert seen == [PROC_CGROUP]
+    assert binds == [
+        ("/sys/fs/cgroup/cpu,cpuacct/dockyard/c2", f"{cg}/cpu,cpuacct"),
+        ("/sys/fs/cgroup/memory/dockyard/c2", f"{cg}/memory"),
+    ]
+
+
 def test_ro_bind_remount_and_propagation_sequence(bundle: Path) -> None:
     (bundle / "data").mkdir()
     (bundle / "data.conf").write_text("x")

@@ -54,6 +54,8 @@ class CgroupManager(Protocol):
     - `create()`: mkdir -p in every hierarchy used; idempotent. v1 copies cpuset.cpus/mems down from the
       parents; v2 enables controllers in the parents' cgroup.subtree_control.
     - `add_process(pid)`: move a process (all its threads) into the cgroup.
+    - `membership(proc_cgroup)`: what /proc/self/cgroup will say once `add_process` has moved the reader here,
+      given what it says now ("id:controllers:path" lines; hierarchies the manager does not use are unchanged).
     - `apply(resources)`: write the limits; None writes nothing. A value the kernel refuses raises
       CgroupValueError (an InvalidArgument) naming the file and the value; a limit whose controller is absent
       raises Unsupported. Fields left None are not touched.
@@ -74,6 +76,8 @@ class CgroupManager(Protocol):
     def create(self) -> None: ...
 
     def add_process(self, pid: int) -> None: ...
+
+    def membership(self, proc_cgroup: str) -> str: ...
 
     def apply(self, resources: Resources | None) -> None: ...
 

@@ -35,15 +35,20 @@ NAMED_HIERARCHIES = {"systemd": "name=systemd", "unified": "unified"}
 def find_hierarchies(root: str) -> dict[str, str]:
     """controller → its hierarchy's directory under `root` (co-mounted "cpu,cpuacct" and symlinks resolved)."""
     found: dict[str, str] = {}
-    for entry in sorted(os.listdir(root)):
-        full = os.path.join(root, entry)
-        if not os.path.isdir(full):
+    # why: realpath costs an lstat per path component; a directory entry's own type (d_type) says whether it needs
+    # one (start and delete look the hierarchies up on every call)
+    base = os.path.realpath(root)
+    with os.scandir(root) as it:
+        entries = sorted(it, key=lambda e: e.name)
+    for entry in entries:
+        if not entry.is_dir():
             continue
-        if entry in NAMED_HIERARCHIES:
-            found.setdefault(NAMED_HIERARCHIES[entry], os.path.realpath(full))
-        for name in entry.split(","):
+        full = os.path.realpath(entry.path) if entry.is_symlink() else os.path.join(base, entry.name)
+        if entry.name in NAMED_HIERARCHIES:
+            found.setdefault(NAMED_HIERARCHIES[entry.name], full)
+        for name in entry.name.split(","):
             if name in CONTROLLERS:
-                found.setdefault(name, os.path.realpath(full))
+                found.setdefault(name, full)
     return found
 
 
@@ -85,6 +90,17 @@ class V1Manager:
     def add_process(self, pid: int) -> None:
         for directory in self._unique_dirs():
             files.write(directory, "cgroup.procs", str(pid))
+
+    def membership(self, proc_cgroup: str) -> str:
+        lines = []
+        for line in proc_cgroup.splitlines():
+            hierarchy, _, rest = line.partition(":")
+            controllers, _, _path = rest.partition(":")
+            names = ["unified"] if hierarchy == "0" else controllers.split(",")
+            if any(name in self._dirs for name in names):
+                line = f"{hierarchy}:{controllers}:{self.path}"
+            lines.append(line)
+        return "\n".join(lines) + "\n"
 
     def apply(self, resources: Resources | None) -> None:
         if resources is None:

@@ -89,6 +89,10 @@ class V2Manager:
     def add_process(self, pid: int) -> None:
         files.write(self._dir, "cgroup.procs", str(pid))
 
+    def membership(self, proc_cgroup: str) -> str:
+        lines = [f"0::{self.path}" if line.startswith("0::") else line for line in proc_cgroup.splitlines()]
+        return "\n".join(lines) + "\n"
+
     def _controllers(self) -> set[str]:
         return set((files.read_optional(self._dir, "cgroup.controllers") or "").split())
 

@@ -9,6 +9,8 @@ grace period is in flight shares it. So `create`/`run`/`exec` fork a helper firs
 the cgroup it is already in (a no-op move, still a write that takes the lock): the grace period then runs while
 the runtime imports, parses and sets up, and the container's own writes find the lock warm. Without the
 permission, or on a kernel without this cost, the helper's write is refused or cheap and nothing changes.
+A `create` that forks the init before it makes the cgroup starts none (runtime/spawn.py): its own write follows
+at once, and the init sets up its rootfs meanwhile.
 """
 
 from __future__ import annotations

@@ -149,3 +149,18 @@ def test_readers_tolerate_missing_and_max(tmp_path: Path) -> None:
     assert files.read_keyed(str(tmp_path), "cpu.stat") == {"usage_usec": 10, "nr_periods": 2}
     assert files.read_keyed(str(tmp_path), "absent") == {}
     assert files.procs(str(tmp_path / "gone")) == []
+
+
+def test_v1_membership_names_the_container_cgroup_in_every_hierarchy_it_joins() -> None:
+    manager = v1.V1Manager("/dockyard/c1", {"cpu": "/cg/cpu,cpuacct", "cpuacct": "/cg/cpu,cpuacct",
+                                            "memory": "/cg/memory", "name=systemd": "/cg/systemd",
+                                            "unified": "/cg/unified"})  # fmt: skip
+    now = "12:hugetlb:/user.slice\n4:cpu,cpuacct:/user.slice\n3:memory:/\n1:name=systemd:/user.slice/s.scope\n0::/x\n"
+    assert manager.membership(now) == (
+        "12:hugetlb:/user.slice\n4:cpu,cpuacct:/dockyard/c1\n3:memory:/dockyard/c1\n"
+        "1:name=systemd:/dockyard/c1\n0::/dockyard/c1\n"
+    )  # a hierarchy the manager does not use (hugetlb here) keeps the current cgroup: add_process leaves it
+
+
+def test_v2_membership_replaces_the_unified_line_only() -> None:
+    assert v2.V2Manager("/dockyard/c1", "/cg").membership("0::/user.slice\n") == "0::/dockyard/c1\n"
