@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from _harness import wait_for
 
 from privileged_gate import require
 
@@ -105,7 +106,10 @@ def test_run_through_the_daemon(daemon: tuple[str, Path]) -> None:
     proc = subprocess.run([*cli, "run", "--rm", "busybox", "sh", "-c", "echo hi; exit 4"],
                           capture_output=True, text=True, check=False)  # fmt: skip
     assert (proc.returncode, proc.stdout, proc.stderr) == (4, "hi\n", "")
-    assert not any((daemon[1] / "data" / "containers").glob("*/config.v2.json"))
+    listed = subprocess.run([*cli, "ps", "-aq"], capture_output=True, text=True, check=False)
+    assert (listed.returncode, listed.stdout) == (0, "")  # gone as soon as `run --rm` returned
+    # its files go with the monitor's deferred cleanup (engine/monitor_teardown.py)
+    assert wait_for(lambda: not any((daemon[1] / "data" / "containers").glob("*/config.v2.json")))
 
 
 @pytest.mark.skipif(shutil.which("docker") is None, reason="the docker CLI is not installed")
