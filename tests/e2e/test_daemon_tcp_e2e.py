@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from _harness import wait_for
 
 from privileged_gate import require
 
@@ -91,7 +92,9 @@ def test_run_over_tcp(tcp_daemon: tuple[str, Path]) -> None:
     assert cli("-H", host, "image", "build-busybox").returncode == 0
     proc = cli("-H", host, "run", "--rm", "--network", "none", "busybox", "sh", "-c", "echo hi; exit 3")
     assert (proc.returncode, proc.stdout, proc.stderr) == (3, "hi\n", "")
-    assert not any((root / "data" / "containers").glob("*/config.v2.json"))
+    assert cli("-H", host, "ps", "-aq").stdout == ""  # gone as soon as `run --rm` returned
+    # its files go with the monitor's deferred cleanup (engine/monitor_teardown.py)
+    assert wait_for(lambda: not any((root / "data" / "containers").glob("*/config.v2.json")))
 
 
 def test_cli_over_tls(tmp_path: Path) -> None:
