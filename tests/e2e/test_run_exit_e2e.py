@@ -69,3 +69,35 @@ def test_run_rm_start_failure_removes_the_container(d: Dockyard) -> None:
     result = d("run", "--rm", "--network", "none", "busybox", "/no/such/binary")
     assert result.code == 127 and "/no/such/binary" in result.err
     assert d("ps", "-aq").out == ""
+
+
+def test_a_start_that_finds_its_rm_container_gone_already_succeeds(
+    d: Dockyard, image_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A quick --rm container's monitor may remove it before the start reads its record back: the start still
+    succeeded (it was a 404 `No such container` from the start request, seen as a failed `run --rm`)."""
+    from dockyard.engine import monitor
+    from dockyard.engine.containers import CreateRequest
+    from dockyard.engine.engine import Engine
+    from dockyard.engine.records import HostConfig
+    from dockyard.paths import Paths
+
+    monkeypatch.setenv("DOCKYARD_RUNTIME", RUNTIME)
+    engine = Engine(Paths.from_env(str(image_root)))
+    real_launch = monitor.launch
+
+    def launch_then_removed(config: monitor.MonitorConfig) -> int:
+        pid = real_launch(config)
+        record = engine.paths.record(config.container_id)
+        deadline = time.monotonic() + 10
+        while os.path.exists(record) and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert not os.path.exists(record), "the --rm container was not removed"
+        return pid
+
+    monkeypatch.setattr(monitor, "launch", launch_then_removed)
+    host_config = HostConfig(auto_remove=True, network_mode="none")
+    request = CreateRequest(image="busybox", cmd=("true",), host_config=host_config)
+    record = engine.containers.create(request)
+    assert engine.containers.start(record.id).id == record.id
+    assert d("ps", "-aq").out == ""

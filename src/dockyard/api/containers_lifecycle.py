@@ -39,7 +39,7 @@ def start(engine: Engine, req: Request) -> Response:
     record = engine.containers.get(req.params["id"])
     if record.state.status in ("running", "restarting"):
         return Response.empty(304)
-    engine.containers.start(record.id)
+    engine.containers.start(record.id, record)
     return Response.empty(204)
 
 

@@ -2,12 +2,13 @@
 `dockyard` launcher (cli/fastpath.py, which owns the protocol) on the socket dockyardd bound and hands over
 (daemon/cli_zygote.py starts, restarts and stops it). It never runs the engine: workers talk to the daemon's API.
 
-A spare worker is always forked ahead, its inherited heap already touched (copy-on-write faults paid while
-nobody waits); the zygote hands each connection to it and forks the next spare. The worker reads the request (so
-a slow client never blocks the zygote), reports its pid, becomes the client's CLI process (its fds 0/1/2 as
-stdio, its cwd, umask, environment and argv, then the ordinary CLI) and reports its own exit status; the zygote,
-which waits for it, reports a death by signal (128+N). A worker outlives a zygote that dies (only a death by
-signal then goes unreported); the zygote exits when the daemon's lifeline pipe closes, and its spare with it.
+A spare worker is always forked ahead, its inherited heap already touched and a typical `run` parsed once
+(copy-on-write faults paid while nobody waits: `rehearse`); the zygote hands each connection to it and forks the
+next spare once that call has ended (or SPARE_DELAY later). The worker reads the request (so a slow client never
+blocks the zygote), reports its pid, becomes the client's CLI process (its fds 0/1/2 as stdio, its cwd, umask,
+environment and argv, then the ordinary CLI) and reports its own exit status; the zygote, which waits for it,
+reports a death by signal (128+N). A worker outlives a zygote that dies (only a death by signal then goes
+unreported); the zygote exits when the daemon's lifeline pipe closes, and its spare with it.
 """
 
 from __future__ import annotations
@@ -19,12 +20,15 @@ import select
 import signal
 import socket
 import sys
+import time
 from typing import NoReturn
 
 from dockyard import tracing
 from dockyard.cli import fastpath
+from dockyard.spares import fork_spare
 
 REQUEST_TIMEOUT = 10.0  # a client that has not sent its request by then is dropped
+SPARE_DELAY = 0.05  # seconds after a hand-over before the next spare is forked, unless the worker exits sooner
 _RESET = ("SIGCHLD", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGWINCH")
 
 
@@ -34,7 +38,7 @@ def preload() -> None:
     import click
 
     from dockyard.cli import main, verbs
-    from dockyard.client import client, hosts, transport, unix  # noqa: F401
+    from dockyard.client import client, hosts, mounts, transport, unix  # noqa: F401
 
     for group in (main.cli, verbs.container_group, verbs.image_group, verbs.system_group):
         assert isinstance(group, verbs.LazyGroup)
@@ -43,17 +47,36 @@ def preload() -> None:
             group.get_command(context, name)
 
 
+REHEARSAL = ("run", "--rm", "busybox", "true")
+
+
+def rehearse() -> None:
+    """In a spare: parse a typical call's arguments (nothing runs), so that the objects a parse touches (click's
+    parser, every option of `run`) have their pages copied before a request waits on it."""
+    from dockyard.cli.main import cli
+
+    with contextlib.suppress(Exception):
+        group = cli.make_context("dockyard", list(REHEARSAL), resilient_parsing=True)
+        _name, command, rest = cli.resolve_command(group, [*group.protected_args, *group.args])
+        if command is not None:
+            command.make_context(REHEARSAL[0], rest, parent=group, resilient_parsing=True)
+
+
 def serve(listener: socket.socket, lifeline: int, host: str) -> int:
     """Accept launchers until the daemon's lifeline closes. Each connection goes to the waiting spare (forked and
-    pre-faulted ahead of time, see `_spare_main`), which becomes its worker; a new spare is forked at once."""
+    pre-faulted ahead of time, see `_spare_main`), which becomes its worker. The next spare is forked once that
+    worker has exited or SPARE_DELAY later, whichever comes first (why: forked at once, its fork and page faults
+    competed with the call it was forked after for this machine's cores); a call that finds no spare forks one."""
     poller = select.poll()
     poller.register(listener.fileno(), select.POLLIN)
     poller.register(lifeline, select.POLLIN)
     spare = _Spare.fork(listener, lifeline, host, poller)
+    due: float | None = None  # when to fork the next spare
     workers: dict[int, tuple[int, socket.socket]] = {}  # pidfd → (pid, the zygote's copy of its connection)
     while True:
+        timeout = None if due is None else max(0, round((due - time.monotonic()) * 1000))
         try:
-            ready = [fd for fd, _ in poller.poll()]
+            ready = [fd for fd, _ in poller.poll(timeout)]
         except InterruptedError:
             continue
         if lifeline in ready:
@@ -61,9 +84,14 @@ def serve(listener: socket.socket, lifeline: int, host: str) -> int:
         for fd in ready:
             if fd in workers:
                 _reap_worker(poller, workers.pop(fd), fd)
+                due = time.monotonic()  # the call is over: nothing to compete with
             elif spare is not None and fd == spare.pidfd:  # an idle spare died: fork another
                 spare.reap(poller)
-                spare = _Spare.fork(listener, lifeline, host, poller)
+                spare, due = None, time.monotonic()
+        if spare is not None:
+            due = None
+        elif due is not None and time.monotonic() >= due:
+            spare, due = _Spare.fork(listener, lifeline, host, poller), None
         if listener.fileno() not in ready:
             continue
         try:
@@ -71,14 +99,15 @@ def serve(listener: socket.socket, lifeline: int, host: str) -> int:
         except (BlockingIOError, InterruptedError):
             continue
         refused = check_peer(conn)
-        if refused or spare is None:
+        worker = None if refused else spare or _Spare.fork(listener, lifeline, host, poller, warm=False)
+        if worker is None:
             refuse(conn, refused or "cli zygote: fork: no worker available")
             conn.close()
-            spare = spare or _Spare.fork(listener, lifeline, host, poller)
             continue
-        workers[spare.pidfd] = (spare.pid, conn)
-        spare.hand_over(conn)
-        spare = _Spare.fork(listener, lifeline, host, poller)
+        workers[worker.pidfd] = (worker.pid, conn)
+        worker.hand_over(conn)
+        spare, later = None, time.monotonic() + SPARE_DELAY
+        due = later if due is None else min(due, later)
 
 
 def _reap_worker(poller: select.poll, worker: tuple[int, socket.socket], pidfd: int) -> None:
@@ -103,27 +132,11 @@ class _Spare:
         self.pid, self.pidfd, self.control = pid, pidfd, control
 
     @classmethod
-    def fork(cls, listener: socket.socket, lifeline: int, host: str, poller: select.poll) -> _Spare | None:
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        try:
-            pid = os.fork()
-        except OSError:
-            ours.close()
-            theirs.close()
-            return None
-        if pid == 0:
-            code = 1
-            try:
-                listener.close()
-                os.close(lifeline)
-                ours.close()
-                code = _spare_main(theirs, host)
-            finally:
-                os._exit(code)
-        theirs.close()
-        pidfd = os.pidfd_open(pid)
-        poller.register(pidfd, select.POLLIN)
-        return cls(pid, pidfd, ours)
+    def fork(
+        cls, listener: socket.socket, lifeline: int, host: str, poller: select.poll, *, warm: bool = True
+    ) -> _Spare | None:
+        forked = fork_spare(lambda control: _spare_main(control, host, warm=warm), (listener, lifeline), poller)
+        return None if forked is None else cls(*forked)
 
     def hand_over(self, conn: socket.socket) -> None:
         with contextlib.suppress(OSError):  # a spare that died meanwhile: its pidfd reports it, the launcher 125s
@@ -138,10 +151,13 @@ class _Spare:
             os.waitpid(self.pid, 0)
 
 
-def _spare_main(control: socket.socket, host: str) -> int:
+def _spare_main(control: socket.socket, host: str, *, warm: bool = True) -> int:
     """In the spare: touch the inherited heap now (a collection writes every tracked object's header, so its
-    pages are copied before a request waits on it), then serve the one connection the zygote hands over."""
-    gc.collect()
+    pages are copied before a request waits on it; `warm`: not for a spare forked when a call already waits),
+    then serve the one connection the zygote hands over."""
+    if warm:
+        gc.collect()
+        rehearse()
     try:
         _, fds, _, _ = socket.recv_fds(control, 1, 1)
     except OSError:

@@ -190,9 +190,10 @@ class Containers:
 
     # ---- start -------------------------------------------------------------------------------------------
 
-    def start(self, ref: str) -> ContainerRecord:
-        """Start a created or exited container; returns it running. Already running: no-op (Docker's 304)."""
-        record = self.get(ref)
+    def start(self, ref: str, record: ContainerRecord | None = None) -> ContainerRecord:
+        """Start a created or exited container; returns it running. Already running: no-op (Docker's 304).
+        `record`: the container as the caller has just read it (`get`), not read again."""
+        record = record if record is not None and record.id == ref else self.get(ref)
         if record.state.status in lifecycle.LIVE:
             return record
         cgroup_warm.kick()
@@ -211,6 +212,7 @@ class Containers:
         os.makedirs(bundle, mode=0o700, exist_ok=True)
         target = self.paths.rootfs(cid)
         rootfs.mount_snapshot(self.images, record.snapshot_key or cid, target)
+        tracing.mark("engine: rootfs mounted")
         try:
             if record.host_config.ipc_mode == "shareable":  # --ipc container:<x> joiners bind it (moby's ShmPath)
                 rootfs.mount_shm(target, record.host_config.shm_size or SHM_DEFAULT)
@@ -222,6 +224,7 @@ class Containers:
             )
             user = resolve_user(record.config.user, target)
             netns = self.networks.setup(record)
+            tracing.mark("engine: network set up")
             config = spec.build_spec(record, rootfs=target, user=user, files=files, host=self.host,
                                      netns_path=netns, lookup=self.get)  # fmt: skip
             config = initproc.apply(config, record)
@@ -247,7 +250,10 @@ class Containers:
             rootfs.unmount(target)
             raise
         tracing.mark("engine: monitor reported")
-        return self.records.load(cid)
+        try:
+            return self.records.load(cid)
+        except NotFound:  # why: a quick `--rm` container may have exited and been removed by its monitor already
+            return record
 
     # ---- observe -----------------------------------------------------------------------------------------
 

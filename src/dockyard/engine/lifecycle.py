@@ -297,7 +297,9 @@ def prepare_start(c: Containers, cid: str) -> tuple[ContainerRecord, int]:
             return r
         return replace(r, manually_stopped=False, restart_count=0)
 
-    record = c.records.update(cid, reset)
+    record = c.records.load(cid)
+    if record.state.status not in LIVE and (record.manually_stopped or record.restart_count):
+        record = c.records.update(cid, reset)  # why only then: a first start has nothing to reset (no write)
     path = os.path.join(c.paths.container_dir(cid), PENDING_ATTACH)
     pending = _pending(path)
     with contextlib.suppress(FileNotFoundError):

@@ -1,9 +1,10 @@
 """The monitor zygote: a small single-threaded fork server that dockyardd starts once, so that a threaded daemon
 neither forks (unsafe) nor starts an interpreter (tens of ms) per container.
 
-The zygote preloads the monitor and the runtime (engine/runtime_fork.preload) and, per request, forks a detached
-monitor (setsid; the zygote ignores SIGCHLD so the kernel reaps it; when the zygote goes, it re-parents to init,
-so it outlives the daemon and the zygote). Protocol, over a
+The zygote preloads the monitor and the runtime (engine/runtime_fork.preload) and keeps one detached monitor
+forked ahead (`_Spare`: setsid; the zygote ignores SIGCHLD so the kernel reaps it; when the zygote goes, it
+re-parents to init, so it outlives the daemon and the zygote); each request goes to that spare, and the next one
+is forked SPARE_DELAY after the reply (without a spare, a request forks at once). Protocol, over a
 SOCK_SEQPACKET socketpair: the request is one message, the JSON of a `MonitorConfig`, carrying exactly one fd
 (the write end of the monitor's ready pipe) as SCM_RIGHTS; the reply is one message, `{"pid": N}` or
 `{"error": …}`. The zygote exits when the daemon's end closes. It must import only what monitors need: every
@@ -12,19 +13,24 @@ monitor starts as a copy of its memory.
 
 from __future__ import annotations
 
+import gc
 import json
 import os
+import select
 import signal
 import socket
 import subprocess
 import sys
 import threading
+import time
 from dataclasses import asdict
 
 from dockyard import tracing
 from dockyard.engine.monitor import MonitorConfig
+from dockyard.spares import fork_spare
 
 MAX_REQUEST = 1 << 16
+SPARE_DELAY = 0.05  # seconds after a request before the next spare is forked
 REPLY_TIMEOUT = 10.0  # a zygote that takes longer to fork is taken for hung, killed and replaced
 
 
@@ -32,8 +38,25 @@ REPLY_TIMEOUT = 10.0  # a zygote that takes longer to fork is taken for hung, ki
 
 
 def serve(sock: socket.socket) -> int:
-    """Answer fork requests until the daemon closes its end; returns the exit status."""
+    """Answer fork requests until the daemon closes its end; returns the exit status. A spare monitor is forked
+    ahead of each request (see `_Spare`); a request without one (its fork failed, it died) forks at once."""
+    poller = select.poll()
+    poller.register(sock.fileno(), select.POLLIN)
+    spare = _Spare.fork(sock, poller)
+    due: float | None = None  # when to fork the next spare
     while True:
+        timeout = None if due is None else max(0, round((due - time.monotonic()) * 1000))
+        try:
+            ready = [fd for fd, _ in poller.poll(timeout)]
+        except InterruptedError:
+            continue
+        if spare is not None and spare.pidfd in ready:  # an idle spare died: fork another
+            spare.drop(poller)
+            spare, due = None, time.monotonic()
+        if spare is None and due is not None and time.monotonic() >= due:
+            spare, due = _Spare.fork(sock, poller), None
+        if sock.fileno() not in ready:
+            continue
         try:
             msg, fds, _flags, _addr = socket.recv_fds(sock, MAX_REQUEST, 4)
         except InterruptedError:
@@ -43,7 +66,7 @@ def serve(sock: socket.socket) -> int:
         if not msg and not fds:
             return 0  # the daemon is gone
         try:
-            reply = handle(msg, fds)
+            reply = handle(msg, fds, spare)
         finally:
             for fd in fds:
                 os.close(fd)
@@ -51,6 +74,13 @@ def serve(sock: socket.socket) -> int:
             sock.send(json.dumps(reply).encode())
         except OSError:
             return 0
+        if spare is not None and spare.used:
+            spare.drop(poller)
+            spare = None
+        if spare is None:
+            # why later: forked at once, the spare's fork and page faults compete with the start it just took
+            # over (its runtime create and start) for this machine's cores
+            due = time.monotonic() + SPARE_DELAY
 
 
 def parse_request(msg: bytes, fds: list[int]) -> MonitorConfig:
@@ -75,11 +105,13 @@ def parse_request(msg: bytes, fds: list[int]) -> MonitorConfig:
     return config
 
 
-def handle(msg: bytes, fds: list[int]) -> dict[str, object]:
+def handle(msg: bytes, fds: list[int], spare: _Spare | None = None) -> dict[str, object]:
     try:
         config = parse_request(msg, fds)
     except ValueError as err:
         return {"error": f"zygote request: {err}"}
+    if spare is not None and spare.hand_over(msg, fds[0]):
+        return {"pid": spare.pid}
     try:
         return {"pid": fork_monitor(config, fds[0])}
     except OSError as err:
@@ -101,6 +133,62 @@ def fork_monitor(config: MonitorConfig, ready_fd: int) -> int:
         finally:
             os._exit(1)
     return pid
+
+
+class _Spare:
+    """A monitor forked before its request (as the CLI zygote's spare worker): the fork, the new session and the
+    copy-on-write faults of the inherited heap are paid while no start waits (≈ 2 ms of each start here). It
+    waits on its end of a socketpair for the request (the same message and ready fd the zygote got) and then runs
+    as `fork_monitor`'s child would; it exits when that socket closes (the zygote is gone)."""
+
+    def __init__(self, pid: int, pidfd: int, control: socket.socket) -> None:
+        self.pid, self.pidfd, self.control = pid, pidfd, control
+        self.used = False
+
+    @classmethod
+    def fork(cls, daemon: socket.socket, poller: select.poll) -> _Spare | None:
+        # why close the daemon's socket: the daemon notices a dead zygote by its end of that pair closing
+        forked = fork_spare(_spare_main, (daemon,), poller)
+        return None if forked is None else cls(*forked)
+
+    def hand_over(self, msg: bytes, ready_fd: int) -> bool:
+        """Give the spare its request; False when it is gone (the caller forks instead)."""
+        tracing.mark("zygote: hand over to the spare monitor")
+        try:
+            socket.send_fds(self.control, [msg], [ready_fd])
+        except OSError:
+            return False
+        self.used = True
+        return True
+
+    def drop(self, poller: select.poll) -> None:
+        """Forget it (used, or dead: the kernel reaps it, we ignore SIGCHLD); an idle one exits on the EOF."""
+        poller.unregister(self.pidfd)
+        os.close(self.pidfd)
+        self.control.close()
+
+
+def _spare_main(control: socket.socket) -> int:
+    """In the spare: a session of its own now, the inherited heap touched (a collection writes every tracked
+    object's header, so its pages are copied while nobody waits), then the request and the monitor's life."""
+    from dockyard.engine import monitor
+
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # why: the monitor waits for its init and probes
+    os.setsid()
+    gc.collect()
+    try:
+        msg, fds, _flags, _addr = socket.recv_fds(control, MAX_REQUEST, 1)
+    except OSError:
+        return 1
+    control.close()
+    if len(fds) != 1:
+        return 1  # the zygote is gone (EOF)
+    try:
+        config = parse_request(msg, fds)
+    except ValueError:
+        return 1  # checked by the zygote already
+    monitor.run_detached(config, fds[0])  # never returns
+    return 1
 
 
 def preload() -> None:

@@ -232,8 +232,13 @@ def decode(cls: type[T], data: Any, path: str = "") -> T:
     return obj
 
 
+_LEAVES = frozenset((str, int, bool, float))  # encoded as they are
+
+
 def encode(obj: Any) -> Any:
     """The JSON form of a model: None and empty optional containers are left out."""
+    if type(obj) in _LEAVES:  # why first: most values are; the lookups below made a config.json 0.37 ms, not 0.12
+        return obj
     hook = getattr(obj, "__json_encode__", None)
     if hook is not None:
         return hook()

@@ -232,3 +232,16 @@ def test_the_zygote_refuses_bad_messages(data: bytes, fds: int, message: str) ->
             cli_zygote.read_request(theirs)
         assert message in str(err.value)
         assert len(os.listdir("/proc/self/fd")) <= before  # the passed fds were closed
+
+
+def test_a_spares_rehearsal_parses_but_runs_nothing(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from dockyard.cli import commands
+
+    made: list[object] = []
+    monkeypatch.setattr(commands, "client_of", lambda ctx: made.append(ctx))
+    monkeypatch.setattr(commands, "_create_options", lambda *args, **kwargs: made.append(args))
+    cli_zygote.rehearse()
+    assert made == []
+    assert capsys.readouterr() == ("", "")

@@ -106,6 +106,64 @@ def test_forked_monitor_is_detached_and_reports_on_the_pipe(live: zygote.Zygote,
     assert "No such container" in (container_dir / "monitor.log").read_text()
 
 
+def _children(pid: int) -> set[int]:
+    with open(f"/proc/{pid}/task/{pid}/children", encoding="ascii") as f:
+        return {int(p) for p in f.read().split()}
+
+
+def _spare_of(z: zygote.Zygote, other_than: int = 0) -> int:
+    """The zygote's idle spare (its only child besides monitors it handed out), once it is there."""
+    assert z.proc is not None
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        spares = {p for p in _children(z.proc.pid) if p != other_than}
+        if spares:
+            return min(spares)
+        time.sleep(0.01)
+    raise AssertionError("no spare monitor appeared")
+
+
+def _gone(pid: int) -> bool:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+                if f.read().rsplit(")", 1)[1].split()[0] == "Z":
+                    return True
+        except FileNotFoundError:
+            return True
+        time.sleep(0.01)
+    return False
+
+
+def test_a_request_goes_to_the_spare_forked_ahead_and_a_new_one_follows(live: zygote.Zygote, tmp_path: Path) -> None:
+    spare = _spare_of(live)
+    read_fd, write_fd = os.pipe()
+    try:
+        assert live.fork_monitor(config(tmp_path), write_fd) == spare  # no fork while the start waits
+    finally:
+        os.close(write_fd)
+    with os.fdopen(read_fd, "rb") as f:
+        assert f.read() == b""  # no record: the monitor fails at once (its log says why)
+    assert _spare_of(live, other_than=spare) != spare  # the next one, forked after a pause
+    assert os.getsid(_spare_of(live, other_than=spare)) == _spare_of(live, other_than=spare)  # its own session
+
+
+def test_a_dead_spare_is_replaced_and_an_idle_one_leaves_with_its_zygote(live: zygote.Zygote, tmp_path: Path) -> None:
+    first = _spare_of(live)
+    os.kill(first, signal.SIGKILL)
+    second = _spare_of(live, other_than=first)
+    read_fd, write_fd = os.pipe()
+    try:
+        assert live.fork_monitor(config(tmp_path), write_fd) == second
+    finally:
+        os.close(write_fd)
+        os.close(read_fd)
+    third = _spare_of(live, other_than=second)
+    live.stop()
+    assert _gone(third)  # the zygote's end of its socket closed: an idle spare exits
+
+
 def test_a_dead_zygote_is_replaced_on_the_next_request(live: zygote.Zygote, tmp_path: Path) -> None:
     assert live.proc is not None
     first = live.proc.pid
