@@ -1,6 +1,6 @@
 """The thin `dockyard` launcher's side of the CLI zygote (cli/zygote.py) and the wire protocol both share;
-imports only os and sys, then the C modules _socket and _signal once a CLI socket exists (socket.py and signal.py
-import enum: ~4 ms of a ~15 ms call).
+imports only sys and the C modules posix (loaded by every interpreter already: `os` would cost ~0.8 ms of a
+launcher's ~8), then _socket and _signal once a CLI socket exists (socket.py and signal.py import enum: ~4 ms).
 
 Why: a CLI call through a daemon spends ~40 ms importing click, our modules and the client before any work. When
 dockyardd runs, its CLI zygote holds them preloaded; the launcher sends it argv, the environment, the cwd, the
@@ -16,7 +16,7 @@ when the request was refused (nothing ran).
 
 from __future__ import annotations
 
-import os
+import posix
 import sys
 
 TYPE_CHECKING = False  # why: typing and collections.abc cost ~3 ms to import; type checkers know this name
@@ -43,13 +43,13 @@ def cli_socket(args: Sequence[str], env: Mapping[str, str]) -> str | None:
     if env.get("DOCKYARD_HOST") or env.get("DOCKER_HOST") or env.get("DOCKER_CONTEXT"):
         return None
     root = env.get("DOCKYARD_DATA_ROOT")
-    if root and os.path.normpath(root) != DEFAULT_DATA_ROOT:
+    if root and _normpath(root) != DEFAULT_DATA_ROOT:
         return None
     if args and (args[0].split("=", 1)[0] in _ELSEWHERE or args[0].startswith("-H")):
         return None
-    config = env.get("DOCKER_CONFIG") or os.path.join(env.get("HOME") or "/root", ".docker")
+    config = env.get("DOCKER_CONFIG") or f"{env.get('HOME') or '/root'}/.docker"
     try:
-        with open(os.path.join(config, "config.json"), "rb") as f:
+        with open(f"{config}/config.json", "rb") as f:
             if b"currentContext" in f.read():
                 return None  # a docker context may name another daemon: the full CLI decides
     except OSError:
@@ -57,15 +57,45 @@ def cli_socket(args: Sequence[str], env: Mapping[str, str]) -> str | None:
     return DEFAULT_CLI_SOCKET
 
 
+def _normpath(path: str) -> str:
+    """posixpath.normpath for the one comparison above (posixpath imports os)."""
+    parts: list[str] = []
+    for part in path.split("/"):
+        if part == "..":
+            if parts and parts[-1] != "..":
+                parts.pop()
+            elif not path.startswith("/"):
+                parts.append(part)
+        elif part and part != ".":
+            parts.append(part)
+    joined = "/".join(parts)
+    if not path.startswith("/"):
+        return joined or "."
+    lead = "//" if path.startswith("//") and not path.startswith("///") else "/"  # POSIX keeps exactly two
+    return lead + joined
+
+
+def _fs(text: str) -> bytes:
+    """os.fsencode."""
+    return text.encode(sys.getfilesystemencoding(), sys.getfilesystemencodeerrors())
+
+
+def environ() -> dict[str, str]:
+    """os.environ, as a plain dict (from posix.environ: bytes, as os.environ decodes it)."""
+    enc, errors = sys.getfilesystemencoding(), sys.getfilesystemencodeerrors()
+    return {k.decode(enc, errors): v.decode(enc, errors) for k, v in posix.environ.items()}
+
+
 def encode_request(args: Sequence[str], env: Mapping[str, str], cwd: str, umask: int) -> bytes:
     fields = [cwd, f"{umask:o}", str(len(args)), *args, *(f"{k}={v}" for k, v in env.items())]
-    payload = b"\0".join(os.fsencode(f) for f in fields)
+    payload = b"\0".join(_fs(f) for f in fields)
     return MAGIC + len(payload).to_bytes(4, "big") + payload
 
 
 def decode_request(payload: bytes) -> tuple[list[str], dict[str, str], str, int]:
     """(argv, environment, cwd, umask) from a request's payload; ValueError names what is wrong."""
-    fields = [os.fsdecode(f) for f in payload.split(b"\0")]
+    enc, errors = sys.getfilesystemencoding(), sys.getfilesystemencodeerrors()
+    fields = [f.decode(enc, errors) for f in payload.split(b"\0")]
     if len(fields) < 3:
         raise ValueError("expected cwd, umask and argc")
     cwd, umask_text, argc_text = fields[:3]
@@ -88,9 +118,9 @@ def record(kind: bytes, value: int) -> bytes:
 
 def exit_code(wait_status: int) -> int:
     """A waitpid status as a shell reports it: the exit code, or 128+N for a death by signal N."""
-    if os.WIFSIGNALED(wait_status):
-        return 128 + os.WTERMSIG(wait_status)
-    return os.WEXITSTATUS(wait_status) if os.WIFEXITED(wait_status) else EXIT_LOST
+    if posix.WIFSIGNALED(wait_status):
+        return 128 + posix.WTERMSIG(wait_status)
+    return posix.WEXITSTATUS(wait_status) if posix.WIFEXITED(wait_status) else EXIT_LOST
 
 
 def _read_exact(sock: Socket, n: int) -> bytes:
@@ -110,7 +140,7 @@ def _start(path: str, args: Sequence[str], env: Mapping[str, str]) -> tuple[Sock
     sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
     try:
         sock.connect(path)
-        data = encode_request(args, env, os.getcwd(), _umask())
+        data = encode_request(args, env, posix.getcwd(), _umask())
         fds = b"".join(fd.to_bytes(4, sys.byteorder) for fd in (0, 1, 2))  # a C int[3], as array("i") packs it
         sent = sock.sendmsg([data], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, fds)])
         if sent < len(data):
@@ -126,8 +156,8 @@ def _start(path: str, args: Sequence[str], env: Mapping[str, str]) -> tuple[Sock
 
 
 def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
+    mask = posix.umask(0o022)
+    posix.umask(mask)
     return mask
 
 
@@ -137,7 +167,7 @@ def relay(sock: Socket, pid: int) -> int:
 
     def forward(signum: int, _frame: object) -> None:
         try:
-            os.kill(pid, signum)
+            posix.kill(pid, signum)
         except OSError:
             pass
 
@@ -152,7 +182,7 @@ def relay(sock: Socket, pid: int) -> int:
             sys.stderr.write("dockyard: cli worker: connection lost before its exit status\n")
             return EXIT_LOST
         if reply[:1] == b"X":
-            if os.environ.get("DOCKYARD_TRACE"):
+            if posix.environ.get(b"DOCKYARD_TRACE"):
                 from dockyard import tracing
 
                 tracing.mark("launcher: exit status")
@@ -162,7 +192,7 @@ def relay(sock: Socket, pid: int) -> int:
 def try_zygote(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> None:
     """Run this call in the CLI zygote and exit with its status; returns only when the zygote cannot take it."""
     args = list(sys.argv[1:] if argv is None else argv)
-    env = os.environ if env is None else env
+    env = environ() if env is None else env
     if env.get("DOCKYARD_TRACE"):
         from dockyard import tracing
 
@@ -171,10 +201,10 @@ def try_zygote(argv: Sequence[str] | None = None, env: Mapping[str, str] | None 
     if path is None:
         return
     try:
-        os.stat(path)  # why: costs ~2 µs, where importing _socket and _signal (done next) costs ~0.3 ms
+        posix.stat(path)  # why: costs ~2 µs, where importing _socket and _signal (done next) costs ~0.3 ms
     except OSError:
         return
     started = _start(path, args, env)
     if started is None:
         return
-    os._exit(relay(*started))
+    posix._exit(relay(*started))

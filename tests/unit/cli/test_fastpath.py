@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -245,3 +247,24 @@ def test_a_spares_rehearsal_parses_but_runs_nothing(
     cli_zygote.rehearse()
     assert made == []
     assert capsys.readouterr() == ("", "")
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/var/lib/dockyard", "/var/lib/dockyard/", "//var//lib/./dockyard", "/var/lib/x/../dockyard", "/..", "/",
+     "rel/./a/../b", "../x", ".", "", "a/..", "/var/lib/dockyard/.."],
+)  # fmt: skip
+def test_the_launchers_normpath_is_posixpaths(path: str) -> None:
+    assert fastpath._normpath(path) == os.path.normpath(path)
+
+
+def test_the_launcher_reads_the_environment_without_os(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DOCKYARD_TEST_Ü", "wert=\udcff")  # a byte that is not UTF-8, as os.environ decodes it
+    assert fastpath.environ() == dict(os.environ)
+
+
+def test_the_launcher_module_does_not_import_os() -> None:
+    code = "import sys; sys.path.insert(0, sys.argv[1]); import dockyard.cli.fastpath; print('os' in sys.modules)"
+    src = str(Path(fastpath.__file__).resolve().parents[2])
+    out = subprocess.run([sys.executable, "-I", "-S", "-c", code, src], capture_output=True, text=True, check=True)
+    assert out.stdout == "False\n"
