@@ -50,6 +50,12 @@ def test_run_rm_echo_hello_leaves_nothing(dockyard: Dockyard) -> None:
     assert dockyard("ps", "-aq").out == ""
 
 
+def test_the_container_process_gets_stdio_and_nothing_else(dockyard: Dockyard) -> None:
+    # as `docker run --rm busybox ls /proc/self/fd`: fd 3 is ls's own directory; no engine or runtime fd leaks
+    result = dockyard("run", "--rm", "--network", "none", "busybox", "ls", "/proc/self/fd")
+    assert (result.code, result.out.split()) == (0, ["0", "1", "2", "3"])
+
+
 def test_exit_code_propagates(dockyard: Dockyard) -> None:
     result = dockyard("run", "--rm", "busybox", "sh", "-c", "echo out; echo err >&2; exit 3")
     assert (result.code, result.out, result.err) == (3, "out\n", "err\n")
