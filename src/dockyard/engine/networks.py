@@ -79,6 +79,13 @@ class ContainerNetworks:
 
     @cached_property
     def manager(self) -> NetworkManager:
+        """The manager, with the pre-defined networks' records made if missing."""
+        self._bare_manager.ensure_predefined()
+        return self._bare_manager
+
+    @cached_property
+    def _bare_manager(self) -> NetworkManager:
+        """The manager as is: what releasing a container's endpoints needs (they name their networks by id)."""
         from dockyard.network.manager import ManagerConfig, NetworkManager
 
         bridge = "dockyard0"
@@ -90,9 +97,7 @@ class ContainerNetworks:
             default_bridge=os.environ.get("DOCKYARD_BRIDGE") or bridge,
             default_subnet=os.environ.get("DOCKYARD_BRIDGE_SUBNET") or None,
         )
-        manager = NetworkManager(config)
-        manager.ensure_predefined()
-        return manager
+        return NetworkManager(config)
 
     def netns_path(self, container_id: str) -> str:
         return os.path.join(self.paths.exec_root, "netns", container_id)
@@ -112,7 +117,8 @@ class ContainerNetworks:
             # why: another process may have purged this data root's networks (`network` state reset) since this
             # engine's manager was made; the records come back here, the device on connect
             self.manager.ensure_predefined()
-            self.manager.get(mode)
+            if mode != MODE_BRIDGE:
+                self.manager.get(mode)
             return
         if ip or aliases:
             raise InvalidArgument(f"conflicting options: network-scoped settings and the network mode {mode}")
@@ -164,7 +170,6 @@ class ContainerNetworks:
                 directory, hosts=hosts, resolv_conf=resolv, hostname=netfiles.hostname_content(hostname)
             )
             return
-        self.manager.ensure_predefined()
         ports = parse_publish(hc.port_bindings)
         if hc.publish_all_ports:
             published = {p.key for p in ports}
@@ -253,7 +258,7 @@ class ContainerNetworks:
         """When the container stops: endpoints, leases, NAT rules, proxies and its resolver go (the host veths
         too, unless `keep_links`: then their names are returned, see NetworkManager.release)."""
         if self._has_state(container_id):
-            return self.manager.release(container_id, keep_links=keep_links)
+            return self._bare_manager.release(container_id, keep_links=keep_links)
         return ()
 
     def remove(self, container_id: str, *, keep_links: bool = False) -> tuple[str, ...]:
@@ -314,7 +319,7 @@ def release_on_exit(paths: Paths, container_id: str, *, remove_netns: bool = Fal
 
     def delete_links() -> None:
         with contextlib.suppress(DockyardError, OSError):
-            networks.manager.delete_links(links)
+            networks._bare_manager.delete_links(links)
 
     return delete_links
 

@@ -166,8 +166,9 @@ class EndpointOps:
             attempt(lambda: netlink.delete_link(ep.host_veth))
         attempt(lambda: self.store.leases.release(ep.network_id, ep.container_id))
         attempt(lambda: self.store.delete_endpoint(ep.container_id, ep.network_id))
-        attempt(lambda: self._refresh_dns(ep.container_id, ep.network_id))
-        if not self._user_networks(ep.container_id):
+        user = self._user_networks(ep.container_id)
+        attempt(lambda: self._refresh_dns(ep.container_id, ep.network_id, user))
+        if not user:
             attempt(lambda: self.stop_resolver(ep.container_id))
         if errors:
             raise errors[0]
@@ -177,14 +178,16 @@ class EndpointOps:
         user = {n.id for n in self.store.networks() if n.user_defined}
         return [e.network_id for e in self.store.endpoints(container_id) if e.network_id in user]
 
-    def _refresh_dns(self, container_id: str, network_id: str) -> None:
+    def _refresh_dns(self, container_id: str, network_id: str, user: list[str] | None = None) -> None:
+        """The network's name records and the container's list of user-defined networks (`user`, if known)."""
         nets = {n.id: n for n in self.store.networks()}
         net = nets.get(network_id)
         if net is not None and net.user_defined:
             recs = [dns.NameRecord(names=e.names, ipv4=e.ipv4) for e in self.store.endpoints()
                     if e.network_id == network_id]  # fmt: skip
             dns.write_network_records(self.store.records_dir, net.id, net.name, recs)
-        dns.write_container_networks(self.store.records_dir, container_id, self._user_networks(container_id))
+        user = self._user_networks(container_id) if user is None else user
+        dns.write_container_networks(self.store.records_dir, container_id, user)
 
     def upstreams(self, dns_servers: Sequence[str] = ()) -> tuple[str, ...]:
         """The container's `--dns` servers (Docker's embedded resolver forwards to them), else the engine's."""

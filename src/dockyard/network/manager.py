@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from ipaddress import IPv4Network
 from pathlib import Path
 
-from dockyard.errors import Conflict, DockyardError, Forbidden, InvalidArgument, NotFound
+from dockyard.errors import Conflict, DockyardError, Forbidden, InternalError, InvalidArgument, NotFound
 from dockyard.network import files, ipam
 from dockyard.network import firewall as fw
 from dockyard.network.config import ManagerConfig
@@ -74,15 +74,35 @@ class NetworkManager:
     def ensure_predefined(self) -> Network:
         """The `bridge`, `host` and `none` networks exist as records; returns `bridge` (its device is made on
         first connect)."""
+        # why a read before the lock: the records are made once and never rewritten, so when all three are
+        # there (every call but the first) no lock is needed; the lock only orders their creation.
+        try:
+            found = self._predefined_bridge(self.store.networks())
+        except InternalError:  # a record removed while it was listed (a purge): look again under the lock
+            found = None
+        if found is not None:
+            return found
         with self.store.lock():
-            names = {n.name for n in self.store.networks()}
-            if "host" not in names:
-                self.store.save_network(Network(id=_new_id(), name="host", driver=DRIVER_HOST, created=_now()))
-            if "none" not in names:
-                self.store.save_network(Network(id=_new_id(), name="none", driver=DRIVER_NULL, created=_now()))
-            if "bridge" not in names:
-                self.store.save_network(self._default_bridge())
-        return self.get("bridge")
+            self._make_predefined()
+            return self.get("bridge")
+
+    def _make_predefined(self) -> None:
+        """The missing pre-defined records; the caller holds the lock."""
+        names = {n.name for n in self.store.networks()}
+        if "host" not in names:
+            self.store.save_network(Network(id=_new_id(), name="host", driver=DRIVER_HOST, created=_now()))
+        if "none" not in names:
+            self.store.save_network(Network(id=_new_id(), name="none", driver=DRIVER_NULL, created=_now()))
+        if "bridge" not in names:
+            self.store.save_network(self._default_bridge())
+
+    @staticmethod
+    def _predefined_bridge(nets: Sequence[Network]) -> Network | None:
+        """`bridge` when the three pre-defined records are all in `nets`."""
+        by_name = {n.name: n for n in nets}
+        if "host" in by_name and "none" in by_name and "bridge" in by_name:
+            return by_name["bridge"]
+        return None
 
     def _default_bridge(self) -> Network:
         if self.config.default_subnet:
@@ -203,9 +223,9 @@ class NetworkManager:
         """Attach the namespace at `netns_path` to the network: address, veth, default route, published ports,
         DNS names. `watch_pid` (the container's init) lets the embedded resolver exit with the container; on a
         user-defined network it forwards other names to `dns` (the container's `--dns`), else the host's."""
-        if network == "bridge":
-            self.ensure_predefined()
         with self.store.lock():
+            if network == "bridge" and self._predefined_bridge(self.store.networks()) is None:
+                self._make_predefined()
             net = self.get(network)
             if net.driver in (DRIVER_HOST, DRIVER_NULL):
                 mode = "host" if net.driver == DRIVER_HOST else "none"
@@ -250,7 +270,8 @@ class NetworkManager:
             endpoints = self.store.endpoints(container_id)
             for endpoint in endpoints:
                 self._ops.teardown(endpoint, keep_link=keep_links)
-            self._ops.stop_resolver(container_id)
+            if not endpoints:  # else the last teardown stopped it: no user-defined network is left
+                self._ops.stop_resolver(container_id)
         return tuple(e.host_veth for e in endpoints) if keep_links else ()
 
     @staticmethod

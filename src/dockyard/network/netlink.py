@@ -97,8 +97,7 @@ def ensure_bridge(name: str, address: str, prefixlen: int, *, mtu: int = 1500) -
                 idx = rtnl.index_of(name)
                 if idx is None:
                     raise rtnl.NetlinkError(errno.ENODEV, "bridge vanished")
-            nl.add_address(idx, address, prefixlen)
-            nl.set_link(idx, up=True)
+            nl.send(rtnl.address_request(idx, address, prefixlen), rtnl.link_request(idx, up=True))
         except OSError as err:
             if created and idx is not None:
                 with contextlib.suppress(OSError):
@@ -128,24 +127,22 @@ def link_names(prefix: str = "") -> list[str]:
 
 
 def attach_veth(bridge: str, netns_path: str, cfg: VethConfig) -> None:
-    """Create a veth pair whose peer is born inside the container namespace with its final name, plug the host
-    end into the bridge, then address the peer, bring it and lo up and add the default route."""
+    """Create a veth pair whose peer is born inside the container namespace with its final name, the host end
+    up and in the bridge (one request), then address the peer, bring it and lo up and add the default route
+    (one more)."""
     br = rtnl.index_of(bridge)
     if br is None:
         raise NotFound(f"attach veth `{cfg.host_ifname}`: bridge `{bridge}` not found")
     with _rtnl() as nl:
         target = os.open(netns_path, os.O_RDONLY | os.O_CLOEXEC)
         try:
-            nl.new_veth(cfg.host_ifname, cfg.ifname, peer_mac=cfg.mac, peer_netns_fd=target, mtu=cfg.mtu)
+            nl.new_veth(cfg.host_ifname, cfg.ifname, peer_mac=cfg.mac, peer_netns_fd=target, mtu=cfg.mtu,
+                        master=br, up=True)  # fmt: skip
         except OSError as err:
             raise SyscallError("netlink: create veth", cfg.host_ifname, _netlink_error(err)) from err
         finally:
             os.close(target)
         try:
-            host_end = rtnl.index_of(cfg.host_ifname)
-            if host_end is None:
-                raise InternalError(f"configure veth `{cfg.host_ifname}`: not found after creation")
-            nl.set_link(host_end, up=True, master=br)
             _configure_peer(netns_path, cfg)
         except Exception as err:
             idx = rtnl.index_of(cfg.host_ifname)
@@ -164,16 +161,12 @@ def _configure_peer(netns_path: str, cfg: VethConfig) -> None:
     with inner:
         if idx is None:
             raise InternalError(f"configure veth `{cfg.ifname}`: not found in `{netns_path}`")
-        inner.add_address(idx, cfg.address, cfg.prefixlen)
-        inner.set_link(idx, up=True)
-        inner.set_link(1, up=True)
+        steps = [rtnl.address_request(idx, cfg.address, cfg.prefixlen), rtnl.link_request(idx, up=True),
+                 rtnl.link_request(1, up=True)]  # fmt: skip
         if cfg.gateway:
-            try:
-                inner.add_default_route(cfg.gateway)
-            except OSError as err:
-                # A second network's gateway: the first one keeps the default route, as in Docker.
-                if _netlink_error(err) != errno.EEXIST:
-                    raise
+            # A second network's gateway: the first one keeps the default route, as in Docker (EEXIST is fine).
+            steps.append(rtnl.default_route_request(cfg.gateway, tolerate=errno.EEXIST))
+        inner.send(*steps)
 
 
 def loopback_up(netns_path: str) -> None:

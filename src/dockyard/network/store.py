@@ -15,6 +15,7 @@ import contextlib
 import fcntl
 import json
 import os
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -41,11 +42,29 @@ def _read_json(path: Path) -> dict[str, Any]:
     return body
 
 
+def _names(directory: Path) -> list[str]:
+    """Entries of a directory, sorted; none when it is missing (why not Path.glob: it compiles a regex per
+    pattern, a cost every short-lived monitor pays again at exit)."""
+    try:
+        return sorted(os.listdir(directory))
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+
+
+def _json_files(directory: Path) -> list[Path]:
+    """The `*.json` files of a directory (the `.name.json.tmp` files of a write in progress are not)."""
+    return [directory / n for n in _names(directory) if n.endswith(".json")]
+
+
 class StateStore:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.leases = LeaseStore(root / "ipam")
         self.records_dir = root / "dns"
+        # Networks as read under the lock: no other process can change them while it is held, so one
+        # operation (connect, release) reads the files once instead of at every step; dropped with the lock.
+        # Per thread: dockyardd's threads share one store, and only the holder's reads may be kept.
+        self._held = threading.local()
 
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
@@ -53,26 +72,37 @@ class StateStore:
         fd = os.open(self.root / "lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
+            self._held.networks, self._held.holding = None, True
             yield
         finally:
+            self._held.networks, self._held.holding = None, False
             os.close(fd)
 
     # networks
     def networks(self) -> list[Network]:
-        out = [Network.from_json(_read_json(p), p.name) for p in sorted((self.root / "networks").glob("*.json"))]
-        return sorted(out, key=lambda n: (n.created, n.name))
+        held: list[Network] | None = getattr(self._held, "networks", None)
+        if held is not None:
+            return list(held)
+        out = [Network.from_json(_read_json(p), p.name) for p in _json_files(self.root / "networks")]
+        out.sort(key=lambda n: (n.created, n.name))
+        if getattr(self._held, "holding", False):
+            self._held.networks = out
+        return list(out)
 
     def save_network(self, network: Network) -> None:
+        self._held.networks = None
         _write_json(self.root / "networks" / f"{network.id}.json", network.to_json())
 
     def delete_network(self, network_id: str) -> None:
+        self._held.networks = None
         with contextlib.suppress(FileNotFoundError):
             (self.root / "networks" / f"{network_id}.json").unlink()
 
     # endpoints
     def endpoints(self, container_id: str | None = None) -> list[Endpoint]:
-        pattern = f"{container_id}/*.json" if container_id else "*/*.json"
-        found = [Endpoint.from_json(_read_json(p), str(p)) for p in (self.root / "endpoints").glob(pattern)]
+        top = self.root / "endpoints"
+        dirs = [top / container_id] if container_id else [top / name for name in _names(top)]
+        found = [Endpoint.from_json(_read_json(p), str(p)) for d in dirs for p in _json_files(d)]
         # Interfaces are named eth0, eth1, … in connection order: that order is the endpoints' order.
         return sorted(found, key=lambda e: (e.container_id, len(e.ifname), e.ifname))
 

@@ -134,6 +134,22 @@ def test_lease_store_exhaustion_keeps_file_unchanged(tmp_path: Path) -> None:
     assert store.leases("n") == {"10.9.0.2": "a"}
 
 
+def test_lease_file_is_rewritten_in_place_and_padded_when_it_shrinks(tmp_path: Path) -> None:
+    store = LeaseStore(tmp_path)
+    subnet, gw = N("10.9.0.0/24"), A("10.9.0.1")
+    store.reserve("n", "a", subnet, gw)
+    inode = (tmp_path / "n.json").stat().st_ino
+    store.reserve("n", "b", subnet, gw)
+    grown = (tmp_path / "n.json").stat().st_size
+    assert store.release("n", "b") == ["10.9.0.3"]
+    text = (tmp_path / "n.json").read_text()
+    # no rename over the file (ext4 flushes those at once) and no truncation: trailing spaces, valid JSON
+    assert (tmp_path / "n.json").stat().st_ino == inode and len(text) == grown
+    assert json.loads(text) == {"10.9.0.2": "a"} and text.endswith(" ")
+    assert LeaseStore(tmp_path).leases("n") == {"10.9.0.2": "a"}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["n.json", "n.lock"]
+
+
 def test_corrupt_lease_file_is_reported(tmp_path: Path) -> None:
     (tmp_path / "n.json").write_text("[1, 2")
     with pytest.raises(Exception, match=r"read leases `.*n.json`"):

@@ -140,3 +140,28 @@ def test_release_deletes_the_host_veth_now_or_hands_it_back(
     assert (left, deleted) == ((("dyv1",), []) if keep else ((), ["dyv1"]))
     mgr.delete_links(left)
     assert deleted == ["dyv1"]
+
+
+def test_networks_are_read_once_under_the_lock_and_again_after_a_change(mgr: NetworkManager, tmp_path: Path) -> None:
+    mgr.ensure_predefined()
+    outside = mgr.store.networks()
+    (tmp_path / "state" / "networks" / f"{outside[0].id}.json").unlink()
+    assert len(mgr.store.networks()) == 2  # no lock held: every call reads the files
+    with mgr.store.lock():
+        held = mgr.store.networks()
+        add_network(mgr, "abc1" + "0" * 60, "front", "10.1.0.0/24")  # a save drops what was read
+        assert sorted(n.name for n in mgr.store.networks()) == sorted([*(n.name for n in held), "front"])
+        for path in (tmp_path / "state" / "networks").glob("*.json"):
+            path.unlink()
+        assert len(mgr.store.networks()) == 3  # nobody else may change them while the lock is held
+    assert mgr.store.networks() == []
+
+
+def test_ensure_predefined_repairs_a_missing_record(mgr: NetworkManager, tmp_path: Path) -> None:
+    bridge = mgr.ensure_predefined()
+    host = mgr.get("host")
+    (tmp_path / "state" / "networks" / f"{host.id}.json").unlink()
+    assert mgr.ensure_predefined() == bridge
+    assert sorted(n.name for n in mgr.networks()) == ["bridge", "host", "none"]
+    with pytest.raises(Forbidden, match="^container cannot be disconnected from host network or connected to host"):
+        mgr.connect("c" * 64, "/nonexistent", "host")

@@ -22,9 +22,14 @@ class FakeSocket:
         return len(data)
 
     def recv(self, size: int) -> bytes:
-        seq = struct.unpack_from("=I", self.sent[-1], 8)[0]
-        body = struct.pack("=i", -self.code) + self.sent[-1][:16]
-        return struct.pack("=IHHII", 16 + len(body), rtnl.NLMSG_ERROR, 0, seq, 0) + body
+        """One acknowledgement per message of the last datagram, all in one read."""
+        out, data, at = b"", self.sent[-1], 0
+        while at < len(data):
+            length, seq = struct.unpack_from("=I", data, at)[0], struct.unpack_from("=I", data, at + 8)[0]
+            body = struct.pack("=i", -self.code) + data[at : at + 16]
+            out += struct.pack("=IHHII", 16 + len(body), rtnl.NLMSG_ERROR, 0, seq, 0) + body
+            at += length + (-length % 4)
+        return out
 
     def close(self) -> None:
         pass
@@ -90,3 +95,50 @@ def test_an_address_already_there_is_fine_other_errors_are_not() -> None:
     nl, _sock = fake(errno.EINVAL)
     with pytest.raises(rtnl.NetlinkError):
         nl.add_address(3, "10.1.2.1", 24)
+
+
+def messages(data: bytes) -> list[tuple[int, int, int, bytes]]:
+    """(type, flags, seq, body) of each message in one datagram."""
+    found, at = [], 0
+    while at < len(data):
+        length, kind, flags, seq, _pid = struct.unpack_from("=IHHII", data, at)
+        found.append((kind, flags, seq, data[at + 16 : at + length]))
+        at += length + (-length % 4)
+    return found
+
+
+def test_new_veth_with_master_and_up_sets_them_on_the_host_end_only() -> None:
+    nl, sock = fake()
+    nl.new_veth("vdyhost", "eth0", peer_mac="02:42:0a:00:00:02", peer_netns_fd=7, mtu=1500, master=9, up=True)
+    (msg,) = sock.sent
+    _family, _type, _index, flags, change = struct.unpack_from("=BxHiII", msg, 16)
+    assert (flags, change) == (rtnl.IFF_UP, rtnl.IFF_UP)
+    top = attrs(msg[16 + 16 :])
+    assert top[rtnl.IFLA_MASTER] == struct.pack("=I", 9)
+    peer = attrs(top[rtnl.IFLA_LINKINFO])[rtnl.IFLA_INFO_DATA]
+    peer_info = attrs(peer)[rtnl.VETH_INFO_PEER]
+    # the peer comes up later: a veth opened before its pair is linked fails with ENOTCONN
+    assert struct.unpack_from("=BxHiII", peer_info)[3:] == (0, 0)
+
+
+def test_send_puts_every_request_in_one_datagram_and_reads_every_ack() -> None:
+    nl, sock = fake()
+    nl.send(rtnl.address_request(2, "10.1.2.3", 24), rtnl.link_request(2), rtnl.default_route_request("10.1.2.1"))
+    (datagram,) = sock.sent
+    sent = messages(datagram)
+    assert [(kind, seq) for kind, _flags, seq, _body in sent] == [
+        (rtnl.RTM_NEWADDR, 1),
+        (rtnl.RTM_NEWLINK, 2),
+        (rtnl.RTM_NEWROUTE, 3),
+    ]
+    assert all(flags & rtnl.NLM_F_ACK for _kind, flags, _seq, _body in sent)
+    nl.set_link(1)
+    assert messages(sock.sent[-1])[0][2] == 4
+
+
+def test_send_tolerates_only_the_errno_each_request_names() -> None:
+    nl, _sock = fake(errno.EEXIST)
+    nl.send(rtnl.address_request(2, "10.1.2.3", 24), rtnl.default_route_request("10.1.2.1", tolerate=errno.EEXIST))
+    with pytest.raises(rtnl.NetlinkError) as caught:
+        nl.send(rtnl.address_request(2, "10.1.2.3", 24), rtnl.default_route_request("10.1.2.1"))
+    assert caught.value.errno == errno.EEXIST
