@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import select
 import socket
 import threading
@@ -23,6 +24,8 @@ if TYPE_CHECKING:
     from dockyard.engine.logs import LogEntry
 
 ATTACH_CONNECT_WAIT = 60.0  # an attach made before the start waits this long for the container's monitor
+ATTACH_POLL = 0.002  # s between looks for the monitor's socket (the monitor holds the start until attached)
+ATTACH_RETRY = 0.01  # s between tries to connect to a socket that is there but refused
 
 
 def _int_query(req: Request, name: str) -> int | None:
@@ -122,16 +125,24 @@ def attach(engine: Engine, req: Request) -> Response:
 
         register_pending_attach(engine.containers, record.id)
     cid = record.id
+    from dockyard.engine.attach import SOCKET_NAME  # lazy: the engine side of attach, loaded when first used
+
+    monitor_socket = os.path.join(engine.paths.bundle(cid), SOCKET_NAME)
 
     def opener() -> socket.socket:
         deadline = time.monotonic() + (ATTACH_CONNECT_WAIT if pending else 0)
         while True:
+            # why the stat first: a try reads and decodes the record, and the polls of an attach made before the
+            # start took the GIL from the start's own thread; a stat is cheap enough to poll often
+            if pending and not os.path.exists(monitor_socket) and time.monotonic() < deadline:
+                time.sleep(ATTACH_POLL)
+                continue
             try:
                 return engine.containers.attach(cid, stdin=stdin, stdout=stdout, stderr=stderr, pending=pending)
             except Conflict:
                 if time.monotonic() >= deadline:
                     raise
-                time.sleep(0.01)
+                time.sleep(ATTACH_RETRY)  # a socket left by an earlier run: back to the slower pace
 
     return Response(content_type=content_type, hijack=lambda duplex: _relay(opener, duplex, stdin), direct=opener)
 

@@ -144,12 +144,9 @@ class HttpTransport:
         extra = f"Connection: Upgrade\r\nUpgrade: tcp\r\nContent-Type: {kind}\r\nContent-Length: {len(body or b'')}\r\n"
         try:
             sock.sendall(self._head(method, url, extra) + (body or b""))
-            raw = b""
-            while not raw.endswith(b"\r\n\r\n"):
-                byte = sock.recv(1)
-                if not byte:
-                    raise Unavailable(f"{method} {path}: the daemon closed the connection")
-                raw += byte
+            raw = _recv_head(sock, self._context is None)
+            if raw is None:
+                raise Unavailable(f"{method} {path}: the daemon closed the connection")
             status, headers = parse_head(raw)
         except (OSError, ValueError) as err:
             sock.close()
@@ -160,6 +157,42 @@ class HttpTransport:
             reader = sock.makefile("rb")
             body = b"".join(_body(sock, reader, method, status, headers))
         return RawResponse(status=status, headers=headers, chunks=iter((body,)))
+
+
+def _recv_head(sock: socket.socket, peek: bool) -> bytes | None:
+    """The response head up to its blank line and not a byte further (the raw stream follows it); None at EOF.
+    Why MSG_PEEK: reading byte by byte cost a recv call per byte of the head (~100 for attach); a TLS socket
+    cannot peek, so it still does that."""
+    raw = b""
+    while True:
+        if not peek:
+            byte = sock.recv(1)
+            if not byte:
+                return None
+            raw += byte
+            if raw.endswith(b"\r\n\r\n"):
+                return raw
+            continue
+        seen = sock.recv(_MAX_HEAD, socket.MSG_PEEK)
+        if not seen:
+            return None
+        end = (raw + seen).find(b"\r\n\r\n", max(0, len(raw) - 3))
+        take = len(seen) if end < 0 else end + 4 - len(raw)
+        raw += _recv_exactly(sock, take)
+        if end >= 0:
+            return raw
+
+
+def _recv_exactly(sock: socket.socket, size: int) -> bytes:
+    """`size` bytes that a peek has shown are there already."""
+    parts = []
+    while size > 0:
+        part = sock.recv(size)
+        if not part:
+            break
+        parts.append(part)
+        size -= len(part)
+    return b"".join(parts)
 
 
 def _send_chunked(sock: socket.socket, upload: BinaryIO) -> None:

@@ -24,6 +24,7 @@ from typing import Any, BinaryIO, Protocol, cast
 
 import h11
 
+from dockyard import tracing
 from dockyard.api.messages import RAW_STREAM, Response
 from dockyard.daemon.duplex import AsyncBody, AsyncDuplex
 from dockyard.errors import DockyardError, InvalidArgument
@@ -254,8 +255,9 @@ class Server:
         call = functools.partial(self.handle, method, target.path, query, headers, body or b"")
         if upload is not None:
             call = functools.partial(call, upload=cast(BinaryIO, io.BufferedReader(upload, _READ)))
+        label = f"daemon: {method} {tracing.route(target.path)}" if tracing.enabled() else ""
         try:
-            response = await loop.run_in_executor(self.executor, call)
+            response = await loop.run_in_executor(self.executor, tracing.handed_over(call, label) if label else call)
         except asyncio.CancelledError:  # the daemon stops: a handler reading the body must not wait for it
             if upload is not None:
                 upload.abort(InvalidArgument("read request body: the daemon is shutting down"))
@@ -266,6 +268,8 @@ class Server:
         if upload is not None and isinstance(upload.error, DockyardError):
             # why: the handler answers a failed read in its own words (often wrapped); the cause is the body's
             response = self._error(upload.error.http_status, upload.error.message)
+        if label:
+            tracing.mark(f"{label} handled")
         log.debug("%s %s → %s", method, event.target.decode("latin-1"), 101 if response.hijack else response.status)
         if response.hijack is not None:
             await self._hijack(conn, reader, writer, response, wants_upgrade(headers))
@@ -314,15 +318,18 @@ class Server:
         head = h11.Response(
             status_code=response.status, headers=self._head(response, method), reason=_reason(response.status)
         )
-        writer.write(conn.send(head) or b"")
-        # Flush the headers now: `docker run` waits for the headers of /wait before it calls /start.
-        await writer.drain()
+        data = conn.send(head) or b""
         if response.stream is not None:
+            writer.write(data)
+            # Flush the headers now: `docker run` waits for the headers of /wait before it calls /start.
+            await writer.drain()
             if not await self._stream(conn, reader, writer, response):
                 return False
+            data = b""
         elif response.body and method != "HEAD":
-            writer.write(conn.send(h11.Data(data=response.body)) or b"")
-        writer.write(conn.send(h11.EndOfMessage()) or b"")
+            data += conn.send(h11.Data(data=response.body)) or b""
+        # the end of a stream, or a whole response in one write: one packet for the client, one drain for the loop
+        writer.write(data + (conn.send(h11.EndOfMessage()) or b""))
         await writer.drain()
         return True
 

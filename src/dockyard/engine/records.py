@@ -204,8 +204,10 @@ class RecordStore:
     def save(self, record: ContainerRecord) -> None:
         path = self.paths.record(record.id)
         tmp = f"{path}.tmp{os.getpid()}"
+        # why dumps: json.dump encodes in pure Python, piece by piece; dumps uses the C encoder in one go
+        data = json.dumps(encode(record))
         with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(encode(record), f)
+            f.write(data)
         os.replace(tmp, path)
 
     def delete(self, container_id: str) -> None:

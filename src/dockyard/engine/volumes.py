@@ -194,8 +194,9 @@ class ContainerVolumes:
     def _save(self, cid: str, specs: Iterable[MountSpec]) -> None:
         path = self._mounts_file(cid)
         tmp = f"{path}.tmp{os.getpid()}"
+        data = json.dumps([encode_spec(s) for s in specs])  # the C encoder in one go (json.dump is pure Python)
         with open(tmp, "w", encoding="utf-8") as f:
-            json.dump([encode_spec(s) for s in specs], f)
+            f.write(data)
         os.replace(tmp, path)
 
     # -- create --------------------------------------------------------------------------------------------------
@@ -255,7 +256,8 @@ class ContainerVolumes:
                     )
                     spec = replace(spec, source=volume.name)
                 resolved.append(spec)
-            self._save(cid, resolved)
+            if resolved:  # none: no file (`load` reads a missing one as none), one file less for every plain `run`
+                self._save(cid, resolved)
         except BaseException:
             self._unregister(cid, resolved)
             raise

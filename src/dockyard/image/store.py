@@ -92,6 +92,9 @@ def normalize_name(name: str) -> Reference:
     return parse_docker_ref(name)
 
 
+_DECODED_CACHE = 64  # images whose decoded manifest and config a store keeps
+
+
 class ImageStore:
     def __init__(self, root: str, content: ContentStore, snapshotter: Snapshotter | None = None) -> None:
         self.root = os.path.abspath(root)
@@ -99,6 +102,7 @@ class ImageStore:
         self.snapshotter = snapshotter
         self.locks_dir = os.path.join(self.root, "locks")
         self._meta = os.path.join(self.root, "images.json")
+        self._blob_cache: dict[tuple[Digest, Digest], tuple[Manifest, ImageConfig]] = {}
         os.makedirs(self.locks_dir, exist_ok=True)
 
     # ---- reading -----------------------------------------------------------------------------------------
@@ -161,8 +165,7 @@ class ImageStore:
         if record is None:
             raise NotFound(f"No such image: {image_id}")
         try:
-            manifest = Manifest.from_bytes(read_blob(self.content, record.manifest))
-            config = ImageConfig.from_bytes(read_blob(self.content, image_id))
+            manifest, config = self._decoded(record.manifest, image_id)
         except NotFound as err:
             raise InternalError(f"image `{image_id}`: {err.message}") from err
         names = tuple(sorted((normalize_name(n) for n, m in state.names.items() if m == record.manifest), key=str))
@@ -170,6 +173,19 @@ class ImageStore:
             id=image_id, manifest_digest=record.manifest, manifest=manifest, config=config, names=names,
             added=record.added, size=record.size, unpacked=record.unpacked,
         )  # fmt: skip
+
+    def _decoded(self, manifest_digest: Digest, image_id: Digest) -> tuple[Manifest, ImageConfig]:
+        """The image's manifest and config, decoded once per process: blobs are content-addressed, so the same
+        digests always decode the same (every create resolved its image: two blob reads and decodes, ~0.3 ms)."""
+        key = (manifest_digest, image_id)
+        found = self._blob_cache.get(key)
+        if found is None:
+            found = (Manifest.from_bytes(read_blob(self.content, manifest_digest)),
+                     ImageConfig.from_bytes(read_blob(self.content, image_id)))  # fmt: skip
+            if len(self._blob_cache) >= _DECODED_CACHE:
+                self._blob_cache.clear()
+            self._blob_cache[key] = found
+        return found
 
     # ---- writing -----------------------------------------------------------------------------------------
 

@@ -121,3 +121,21 @@ def test_parse_head_and_urlencode() -> None:
     with pytest.raises(ValueError, match="malformed status line"):
         parse_head(b"HTTP/1.1 abc\r\n")
     assert urlencode({"a": "x y/é", "b~": "1*"}) == "a=x+y%2F%C3%A9&b~=1%2A"
+
+
+@pytest.mark.parametrize("peek", [True, False])
+def test_hijack_head_is_read_up_to_its_blank_line_and_no_further(peek: bool) -> None:
+    from dockyard.client.unix import _recv_head
+
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        # the blank line split across two sends, stream bytes right behind it in the second
+        theirs.sendall(b"HTTP/1.1 101 UPGRADED\r\nUpgrade: tcp\r\n\r")
+        sender = threading.Timer(0.05, theirs.sendall, args=(b"\n\x01\x00\x00\x00\x00\x00\x00\x02hi",))
+        sender.start()
+        assert _recv_head(ours, peek) == b"HTTP/1.1 101 UPGRADED\r\nUpgrade: tcp\r\n\r\n"
+        sender.join()
+        assert ours.recv(100) == b"\x01\x00\x00\x00\x00\x00\x00\x02hi"
+        theirs.sendall(b"HTTP/1.1 101 UPGRADED\r\n")
+        theirs.shutdown(socket.SHUT_WR)
+        assert _recv_head(ours, peek) is None

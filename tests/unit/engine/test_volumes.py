@@ -71,6 +71,18 @@ def test_attach_creates_volumes_and_detach_removes_only_anonymous_ones(cv: ev.Co
     assert cv.store.get("named").refs == ()
 
 
+def test_a_container_without_mounts_gets_no_mounts_file(cv: ev.ContainerVolumes) -> None:
+    cid = "b" * 64
+    _container(cv, cid)
+    assert cv.attach(cid, cv.plan(_request())) == ()
+    assert not os.path.exists(os.path.join(cv.paths.container_dir(cid), ev.MOUNTS_FILE))
+    assert cv.load(cid) == ()
+    other = "e" * 64
+    _container(cv, other)
+    cv.attach(other, cv.plan(_request(tmpfs=("/t",))))
+    assert [s.destination for s in cv.load(other)] == ["/t"]
+
+
 def test_stale_users_are_forgotten_before_remove(cv: ev.ContainerVolumes) -> None:
     cv.store.create("left", ref="d" * 64)  # its container record never existed (a crash)
     cv.remove("left")

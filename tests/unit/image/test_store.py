@@ -107,6 +107,17 @@ def test_a_name_moves_and_the_old_image_stays_untagged(store: ImageStore) -> Non
     assert [i.id for i in store.list()] == sorted([first.id, second.id])
 
 
+def test_an_images_blobs_are_decoded_once_and_its_names_read_fresh(store: ImageStore) -> None:
+    first = add(store, [BASE], ["app:1"])
+    assert store.get("app:1").config is store.get(first.id.hex).config  # the decoded config is kept
+    second = add(store, [BASE, layer(file("new"))], ["app:1"])
+    assert store.get("app:1").id == second.id  # the tag moved: found at once despite the cached first image
+    assert store.get(first.id.hex).repo_tags == ()
+    store.delete(second.id)
+    with pytest.raises(NotFound, match="^No such image: app:1$"):
+        store.get("app:1")
+
+
 def test_delete_removes_record_and_names_not_blobs(store: ImageStore) -> None:
     image = add(store, [BASE], ["a", "b:2"])
     assert store.delete(image.id) == ["a:latest", "b:2"]
