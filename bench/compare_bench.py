@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 import peers
-from common import Timing, markdown_table, write_results
+from common import BENCH_TMP, Timing, markdown_table, write_results
 
 Case = Callable[[], dict[str, float]]
 ERRORS: dict[str, str] = {}  # case -> its first error, for the report
@@ -157,7 +157,7 @@ def runtime_suite(iterations: int) -> dict[str, Timing]:
 
     from fixtures.bundles import default_config, make_bundle
 
-    with tempfile.TemporaryDirectory(prefix="dockyard-bench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="dockyard-bench-", dir=BENCH_TMP) as tmp:
         config: dict[str, Any] = copy.deepcopy(default_config())
         config["process"]["args"] = ["true"]
         bundle = make_bundle(Path(tmp) / "bundle", config)
@@ -278,7 +278,7 @@ def main() -> int:
     signal.signal(signal.SIGTERM, _terminate)  # so the finally blocks stop dockerd and dockyardd
     missing = peers.ensure_installed()
     guard = peers.IptablesGuard()
-    root = Path(tempfile.mkdtemp(prefix="dockyard-compare-"))
+    root = Path(tempfile.mkdtemp(prefix="dockyard-compare-", dir=BENCH_TMP))
     try:
         payload = run_suites(root, opts, missing)
     finally:

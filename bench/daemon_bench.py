@@ -29,7 +29,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import peers
-from common import Timing, machine_info, markdown_table, write_results
+from common import BENCH_TMP, Timing, machine_info, markdown_table, write_results
 from compare_bench import (
     ERRORS,
     STOPPABLE,
@@ -212,7 +212,7 @@ def main() -> int:
     if not opts.no_dockerd and peers.ensure_installed(("docker.io",)):
         raise SystemExit("docker.io is not installed and could not be installed: use --no-dockerd")
     guard = peers.IptablesGuard()
-    root = Path(tempfile.mkdtemp(prefix="dockyard-daemon-bench-"))
+    root = Path(tempfile.mkdtemp(prefix="dockyard-daemon-bench-", dir=BENCH_TMP))
     load = Path("/proc/loadavg").read_text().split()[:3]
     try:
         payload = run(root, opts)

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import Timing, markdown_table, time_command, write_results
+from common import BENCH_TMP, Timing, markdown_table, time_command, write_results
 
 from dockyard.image import open_store
 from dockyard.image.busybox import build_busybox
@@ -43,7 +43,7 @@ def main() -> int:
     parser.add_argument("--images", type=int, default=200)
     parser.add_argument("--runs", type=int, default=20)
     args = parser.parse_args()
-    root = tempfile.mkdtemp(prefix="dockyard-images-bench-")
+    root = tempfile.mkdtemp(prefix="dockyard-images-bench-", dir=BENCH_TMP)
     try:
         start = time.perf_counter()
         populate(root, args.images)

@@ -26,7 +26,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import peers
-from common import Timing, time_command, write_results
+from common import BENCH_TMP, Timing, time_command, write_results
 
 NET = "dyb-net"
 SUBNET = "10.252.0.0/22"
@@ -133,7 +133,7 @@ def main() -> int:
     opts = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda signum, _f: sys.exit(128 + signum))
     guard = peers.IptablesGuard()
-    root = Path(tempfile.mkdtemp(prefix="dyb-net-", dir="/tmp"))
+    root = Path(tempfile.mkdtemp(prefix="dyb-net-", dir=BENCH_TMP))
     payload: dict[str, Any] = {"scenario": opts.scenario}
     try:
         if opts.scenario == "startup":

@@ -25,7 +25,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import peers
-from common import machine_info, markdown_table, write_results
+from common import BENCH_TMP, machine_info, markdown_table, write_results
 from daemon_bench import zygote_launcher
 
 RUN_MARKER = "=== run"
@@ -100,7 +100,7 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--network", default="none", choices=("none", "bridge"))
     opts = parser.parse_args()
-    root = Path(tempfile.mkdtemp(prefix="dockyard-timeline-"))
+    root = Path(tempfile.mkdtemp(prefix="dockyard-timeline-", dir=BENCH_TMP))
     load = Path("/proc/loadavg").read_text().split()[:3]
     try:
         rows, totals = measure(root, opts.runs, opts.network)

@@ -23,7 +23,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from common import REPO, Timing, markdown_table, time_command, write_results
+from common import BENCH_TMP, REPO, Timing, markdown_table, time_command, write_results
 
 from fixtures.bundles import default_config, make_bundle
 
@@ -189,7 +189,7 @@ def main() -> int:
     if not names:
         print("runtime_bench: neither runc nor dockyard-runtime is available", file=sys.stderr)
         return 2
-    with tempfile.TemporaryDirectory(prefix="dockyard-bench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="dockyard-bench-", dir=BENCH_TMP) as tmp:
         config: dict[str, Any] = copy.deepcopy(default_config())
         config["process"]["args"] = ["true"]
         bundle = make_bundle(Path(tmp) / "bundle", config)
