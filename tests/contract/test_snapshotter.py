@@ -197,3 +197,15 @@ def test_detach_drops_the_key_at_once_and_leaves_the_directory_to_its_caller(mak
     with pytest.raises(NotFound) as unknown:
         s.detach("c")
     assert unknown.value.message == "snapshot `c`: not found"
+
+
+def test_only_committed_snapshots_are_written_durably(make: Factory, monkeypatch: pytest.MonkeyPatch) -> None:
+    s = make()
+    synced: list[int] = []
+    monkeypatch.setattr(os, "fsync", lambda fd: synced.append(fd))
+    s.prepare("a")  # a container's layer or an unpack in progress: worth no more than what refers to it
+    s.prepare("b")
+    s.detach("b")
+    assert synced == []
+    s.commit("l", "a")  # an image layer: file and directory synced before and after the rename
+    assert len(synced) >= 2
