@@ -95,8 +95,10 @@ def hold_bundle(paths: Paths, cid: str) -> int:
 
 def run_later(paths: Paths, cid: str, later: list[Callable[[], None]], lock_fd: int) -> None:
     """The deferred part of the releases, once the monitor's lock is released (its final status written), each
-    failure logged like theirs. Why unlock first: waiters (`wait`, `run --rm`) block on that lock until the
-    monitor is done, and what is left is a removed container's, which nothing can see or start again."""
+    failure logged like theirs while the container's directory exists (a removed one's is gone: what fails here
+    is left to the orphan sweep and the snapshotter's recovery). Why unlock first: waiters (`wait`, `run --rm`)
+    block on that lock until the monitor is done, and what is left is a removed container's, which nothing can
+    see or start again."""
     if not later:
         return
     import fcntl

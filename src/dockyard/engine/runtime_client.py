@@ -172,12 +172,7 @@ class CliRuntime:
         self.begin_start(container_id)()
 
     def begin_start(self, container_id: str) -> Callable[[], None]:
-        finish = self._begin("start", container_id)
-
-        def done() -> None:
-            finish()
-
-        return done
+        return self._begin_quiet("start", container_id)
 
     def state(self, container_id: str) -> RuntimeState:
         out = self._run("state", container_id)
@@ -194,10 +189,14 @@ class CliRuntime:
         self.begin_delete(container_id, force=force)()
 
     def begin_delete(self, container_id: str, *, force: bool = False) -> Callable[[], None]:
-        finish = self._begin("delete", *(["--force"] if force else []), container_id)
+        return self._begin_quiet("delete", *(["--force"] if force else []), container_id)
+
+    def _begin_quiet(self, command: str, *args: str) -> Callable[[], None]:
+        """`_begin` for a command that prints nothing worth keeping (start, delete): its stdout is dropped."""
+        finish = self._begin(command, *args)
 
         def done() -> None:
-            finish()  # its stdout (nothing, for delete) is dropped
+            finish()
 
         return done
 

@@ -68,3 +68,13 @@ def _saved(tmp_path: Path, config: bytes) -> ct.Container:
 )
 def test_saved_hooks_are_found_however_the_key_is_spelled(tmp_path: Path, config: bytes, found: int) -> None:
     assert len(load_saved_hooks(_saved(tmp_path, config), "poststart")) == found
+
+
+def test_a_pid_file_that_cannot_be_written_is_an_internal_error_naming_it(tmp_path: Path) -> None:
+    from dockyard.errors import InternalError
+    from dockyard.runtime import spawn
+
+    path = tmp_path / "missing" / "init.pid"
+    with pytest.raises(InternalError) as err:
+        spawn._write_pid_file(str(path), 42)
+    assert err.value.message == f"write pid file `{path}`: no such file or directory"
